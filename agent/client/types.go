@@ -1,0 +1,190 @@
+package client
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// This file is the wire contract of the HTTP API: agent/httpapi encodes
+// these types and this package decodes them. Field names are the JSON
+// names users see in `agentctl ... -json` and `curl`; change them only
+// with the API version.
+
+// Member is one cluster member as GET /v1/members returns it.
+type Member struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Port    uint16 `json:"port"`
+	// Status is one of "alive", "suspect", "failed", "left".
+	Status string            `json:"status"`
+	Meta   map[string]string `json:"meta,omitempty"`
+	// Protocol is the memberlist protocol version the member speaks.
+	Protocol uint8 `json:"protocol"`
+}
+
+// Self is GET /v1/agent/self.
+type Self struct {
+	Node          string  `json:"node"`
+	Version       string  `json:"version"`
+	Address       string  `json:"address"`
+	Port          uint16  `json:"port"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	// Config is a summary of the running configuration with secrets
+	// (gossip key, HTTP token) replaced by a boolean "is set".
+	Config map[string]any `json:"config"`
+	// Stats holds small counters, e.g. "members", "kv_keys", "kv_index".
+	Stats map[string]int64 `json:"stats,omitempty"`
+}
+
+// JoinRequest is the body of PUT /v1/agent/join.
+type JoinRequest struct {
+	Addresses []string `json:"addresses"`
+}
+
+// JoinResponse is the answer of PUT /v1/agent/join.
+type JoinResponse struct {
+	// Joined is how many of the addresses answered.
+	Joined int `json:"joined"`
+}
+
+// KVPair is one key as GET /v1/kv/{key} returns it. Value is base64 in
+// JSON (encoding/json's []byte rule).
+type KVPair struct {
+	Key   string `json:"key"`
+	Value []byte `json:"value"`
+	// Version is the hybrid logical clock of the write, "WALLMS.LOGICAL".
+	Version string `json:"version"`
+	// Origin is the node that made the write.
+	Origin string `json:"origin"`
+	// Updated is the wall time part of Version.
+	Updated time.Time `json:"updated"`
+	// Index is this agent's local modification index of the key.
+	Index uint64 `json:"index"`
+	Flags uint64 `json:"flags,omitempty"`
+}
+
+// KVEvent is one line of a watch stream as `agentctl kv watch` prints it
+// with -json: a key that changed, or was deleted.
+type KVEvent struct {
+	KVPair
+	Deleted bool `json:"deleted,omitempty"`
+}
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// Health states of a service instance.
+const (
+	HealthPassing  = "passing"
+	HealthWarning  = "warning"
+	HealthCritical = "critical"
+)
+
+// ServiceDefinition registers a service instance on an agent (body of
+// PUT /v1/agent/service/register, and the [[service]] TOML table).
+type ServiceDefinition struct {
+	// ID is unique per agent; defaults to Name.
+	ID      string            `json:"id,omitempty" toml:"id"`
+	Name    string            `json:"name" toml:"name"`
+	Address string            `json:"address,omitempty" toml:"address"`
+	Port    int               `json:"port,omitempty" toml:"port"`
+	Tags    []string          `json:"tags,omitempty" toml:"tags"`
+	Meta    map[string]string `json:"meta,omitempty" toml:"meta"`
+	Check   *CheckDefinition  `json:"check,omitempty" toml:"check"`
+}
+
+// CheckDefinition is a service's health check: exactly one of TCP, HTTP and
+// TTL is set.
+type CheckDefinition struct {
+	// TCP is HOST:PORT to connect to.
+	TCP string `json:"tcp,omitempty" toml:"tcp"`
+	// HTTP is a URL to GET: 2xx passing, 429 warning, else critical.
+	HTTP string `json:"http,omitempty" toml:"http"`
+	// TTL: critical unless refreshed through /v1/agent/check/... in time.
+	TTL      Duration `json:"ttl,omitempty" toml:"ttl"`
+	Interval Duration `json:"interval,omitempty" toml:"interval"`
+	Timeout  Duration `json:"timeout,omitempty" toml:"timeout"`
+	// SuccessBeforePassing consecutive passes turn the check passing.
+	SuccessBeforePassing int `json:"success_before_passing,omitempty" toml:"success_before_passing"`
+	// FailuresBeforeCritical consecutive failures turn it critical.
+	FailuresBeforeCritical int `json:"failures_before_critical,omitempty" toml:"failures_before_critical"`
+}
+
+// ServiceInstance is one instance as GET /v1/services/{name} returns it.
+type ServiceInstance struct {
+	ID      string            `json:"id"`
+	Name    string            `json:"name"`
+	Node    string            `json:"node"`
+	Address string            `json:"address"`
+	Port    int               `json:"port"`
+	Tags    []string          `json:"tags,omitempty"`
+	Meta    map[string]string `json:"meta,omitempty"`
+	// Health is passing, warning or critical.
+	Health string `json:"health"`
+	// Output is the last check output (error text, HTTP status).
+	Output string `json:"output,omitempty"`
+	// NodeStatus is the member status of Node (alive, suspect, ...).
+	NodeStatus string `json:"node_status"`
+}
+
+// ServiceSummary is one line of GET /v1/services.
+type ServiceSummary struct {
+	Name      string   `json:"name"`
+	Instances int      `json:"instances"`
+	Passing   int      `json:"passing"`
+	Tags      []string `json:"tags,omitempty"`
+}
+
+// Coordinate is a node's network coordinate (serf/coordinate's fields).
+type Coordinate struct {
+	Node       string    `json:"node"`
+	Vec        []float64 `json:"vec"`
+	Error      float64   `json:"error"`
+	Adjustment float64   `json:"adjustment"`
+	Height     float64   `json:"height"`
+}
+
+// RTT is GET /v1/rtt?from=A&to=B: the round trip estimated from network
+// coordinates.
+type RTT struct {
+	From    string  `json:"from"`
+	To      string  `json:"to"`
+	Seconds float64 `json:"seconds"`
+}
+
+// Duration is a time.Duration that reads and writes as "10s" in JSON and
+// TOML.
+type Duration time.Duration
+
+// MarshalText writes the duration as time.Duration.String does.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads "1.5s", "300ms", ...
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: %w", b, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// UnmarshalJSON accepts a string ("10s") or a number of nanoseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		return d.UnmarshalText([]byte(s))
+	}
+	var n int64
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("invalid duration %s", b)
+	}
+	*d = Duration(n)
+	return nil
+}
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

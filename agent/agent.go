@@ -1,0 +1,430 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/murmurhq/murmur/internal/clock"
+)
+
+// Version is the agent's version, set by the build (-ldflags -X).
+var Version = "0.1.0-dev"
+
+// Lifecycle errors.
+var (
+	// ErrNotRunning: the agent was not started, or has left or shut down.
+	ErrNotRunning = errors.New("agent: not running")
+	// ErrShutdown: the agent was shut down; it cannot be started again.
+	ErrShutdown = errors.New("agent: shut down")
+	// ErrStarted: Start was called twice.
+	ErrStarted = errors.New("agent: already started")
+)
+
+// Option sets one of the agent's seams.
+type Option func(*options)
+
+type options struct {
+	transport memberlist.NodeAwareTransport
+	clock     clock.Clock
+	logger    *slog.Logger
+	seed      *uint64
+}
+
+// WithTransport runs memberlist over t instead of UDP/TCP sockets on
+// bind_addr (tests use internal/memnet). The agent shuts t down.
+func WithTransport(t memberlist.NodeAwareTransport) Option {
+	return func(o *options) { o.transport = t }
+}
+
+// WithClock sets the clock the agent's own timers and versions read
+// (memberlist itself always reads the real clock).
+func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
+
+// WithLogger sets the logger; the agent adds component attributes.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithSeed makes the agent's own random choices (reconnect targets,
+// forwarding peers, backoff jitter) reproducible.
+func WithSeed(seed uint64) Option { return func(o *options) { o.seed = &seed } }
+
+type lifecycle uint8
+
+const (
+	stateNew lifecycle = iota
+	stateRunning
+	stateLeft
+	stateShutdown
+)
+
+// Agent is one Murmur agent: membership over memberlist plus the parts
+// that ride on it. Create it with New, then Start; Shutdown releases
+// everything. All methods are safe for concurrent use.
+type Agent struct {
+	cfg     Config
+	log     *slog.Logger
+	clk     clock.Clock
+	opts    options
+	members *memberTable
+	events  broker
+	coords  *coords
+	del     *delegate
+	meta    atomic.Pointer[[]byte]
+	peers   *peerStore
+	intents intents
+
+	// handlers and states are filled by New and read-only afterwards.
+	handlers map[MsgType]Handler
+	states   map[MsgType]StateHandler
+
+	rndMu sync.Mutex
+	// rnd is the agent's random source; guarded by rndMu.
+	rnd *rand.Rand
+
+	// ml is set once Start has created memberlist.
+	ml atomic.Pointer[memberlist.Memberlist]
+
+	mu sync.Mutex
+	// state, started and cancel are guarded by mu.
+	state   lifecycle
+	started time.Time
+	cancel  context.CancelFunc
+
+	wg   sync.WaitGroup
+	done chan struct{}
+}
+
+// New checks cfg and prepares an agent without starting anything: no
+// sockets, no goroutines. cfg is copied.
+func New(cfg Config, opts ...Option) (*Agent, error) {
+	cfg = cfg.clone()
+	if cfg.Gossip.Profile == "" {
+		cfg.Gossip.Profile = "lan"
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.clock == nil {
+		o.clock = clock.Real{}
+	}
+	if o.logger == nil {
+		o.logger = slog.Default()
+	}
+	seed := rand.Uint64()
+	if o.seed != nil {
+		seed = *o.seed
+	}
+	meta, err := encodeMeta(cfg.Meta)
+	if err != nil {
+		return nil, fmt.Errorf("%w: meta: %w", ErrConfig, err)
+	}
+	a := &Agent{
+		cfg:      cfg,
+		opts:     o,
+		clk:      o.clock,
+		log:      o.logger.With("component", "agent", "node", cfg.NodeName),
+		coords:   newCoords(),
+		handlers: map[MsgType]Handler{},
+		states:   map[MsgType]StateHandler{},
+		rnd:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		done:     make(chan struct{}),
+	}
+	a.meta.Store(&meta)
+	a.members = newMemberTable(a.clk.Now, a.onEvent)
+	a.handlers[msgAgent] = HandlerFunc(a.handleAgentMsg)
+	if cfg.DataDir != "" {
+		a.peers = &peerStore{path: peersPath(cfg.DataDir)}
+	}
+	return a, nil
+}
+
+// Handle registers h for user messages of type t. Call it before Start.
+func (a *Agent) Handle(t MsgType, h Handler) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.state != stateNew {
+		panic("agent: Handle after Start")
+	}
+	a.handlers[t] = h
+	if s, ok := h.(StateHandler); ok {
+		a.states[t] = s
+	}
+}
+
+// Config returns a copy of the agent's configuration.
+func (a *Agent) Config() Config { return a.cfg.clone() }
+
+// Name is this agent's node name.
+func (a *Agent) Name() string { return a.cfg.NodeName }
+
+// Logger is the agent's logger, for parts embedded in it.
+func (a *Agent) Logger() *slog.Logger { return a.log }
+
+// Start creates memberlist (binding the gossip port unless a transport was
+// given) and starts the agent's background work: joining, rejoining known
+// peers, reconnecting to failed members and reaping. It returns once the
+// agent is a cluster of one; joining happens in the background (Join
+// blocks instead).
+func (a *Agent) Start() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch a.state {
+	case stateRunning, stateLeft:
+		return ErrStarted
+	case stateShutdown:
+		return ErrShutdown
+	}
+	if a.cfg.DataDir != "" {
+		if err := os.MkdirAll(a.cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("agent: data_dir: %w", err)
+		}
+	}
+	mc := a.cfg.memberlistConfig()
+	mc.Name = a.cfg.NodeName
+	host, port, _ := net.SplitHostPort(a.cfg.BindAddr)
+	mc.BindAddr = host
+	mc.BindPort, _ = strconv.Atoi(port)
+	mc.AdvertisePort = mc.BindPort
+	if a.cfg.AdvertiseAddr != "" {
+		h, p, _ := net.SplitHostPort(a.cfg.AdvertiseAddr)
+		mc.AdvertiseAddr = h
+		mc.AdvertisePort, _ = strconv.Atoi(p)
+	}
+	if a.cfg.Gossip.Key != "" {
+		key, _ := DecodeKey(a.cfg.Gossip.Key) // checked by Validate
+		mc.SecretKey = key
+	}
+	if a.opts.transport != nil {
+		mc.Transport = a.opts.transport
+	}
+	mc.Logger = memberlistLogger(a.opts.logger, a.watchLog)
+	a.del = &delegate{a: a}
+	mc.Delegate = a.del
+	mc.Events = a.del
+	mc.Ping = a.del
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return fmt.Errorf("agent: start gossip on %s: %w", a.cfg.BindAddr, err)
+	}
+	a.del.local = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: mc.RetransmitMult}
+	a.del.relay = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: mc.RetransmitMult}
+	a.ml.Store(ml)
+	a.state = stateRunning
+	a.started = a.clk.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	local := ml.LocalNode()
+	a.log.Info("agent started", "addr", net.JoinHostPort(local.Addr.String(), strconv.Itoa(int(local.Port))),
+		"profile", a.cfg.Gossip.Profile, "encrypted", a.cfg.Gossip.Key != "")
+	a.goRun(ctx, a.joinLoop)
+	a.goRun(ctx, a.reconnectLoop)
+	a.goRun(ctx, a.reapLoop)
+	if a.peers != nil {
+		a.goRun(ctx, a.persistPeersLoop)
+	}
+	return nil
+}
+
+// goRun runs f in a goroutine that Shutdown waits for.
+func (a *Agent) goRun(ctx context.Context, f func(context.Context)) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		f(ctx)
+	}()
+}
+
+// leaving reports whether Leave has been called.
+func (a *Agent) leaving() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.state == stateLeft
+}
+
+// memberlist returns the memberlist of a running (or leaving) agent, or
+// nil.
+func (a *Agent) memberlist() *memberlist.Memberlist {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.state != stateRunning && a.state != stateLeft {
+		return nil
+	}
+	return a.ml.Load()
+}
+
+// Join contacts the given HOST:PORT addresses and merges with their
+// cluster. It returns how many answered; the error lists each address
+// that did not, and why.
+func (a *Agent) Join(ctx context.Context, addrs []string) (int, error) {
+	ml := a.memberlist()
+	if ml == nil || a.leaving() {
+		return 0, ErrNotRunning
+	}
+	type result struct {
+		n   int
+		err error
+	}
+	ch := make(chan result, 1)
+	a.wg.Add(1)
+	go func() { // memberlist.Join is not cancellable; it is bounded by tcp_timeout per address
+		defer a.wg.Done()
+		n, err := ml.Join(addrs)
+		ch <- result{n, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			r.err = fmt.Errorf("agent: join %v: %w%s", addrs, r.err, joinHint(a.cfg.Gossip.Key != "", r.err))
+		}
+		if r.n > 0 {
+			a.log.Info("joined cluster", "contacted", r.n, "members", ml.NumMembers())
+			return r.n, nil
+		}
+		return 0, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// joinHint explains the usual cause of a failed join with encryption.
+func joinHint(encrypted bool, err error) string {
+	if err == nil {
+		return ""
+	}
+	if encrypted {
+		return " (this agent encrypts gossip: check that every agent has the same gossip.key)"
+	}
+	return " (if the cluster encrypts gossip, set its gossip.key on this agent)"
+}
+
+// Leave announces a graceful departure, waits for it to spread (bounded by
+// leave_timeout and ctx), and stops taking part in the cluster. Call
+// Shutdown afterwards.
+func (a *Agent) Leave(ctx context.Context) error {
+	a.mu.Lock()
+	if a.state != stateRunning {
+		st := a.state
+		a.mu.Unlock()
+		if st == stateLeft {
+			return nil
+		}
+		if st == stateShutdown {
+			return ErrShutdown
+		}
+		return ErrNotRunning
+	}
+	a.state = stateLeft
+	ml := a.ml.Load()
+	a.mu.Unlock()
+
+	timeout := a.cfg.LeaveTimeout.D()
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
+	}
+	start := time.Now()
+	a.log.Info("leaving cluster", "timeout", timeout)
+	a.announceLeave()
+	if err := ml.Leave(timeout); err != nil {
+		a.log.Warn("leave broadcast not confirmed", "err", err)
+	}
+	// memberlist returns once one peer has the leave message; keep
+	// gossiping a few rounds so it reaches the others first.
+	propagate := 5 * a.cfg.memberlistConfig().GossipInterval
+	if rest := timeout - time.Since(start); rest < propagate {
+		propagate = max(rest, 0)
+	}
+	select {
+	case <-a.clk.After(propagate):
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// Shutdown stops everything the agent started and waits for its
+// goroutines. It does not announce a leave (call Leave first for that).
+// It is idempotent and safe in any state.
+func (a *Agent) Shutdown() error {
+	a.mu.Lock()
+	if a.state == stateShutdown {
+		a.mu.Unlock()
+		<-a.done
+		return nil
+	}
+	wasStarted := a.state != stateNew
+	a.state = stateShutdown
+	cancel := a.cancel
+	a.mu.Unlock()
+
+	var err error
+	if wasStarted {
+		cancel()
+		if ml := a.ml.Load(); ml != nil {
+			err = ml.Shutdown()
+		}
+		a.wg.Wait()
+		a.log.Info("agent stopped")
+	}
+	a.events.close()
+	close(a.done)
+	return err
+}
+
+// Done is closed once Shutdown has finished.
+func (a *Agent) Done() <-chan struct{} { return a.done }
+
+// Members returns every member this agent knows, including failed and
+// left ones until they are reaped, sorted by name.
+func (a *Agent) Members() []Member { return a.members.list() }
+
+// Member returns the named member.
+func (a *Agent) Member(name string) (Member, bool) { return a.members.get(name) }
+
+// LocalMember is this agent as the cluster sees it.
+func (a *Agent) LocalMember() (Member, bool) { return a.members.get(a.cfg.NodeName) }
+
+// Subscribe returns a subscription to membership events with the given
+// buffer size (see Subscription for the drop policy).
+func (a *Agent) Subscribe(buffer int) *Subscription { return a.events.subscribe(buffer) }
+
+func (a *Agent) onEvent(ev Event) {
+	lvl := slog.LevelInfo
+	if ev.Type == EventUpdate || ev.Type == EventReap {
+		lvl = slog.LevelDebug
+	}
+	a.log.Log(context.Background(), lvl, "member "+ev.Type.String(), "member", ev.Member.Name, "addr", ev.Member.AddrPort().String())
+	if ev.Type == EventReap {
+		a.coords.forget(ev.Member.Name)
+	}
+	a.events.publish(ev)
+}
+
+// Uptime is how long the agent has been running.
+func (a *Agent) Uptime() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.started.IsZero() {
+		return 0
+	}
+	return a.clk.Now().Sub(a.started)
+}
+
+// intn returns a random int in [0, n) from the agent's source.
+func (a *Agent) intn(n int) int {
+	a.rndMu.Lock()
+	defer a.rndMu.Unlock()
+	return a.rnd.IntN(n)
+}

@@ -1,0 +1,145 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// ErrConfig marks an error in a configuration file or value.
+var ErrConfig = errors.New("agent: invalid configuration")
+
+// LoadFile reads the TOML file at path on top of base (normally
+// DefaultConfig). It does not validate: flags may still change the result,
+// so call Validate, or ValidateWithSource, after them. An unknown key or a
+// value of the wrong type is an error wrapping ErrConfig that names the
+// file, the key and, where it can be found, the line. It also returns the
+// file's bytes for ValidateWithSource.
+func LoadFile(path string, base Config) (Config, []byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return base, nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	cfg, err := parseConfig(data, base)
+	if err != nil {
+		return base, nil, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
+	}
+	return cfg, data, nil
+}
+
+// ParseConfig is LoadFile for TOML already in memory.
+func ParseConfig(data []byte, base Config) (Config, error) {
+	cfg, err := parseConfig(data, base)
+	if err != nil {
+		return base, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return cfg, nil
+}
+
+func parseConfig(data []byte, base Config) (Config, error) {
+	cfg := base.clone()
+	md, err := toml.Decode(string(data), &cfg)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return base, fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+		}
+		return base, err
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		var errs []error
+		for _, k := range und {
+			errs = append(errs, fmt.Errorf("%sunknown key %q", linePrefix(data, k.String()), k.String()))
+		}
+		return base, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+// ValidateWithSource validates cfg and, for each problem, adds the line of
+// the offending key in the TOML data (from LoadFile) the config came from.
+func ValidateWithSource(cfg *Config, path string, data []byte) error {
+	err := cfg.Validate()
+	if err == nil {
+		return nil
+	}
+	var out []error
+	for _, e := range unjoin(err) {
+		key, _, _ := strings.Cut(e.Error(), ":")
+		out = append(out, fmt.Errorf("%s%w", linePrefix(data, key), e))
+	}
+	return fmt.Errorf("%w: %s: %w", ErrConfig, path, errors.Join(out...))
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// linePrefix returns "line N: " for the line that sets key (dotted, as
+// toml.Key.String prints it) in data, or "" when it cannot be found. The
+// decoder does not export key positions, so this scans for the last key
+// piece after the header of its table.
+func linePrefix(data []byte, key string) string {
+	key, _, _ = strings.Cut(key, "[") // join[0] -> join
+	pieces := strings.Split(key, ".")
+	last := pieces[len(pieces)-1]
+	table := strings.Join(pieces[:len(pieces)-1], ".")
+	assign := regexp.MustCompile(`^\s*"?` + regexp.QuoteMeta(last) + `"?\s*=`)
+	header := regexp.MustCompile(`^\s*\[\[?\s*([^\]]*?)\s*\]\]?`)
+	current := ""
+	for i, line := range strings.Split(string(data), "\n") {
+		if m := header.FindStringSubmatch(line); m != nil {
+			current = m[1]
+			if table != "" && current == key {
+				return fmt.Sprintf("line %d: ", i+1)
+			}
+			continue
+		}
+		if current == table && assign.MatchString(line) {
+			return fmt.Sprintf("line %d: ", i+1)
+		}
+	}
+	return ""
+}
+
+// clone returns a deep copy so that decoding into it or validating it can
+// never touch the caller's slices and maps.
+func (c Config) clone() Config {
+	out := c
+	out.Join = append([]string(nil), c.Join...)
+	if c.Meta != nil {
+		out.Meta = make(map[string]string, len(c.Meta))
+		for k, v := range c.Meta {
+			out.Meta[k] = v
+		}
+	}
+	out.Services = append(out.Services[:0:0], c.Services...)
+	g := &out.Gossip
+	g.ProbeInterval = clonePtr(g.ProbeInterval)
+	g.ProbeTimeout = clonePtr(g.ProbeTimeout)
+	g.GossipInterval = clonePtr(g.GossipInterval)
+	g.GossipNodes = clonePtr(g.GossipNodes)
+	g.PushPullInterval = clonePtr(g.PushPullInterval)
+	g.SuspicionMult = clonePtr(g.SuspicionMult)
+	g.RetransmitMult = clonePtr(g.RetransmitMult)
+	g.IndirectChecks = clonePtr(g.IndirectChecks)
+	g.TCPTimeout = clonePtr(g.TCPTimeout)
+	g.GossipToTheDeadTime = clonePtr(g.GossipToTheDeadTime)
+	g.DeadNodeReclaimTime = clonePtr(g.DeadNodeReclaimTime)
+	return out
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}

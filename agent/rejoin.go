@@ -1,0 +1,202 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// Rejoin and re-merge. memberlist alone never contacts a dead node again
+// after GossipToTheDeadTime, so two halves of a healed partition would stay
+// apart forever; like Serf, the agent re-contacts one random failed member
+// every reconnect_interval. It also remembers the peers it has seen in
+// data_dir/peers.json and rejoins them on restart, and retries the
+// configured join addresses with backoff until one answers.
+
+const peersFile = "peers.json"
+
+func peersPath(dataDir string) string { return filepath.Join(dataDir, peersFile) }
+
+// peerStore persists the addresses of known live peers.
+type peerStore struct {
+	path string
+	last []string
+}
+
+func (p *peerStore) load() ([]string, error) {
+	b, err := os.ReadFile(p.path)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var addrs []string
+	if err := json.Unmarshal(b, &addrs); err != nil {
+		return nil, fmt.Errorf("agent: %s: %w", p.path, err)
+	}
+	return addrs, nil
+}
+
+// save writes addrs atomically (temp file, fsync, rename) when they
+// changed since the last save.
+func (p *peerStore) save(addrs []string) error {
+	if slices.Equal(addrs, p.last) {
+		return nil
+	}
+	b, _ := json.Marshal(addrs)
+	tmp := p.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, p.path); err != nil {
+		return err
+	}
+	p.last = addrs
+	return nil
+}
+
+// joinTargets is the configured join list plus remembered peers, without
+// this agent's own address.
+func (a *Agent) joinTargets() []string {
+	targets := slices.Clone(a.cfg.Join)
+	if a.peers != nil {
+		known, err := a.peers.load()
+		if err != nil {
+			a.log.Warn("cannot read known peers", "err", err)
+		}
+		targets = append(targets, known...)
+	}
+	self := ""
+	if m, ok := a.LocalMember(); ok {
+		self = m.AddrPort().String()
+	}
+	out := targets[:0]
+	for _, t := range targets {
+		if t != self && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// joinLoop joins the configured and remembered peers, retrying with
+// exponential backoff (with jitter) until one answers.
+func (a *Agent) joinLoop(ctx context.Context) {
+	targets := a.joinTargets()
+	if len(targets) == 0 {
+		return
+	}
+	backoff := 500 * time.Millisecond
+	const maxBackoff = 30 * time.Second
+	for attempt := 1; ; attempt++ {
+		n, err := a.Join(ctx, targets)
+		if n > 0 {
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		wait := backoff/2 + time.Duration(a.intn(int(backoff/2)+1))
+		a.log.Warn("join failed, retrying", "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", err)
+		select {
+		case <-a.clk.After(wait):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// reconnectLoop re-contacts one random failed member per interval.
+func (a *Agent) reconnectLoop(ctx context.Context) {
+	t := a.clk.NewTicker(a.cfg.reconnectInterval())
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C():
+		case <-ctx.Done():
+			return
+		}
+		failed := a.members.withStatus(StatusFailed)
+		if len(failed) == 0 {
+			continue
+		}
+		m := failed[a.intn(len(failed))]
+		ml := a.memberlist()
+		if ml == nil || a.leaving() {
+			return
+		}
+		if _, err := ml.Join([]string{m.AddrPort().String()}); err != nil {
+			a.log.Debug("reconnect failed", "member", m.Name, "err", err)
+			continue
+		}
+		a.log.Info("reconnected to failed member", "member", m.Name)
+	}
+}
+
+// reapLoop forgets failed and left members after reap_after.
+func (a *Agent) reapLoop(ctx context.Context) {
+	after := a.cfg.ReapAfter.D()
+	if after <= 0 {
+		return
+	}
+	every := min(max(after/10, 100*time.Millisecond), time.Minute)
+	t := a.clk.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C():
+			a.members.reap(after)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// persistPeersLoop saves the addresses of live peers when they change.
+func (a *Agent) persistPeersLoop(ctx context.Context) {
+	t := a.clk.NewTicker(time.Second)
+	defer t.Stop()
+	var seen uint64
+	for {
+		select {
+		case <-t.C():
+		case <-ctx.Done():
+			return
+		}
+		v := a.members.version.Load()
+		if v == seen {
+			continue
+		}
+		seen = v
+		var addrs []string
+		for _, m := range a.members.withStatus(StatusAlive, StatusSuspect) {
+			if m.Name != a.cfg.NodeName {
+				addrs = append(addrs, m.AddrPort().String())
+			}
+		}
+		if len(addrs) == 0 {
+			continue // keep the last known peers to rejoin
+		}
+		if err := a.peers.save(addrs); err != nil {
+			a.log.Warn("cannot save known peers", "err", err)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -288,7 +289,7 @@ func (a *Agent) Join(ctx context.Context, addrs []string) (int, error) {
 	select {
 	case r := <-ch:
 		if r.err != nil {
-			r.err = fmt.Errorf("agent: join %v: %w%s", addrs, r.err, joinHint(a.cfg.Gossip.Key != "", r.err))
+			r.err = fmt.Errorf("agent: join: %w%s", flattenErr(r.err), joinHint(a.cfg.Gossip.Key != "", r.err))
 		}
 		if r.n > 0 {
 			a.log.Info("joined cluster", "contacted", r.n, "members", ml.NumMembers())
@@ -300,9 +301,33 @@ func (a *Agent) Join(ctx context.Context, addrs []string) (int, error) {
 	}
 }
 
-// joinHint explains the usual cause of a failed join with encryption.
+// flattenErr turns memberlist's multierror ("1 error occurred:\n\t* ...")
+// into one line, keeping the wrapped errors for errors.Is.
+func flattenErr(err error) error {
+	var multi interface{ WrappedErrors() []error }
+	if !errors.As(err, &multi) {
+		return err
+	}
+	errs := multi.WrappedErrors()
+	parts := make([]string, len(errs))
+	for i, e := range errs {
+		parts[i] = e.Error()
+	}
+	return fmt.Errorf("%s%w", strings.Join(parts, "; "), silent{err})
+}
+
+// silent wraps an error for errors.Is/As without adding to the message.
+type silent struct{ error }
+
+func (silent) Error() string  { return "" }
+func (s silent) Unwrap() error { return s.error }
+
+// joinHint explains a join that failed on encryption. memberlist exports
+// no sentinel errors for it, so its messages are matched here, in one
+// place.
 func joinHint(encrypted bool, err error) string {
-	if err == nil {
+	msg := err.Error()
+	if !strings.Contains(msg, "decrypt") && !strings.Contains(msg, "encrypt") {
 		return ""
 	}
 	if encrypted {

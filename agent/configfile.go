@@ -46,6 +46,9 @@ func parseConfig(data []byte, base Config) (Config, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
+			if pe.LastKey != "" {
+				return base, fmt.Errorf("line %d: %s: %s", pe.Position.Line, pe.LastKey, pe.Message)
+			}
 			return base, fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
 		}
 		return base, err

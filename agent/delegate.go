@@ -166,7 +166,7 @@ func (b *broadcast) Invalidates(other memberlist.Broadcast) bool {
 	o, ok := other.(*broadcast)
 	return ok && o.name == b.name
 }
-func (b *broadcast) Name() string  { return b.name }
+func (b *broadcast) Name() string    { return b.name }
 func (b *broadcast) Message() []byte { return b.msg }
 func (b *broadcast) Finished()       {}
 

@@ -1,0 +1,208 @@
+// Command agentd runs a Murmur agent: it joins a cluster over gossip,
+// replicates the config store, and serves the HTTP API and DNS.
+//
+// Only flags, the TOML file and signals live here; everything else is in
+// package agent.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/murmurhq/murmur/agent"
+	"github.com/murmurhq/murmur/internal/clock"
+)
+
+func main() {
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	os.Exit(run(os.Args[1:], os.Stderr, sig))
+}
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+type flags struct {
+	config, node, bind, advertise, dataDir, httpAddr, dnsAddr, logLevel string
+	join                                                                stringList
+	logJSON, dev                                                        bool
+	clockOffset                                                         time.Duration
+	set                                                                 map[string]bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (*flags, error) {
+	f := &flags{}
+	fs := flag.NewFlagSet("agentd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.config, "config", "", "TOML config `file`")
+	fs.StringVar(&f.node, "node", "", "node `name` (default: host name)")
+	fs.StringVar(&f.bind, "bind", agent.DefaultBindAddr, "gossip bind `ADDR:PORT` (UDP and TCP)")
+	fs.StringVar(&f.advertise, "advertise", "", "`ADDR:PORT` other agents reach this one at")
+	fs.Var(&f.join, "join", "`ADDR:PORT` of an agent to join (repeatable)")
+	fs.StringVar(&f.dataDir, "data-dir", "", "`directory` for the store and known peers")
+	fs.StringVar(&f.httpAddr, "http-addr", agent.DefaultHTTPAddr, "HTTP API `ADDR:PORT`")
+	fs.StringVar(&f.dnsAddr, "dns-addr", agent.DefaultDNSAddr, "DNS `ADDR:PORT` (UDP and TCP)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&f.logJSON, "log-json", false, "log JSON lines")
+	fs.BoolVar(&f.dev, "dev", false, "run one in-memory agent on loopback with no config")
+	fs.DurationVar(&f.clockOffset, "test-clock-offset", 0, "testing only: shift this agent's wall clock")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	f.set = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	return f, nil
+}
+
+// loadConfig builds the configuration: defaults (or -dev), then the file,
+// then the flags that were given.
+func loadConfig(f *flags) (agent.Config, error) {
+	cfg := agent.DefaultConfig()
+	if f.dev {
+		cfg = agent.DevConfig()
+	}
+	var data []byte
+	if f.config != "" {
+		var err error
+		cfg, data, err = agent.LoadFile(f.config, cfg)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Dev = f.dev
+	}
+	if f.set["node"] {
+		cfg.NodeName = f.node
+	}
+	if f.set["bind"] {
+		cfg.BindAddr = f.bind
+	}
+	if f.set["advertise"] {
+		cfg.AdvertiseAddr = f.advertise
+	}
+	if f.set["join"] {
+		cfg.Join = f.join
+	}
+	if f.set["data-dir"] {
+		cfg.DataDir = f.dataDir
+	}
+	if f.set["http-addr"] {
+		cfg.HTTP.Addr = f.httpAddr
+	}
+	if f.set["dns-addr"] {
+		cfg.DNS.Addr = f.dnsAddr
+	}
+	if f.set["log-level"] {
+		cfg.Log.Level = f.logLevel
+	}
+	if f.set["log-json"] {
+		cfg.Log.JSON = f.logJSON
+	}
+	if f.config != "" {
+		return cfg, agent.ValidateWithSource(&cfg, f.config, data)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%w: %w", agent.ErrConfig, err)
+	}
+	return cfg, nil
+}
+
+func newLogger(w io.Writer, cfg agent.Config, level *slog.LevelVar) *slog.Logger {
+	lvl, _ := agent.ParseLevel(cfg.Log.Level) // validated
+	level.Set(lvl)
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.JSON {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// run is main without os.Exit: it returns the exit code.
+func run(args []string, stderr io.Writer, sig <-chan os.Signal) int {
+	f, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	cfg, err := loadConfig(f)
+	if err != nil {
+		fmt.Fprintf(stderr, "agentd: %v\n", err)
+		return 1
+	}
+	level := new(slog.LevelVar)
+	log := newLogger(stderr, cfg, level)
+	opts := []agent.Option{agent.WithLogger(log)}
+	if f.clockOffset != 0 {
+		log.Warn("testing: wall clock shifted", "offset", f.clockOffset)
+		opts = append(opts, agent.WithClock(clock.Offset{By: f.clockOffset}))
+	}
+	a, err := agent.New(cfg, opts...)
+	if err != nil {
+		fmt.Fprintf(stderr, "agentd: %v\n", err)
+		return 1
+	}
+	if err := a.Start(); err != nil {
+		fmt.Fprintf(stderr, "agentd: %v\n", err)
+		_ = a.Shutdown()
+		return 1
+	}
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				reload(f, a, level, log)
+				continue
+			}
+			log.Info("signal received, leaving", "signal", s.String())
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.LeaveTimeout.D())
+			if err := a.Leave(ctx); err != nil {
+				log.Warn("leave failed", "err", err)
+			}
+			cancel()
+			if err := a.Shutdown(); err != nil {
+				log.Warn("shutdown", "err", err)
+			}
+			return 0
+		case <-a.Done(): // left through the HTTP API
+			return 0
+		}
+	}
+}
+
+// reload re-reads the configuration on SIGHUP and applies what can change
+// at runtime; it logs what it did not apply.
+func reload(f *flags, a *agent.Agent, level *slog.LevelVar, log *slog.Logger) {
+	cfg, err := loadConfig(f)
+	if err != nil {
+		log.Error("reload failed, keeping the running configuration", "err", err)
+		return
+	}
+	lvl, _ := agent.ParseLevel(cfg.Log.Level)
+	if lvl != level.Level() {
+		level.Set(lvl)
+		log.Info("reloaded log level", "level", lvl.String())
+	}
+	changed := a.Reload(cfg)
+	for _, field := range changed.NotReloaded {
+		log.Warn("config change needs a restart, not applied", "key", field)
+	}
+	for _, field := range changed.Reloaded {
+		log.Info("reloaded", "key", field)
+	}
+}

@@ -319,7 +319,7 @@ func flattenErr(err error) error {
 // silent wraps an error for errors.Is/As without adding to the message.
 type silent struct{ error }
 
-func (silent) Error() string  { return "" }
+func (silent) Error() string   { return "" }
 func (s silent) Unwrap() error { return s.error }
 
 // joinHint explains a join that failed on encryption. memberlist exports

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/murmurhq/murmur/agent/httpapi"
 	"github.com/murmurhq/murmur/internal/clock"
 )
 
@@ -37,6 +38,7 @@ type Option func(*options)
 
 type options struct {
 	transport memberlist.NodeAwareTransport
+	httpLn    net.Listener
 	clock     clock.Clock
 	logger    *slog.Logger
 	seed      *uint64
@@ -47,6 +49,10 @@ type options struct {
 func WithTransport(t memberlist.NodeAwareTransport) Option {
 	return func(o *options) { o.transport = t }
 }
+
+// WithHTTPListener serves the HTTP API on ln instead of binding
+// http.addr. The agent closes ln.
+func WithHTTPListener(ln net.Listener) Option { return func(o *options) { o.httpLn = ln } }
 
 // WithClock sets the clock the agent's own timers and versions read
 // (memberlist itself always reads the real clock).
@@ -97,9 +103,10 @@ type Agent struct {
 
 	mu sync.Mutex
 	// state, started and cancel are guarded by mu.
-	state   lifecycle
-	started time.Time
-	cancel  context.CancelFunc
+	state    lifecycle
+	started  time.Time
+	cancel   context.CancelFunc
+	httpAddr string
 
 	wg   sync.WaitGroup
 	done chan struct{}
@@ -194,6 +201,10 @@ func (a *Agent) Start() error {
 			return fmt.Errorf("agent: data_dir: %w", err)
 		}
 	}
+	httpLn, err := a.listenHTTP()
+	if err != nil {
+		return err
+	}
 	mc := a.cfg.memberlistConfig()
 	mc.Name = a.cfg.NodeName
 	host, port, _ := net.SplitHostPort(a.cfg.BindAddr)
@@ -219,6 +230,9 @@ func (a *Agent) Start() error {
 	mc.Ping = a.del
 	ml, err := memberlist.Create(mc)
 	if err != nil {
+		if httpLn != nil {
+			httpLn.Close()
+		}
 		return fmt.Errorf("agent: start gossip on %s: %w", a.cfg.BindAddr, err)
 	}
 	a.del.local = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: mc.RetransmitMult}
@@ -237,7 +251,40 @@ func (a *Agent) Start() error {
 	if a.peers != nil {
 		a.goRun(ctx, a.persistPeersLoop)
 	}
+	if httpLn != nil {
+		a.httpAddr = httpLn.Addr().String()
+		h := a.httpHandler(nil)
+		a.goRun(ctx, func(ctx context.Context) {
+			if err := httpapi.Serve(ctx, httpLn, h, a.opts.logger); err != nil {
+				a.log.Error("HTTP API stopped", "err", err)
+			}
+		})
+		a.log.Info("HTTP API listening", "addr", a.httpAddr)
+	}
 	return nil
+}
+
+// listenHTTP binds the HTTP API's listener (nil when disabled).
+func (a *Agent) listenHTTP() (net.Listener, error) {
+	if a.opts.httpLn != nil {
+		return a.opts.httpLn, nil
+	}
+	if a.cfg.HTTP.Addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", a.cfg.HTTP.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("agent: HTTP API on %s: %w", a.cfg.HTTP.Addr, err)
+	}
+	return ln, nil
+}
+
+// HTTPAddr is the address the HTTP API listens on ("" when disabled or
+// not started).
+func (a *Agent) HTTPAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.httpAddr
 }
 
 // goRun runs f in a goroutine that Shutdown waits for.

@@ -1,0 +1,161 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/murmurhq/murmur/agent/client"
+	"github.com/murmurhq/murmur/agent/httpapi"
+)
+
+// apiMembership adapts the Agent to httpapi.Membership.
+type apiMembership struct{ a *Agent }
+
+var _ httpapi.Membership = apiMembership{}
+
+func toClientMember(m Member) client.Member {
+	return client.Member{
+		Name:     m.Name,
+		Address:  m.Addr.String(),
+		Port:     m.Port,
+		Status:   m.Status.String(),
+		Meta:     userMeta(m.Meta),
+		Protocol: m.Protocol,
+	}
+}
+
+// userMeta drops the agent's own murmur.* header keys.
+func userMeta(m map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range m {
+		if len(k) >= 7 && k[:7] == "murmur." {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func (b apiMembership) Members() []client.Member {
+	ms := b.a.Members()
+	out := make([]client.Member, len(ms))
+	for i, m := range ms {
+		out[i] = toClientMember(m)
+	}
+	return out
+}
+
+func (b apiMembership) Self() client.Self {
+	a := b.a
+	s := client.Self{
+		Node:          a.cfg.NodeName,
+		Version:       Version,
+		UptimeSeconds: a.Uptime().Seconds(),
+		Config:        a.configSummary(),
+		Stats:         a.stats(),
+	}
+	if m, ok := a.LocalMember(); ok {
+		s.Address, s.Port = m.Addr.String(), m.Port
+	}
+	return s
+}
+
+// configSummary is the running configuration with secrets replaced by
+// whether they are set.
+func (a *Agent) configSummary() map[string]any {
+	c := a.cfg
+	return map[string]any{
+		"node_name":      c.NodeName,
+		"bind_addr":      c.BindAddr,
+		"advertise_addr": c.AdvertiseAddr,
+		"join":           c.Join,
+		"data_dir":       c.DataDir,
+		"dev":            c.Dev,
+		"leave_timeout":  c.LeaveTimeout.D().String(),
+		"reap_after":     c.ReapAfter.D().String(),
+		"gossip": map[string]any{
+			"profile":   c.Gossip.Profile,
+			"encrypted": c.Gossip.Key != "",
+		},
+		"http": map[string]any{"addr": c.HTTP.Addr, "token_set": c.HTTP.Token != ""},
+		"dns":  map[string]any{"addr": c.DNS.Addr},
+		"kv": map[string]any{
+			"max_key_bytes":   c.KV.MaxKeyBytes,
+			"max_value_bytes": c.KV.MaxValueBytes,
+			"tombstone_ttl":   c.KV.TombstoneTTL.D().String(),
+		},
+		"log": map[string]any{"level": c.Log.Level, "json": c.Log.JSON},
+	}
+}
+
+func (a *Agent) stats() map[string]int64 {
+	st := map[string]int64{}
+	for _, m := range a.Members() {
+		st["members_"+m.Status.String()]++
+	}
+	st["members"] = int64(len(a.Members()))
+	return st
+}
+
+func (b apiMembership) Join(ctx context.Context, addrs []string) (int, error) {
+	n, err := b.a.Join(ctx, addrs)
+	if errors.Is(err, ErrNotRunning) {
+		return 0, fmt.Errorf("%w: %w", httpapi.ErrUnavailable, err)
+	}
+	return n, err
+}
+
+// Leave leaves gracefully, then shuts the agent down. The shutdown runs
+// on its own goroutine: it drains the HTTP server, which waits for this
+// very request to be answered.
+func (b apiMembership) Leave(ctx context.Context) error {
+	if err := b.a.Leave(ctx); err != nil {
+		return fmt.Errorf("%w: %w", httpapi.ErrUnavailable, err)
+	}
+	go b.a.Shutdown()
+	return nil
+}
+
+func (b apiMembership) Coordinates() []client.Coordinate {
+	var out []client.Coordinate
+	for _, m := range b.a.Members() {
+		co, ok := b.a.coords.get(m.Name, m.Name == b.a.cfg.NodeName)
+		if !ok {
+			continue
+		}
+		out = append(out, client.Coordinate{Node: m.Name, Vec: co.Vec, Error: co.Error, Adjustment: co.Adjustment, Height: co.Height})
+	}
+	return out
+}
+
+func (b apiMembership) RTT(from, to string) (time.Duration, error) {
+	if from == "" {
+		from = b.a.cfg.NodeName
+	}
+	cf, ok := b.a.coords.get(from, from == b.a.cfg.NodeName)
+	if !ok {
+		return 0, fmt.Errorf("%w: no coordinate for node %q", httpapi.ErrNotFound, from)
+	}
+	ct, ok := b.a.coords.get(to, to == b.a.cfg.NodeName)
+	if !ok {
+		return 0, fmt.Errorf("%w: no coordinate for node %q", httpapi.ErrNotFound, to)
+	}
+	return cf.DistanceTo(ct), nil
+}
+
+// httpHandler builds the agent's HTTP API handler.
+func (a *Agent) httpHandler(metrics http.Handler) http.Handler {
+	return httpapi.New(httpapi.Options{
+		Membership:   apiMembership{a},
+		Token:        a.cfg.HTTP.Token,
+		Logger:       a.opts.logger.With("component", "http"),
+		Metrics:      metrics,
+		MaxBodyBytes: int64(a.cfg.KV.MaxValueBytes),
+	})
+}

@@ -1,0 +1,376 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The end-to-end tests build agentd and agentctl once per test binary and
+// run them as real processes on loopback.
+
+var (
+	buildOnce sync.Once
+	buildErr  error
+	binDir    string
+)
+
+// binaries builds agentd and agentctl (with -race when the tests run with
+// it, so data races in the binaries fail the run too) and returns their
+// directory.
+func binaries(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "murmur-e2e-bin-")
+		if buildErr != nil {
+			return
+		}
+		args := []string{"build", "-o", binDir}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		args = append(args, "../cmd/agentd", "../cmd/agentctl")
+		cmd := exec.Command("go", args...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+// freePort returns a port free for both TCP and UDP on 127.0.0.1.
+func freePort(t testing.TB) int {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// proc is one agentd process.
+type proc struct {
+	t        testing.TB
+	name     string
+	dataDir  string
+	gossip   string // 127.0.0.1:port
+	httpAddr string
+	dnsAddr  string
+	args     []string
+	logPath  string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // exit error once done is closed
+}
+
+// fastGossip is the config the tests run agents with: the local profile
+// with short intervals so failures are detected in about a second.
+const fastGossip = `
+reconnect_interval = "500ms"
+leave_timeout = "3s"
+
+[gossip]
+profile = "local"
+probe_interval = "200ms"
+probe_timeout = "100ms"
+gossip_interval = "50ms"
+push_pull_interval = "2s"
+suspicion_mult = 3
+dead_node_reclaim_time = "1s"
+`
+
+type agentOpts struct {
+	join    []string
+	extra   []string // more agentd flags
+	config  string   // TOML body for -config (default fastGossip)
+	noData  bool     // -dev without data dir
+	dataDir string   // reuse a data dir (restart)
+}
+
+// startAgentd starts agentd on fresh loopback ports and waits until its
+// HTTP API answers.
+func startAgentd(t testing.TB, name string, o agentOpts) *proc {
+	t.Helper()
+	bin := binaries(t)
+	p := &proc{
+		t:        t,
+		name:     name,
+		gossip:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		dnsAddr:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		dataDir:  o.dataDir,
+	}
+	if p.dataDir == "" && !o.noData {
+		p.dataDir = t.TempDir()
+	}
+	p.logPath = filepath.Join(t.TempDir(), name+".log")
+	args := []string{"-node", name, "-bind", p.gossip, "-http-addr", p.httpAddr, "-dns-addr", p.dnsAddr, "-log-level", "debug"}
+	if p.dataDir != "" {
+		args = append(args, "-data-dir", p.dataDir)
+	} else {
+		args = append(args, "-dev")
+	}
+	for _, j := range o.join {
+		args = append(args, "-join", j)
+	}
+	cfgBody := o.config
+	if cfgBody == "" {
+		cfgBody = fastGossip
+	}
+	cf := filepath.Join(t.TempDir(), name+".toml")
+	if err := os.WriteFile(cf, []byte(cfgBody), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args = append(args, "-config", cf)
+	p.args = append(args, o.extra...)
+	_ = bin
+	p.start()
+	t.Cleanup(p.stop)
+	p.waitReady()
+	return p
+}
+
+func (p *proc) start() {
+	p.t.Helper()
+	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(binDir, "agentd"), p.args...)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		p.t.Fatalf("start agentd %s: %v", p.name, err)
+	}
+	done := make(chan struct{})
+	p.mu.Lock()
+	p.cmd, p.done, p.err = cmd, done, nil
+	p.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		p.mu.Lock()
+		p.err = err
+		p.mu.Unlock()
+		close(done)
+	}()
+}
+
+// restart starts the process again with the same flags and data dir.
+func (p *proc) restart() {
+	p.t.Helper()
+	p.start()
+	p.waitReady()
+}
+
+func (p *proc) running() bool {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	select {
+	case <-done:
+		return false
+	default:
+		return true
+	}
+}
+
+// waitReady polls the HTTP API until it answers.
+func (p *proc) waitReady() {
+	p.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if !p.running() {
+			p.t.Fatalf("agentd %s exited during start: %v\n%s", p.name, p.exitErr(), p.log())
+		}
+		resp, err := http.Get("http://" + p.httpAddr + "/v1/agent/self")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.t.Fatalf("agentd %s not ready after 30s\n%s", p.name, p.log())
+}
+
+func (p *proc) exitErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+func (p *proc) signal(s syscall.Signal) {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	_ = cmd.Process.Signal(s)
+}
+
+// wait waits for the process to exit and returns its exit error.
+func (p *proc) wait(timeout time.Duration) (error, bool) {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	select {
+	case <-done:
+		return p.exitErr(), true
+	case <-time.After(timeout):
+		return nil, false
+	}
+}
+
+// kill9 kills the process with SIGKILL and waits for it.
+func (p *proc) kill9() {
+	p.signal(syscall.SIGKILL)
+	if _, ok := p.wait(10 * time.Second); !ok {
+		p.t.Fatalf("%s did not die on SIGKILL", p.name)
+	}
+}
+
+// stop ends the process (SIGKILL) at test end, logging its output when the
+// test failed.
+func (p *proc) stop() {
+	if p.running() {
+		p.signal(syscall.SIGKILL)
+		p.wait(10 * time.Second)
+	}
+	if p.t.Failed() {
+		p.t.Logf("---- log of %s ----\n%s", p.name, p.log())
+	}
+}
+
+func (p *proc) log() string {
+	b, _ := os.ReadFile(p.logPath)
+	return string(b)
+}
+
+// getJSON GETs path from the agent's HTTP API into v.
+func (p *proc) getJSON(path string, v any) error {
+	resp, err := http.Get("http://" + p.httpAddr + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(b.String()))
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+type member struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Port    int    `json:"port"`
+	Status  string `json:"status"`
+}
+
+// memberStatus returns name's status as p sees it ("" when unknown).
+func (p *proc) memberStatus(name string) string {
+	var ms []member
+	if err := p.getJSON("/v1/members", &ms); err != nil {
+		return ""
+	}
+	for _, m := range ms {
+		if m.Name == name {
+			return m.Status
+		}
+	}
+	return ""
+}
+
+// agentctl runs agentctl against p and returns stdout, stderr and the exit
+// code.
+func (p *proc) agentctl(args ...string) (string, string, int) {
+	return runCtl(p.t, "", append([]string{"-http-addr", p.httpAddr}, args...)...)
+}
+
+func runCtl(t testing.TB, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binaries(t), "agentctl"), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stdin = strings.NewReader(stdin)
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("agentctl %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// eventually polls cond every 20ms until it holds or timeout passes.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// allSee waits until every observer sees name with status.
+func allSee(t testing.TB, observers []*proc, name, status string, timeout time.Duration) {
+	t.Helper()
+	eventually(t, timeout, fmt.Sprintf("all agents to see %s %s", name, status), func() bool {
+		for _, o := range observers {
+			if o.name != name && o.memberStatus(name) != status {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// cluster starts n agents, the others joining the first.
+func cluster(t testing.TB, n int, o agentOpts) []*proc {
+	t.Helper()
+	first := startAgentd(t, "node1", o)
+	ps := []*proc{first}
+	for i := 2; i <= n; i++ {
+		oi := o
+		oi.join = append([]string{first.gossip}, o.join...)
+		ps = append(ps, startAgentd(t, fmt.Sprintf("node%d", i), oi))
+	}
+	for _, p := range ps {
+		allSee(t, ps, p.name, "alive", 20*time.Second)
+	}
+	return ps
+}

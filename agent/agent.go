@@ -242,8 +242,8 @@ func (a *Agent) Start() error {
 	a.started = a.clk.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	local := ml.LocalNode()
-	a.log.Info("agent started", "addr", net.JoinHostPort(local.Addr.String(), strconv.Itoa(int(local.Port))),
+	self, _ := a.LocalMember() // memberlist reported our own join during Create
+	a.log.Info("agent started", "addr", self.AddrPort().String(),
 		"profile", a.cfg.Gossip.Profile, "encrypted", a.cfg.Gossip.Key != "")
 	a.goRun(ctx, a.joinLoop)
 	a.goRun(ctx, a.reconnectLoop)

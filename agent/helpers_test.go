@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/murmurhq/murmur/agent/client"
+	"github.com/murmurhq/murmur/internal/testutil"
 )
 
 // testConfig is a fast, in-memory config for tests on loopback.
@@ -62,26 +63,11 @@ func startAgent(t testing.TB, cfg Config, opts ...Option) *Agent {
 
 // addr is the agent's gossip address.
 func addr(a *Agent) string {
-	m, ok := a.LocalMember()
-	if !ok {
-		ml := a.ml.Load()
-		n := ml.LocalNode()
-		return fmt.Sprintf("%s:%d", n.Addr, n.Port)
-	}
+	m, _ := a.LocalMember()
 	return m.AddrPort().String()
 }
 
-// waitFor polls cond until it is true or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+var waitFor = testutil.WaitFor
 
 // statusOf is the status a sees for the named member.
 func statusOf(a *Agent, name string) (Status, bool) {

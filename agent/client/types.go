@@ -64,6 +64,12 @@ type KVPair struct {
 	Flags uint64 `json:"flags,omitempty"`
 }
 
+// KVDeleteResponse is the answer of DELETE /v1/kv/{key}.
+type KVDeleteResponse struct {
+	// Deleted is how many keys the delete removed.
+	Deleted int `json:"deleted"`
+}
+
 // KVEvent is one line of a watch stream as `agentctl kv watch` prints it
 // with -json: a key that changed, or was deleted.
 type KVEvent struct {

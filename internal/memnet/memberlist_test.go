@@ -38,51 +38,87 @@ func (w *logWriter) stop() {
 	w.mu.Unlock()
 }
 
-// aliveView returns the names of the members m sees as alive, sorted.
-func aliveView(m *memberlist.Memberlist) []string {
-	var names []string
-	for _, n := range m.Members() {
-		if n.State == memberlist.StateAlive {
-			names = append(names, n.Name)
-		}
+// verifyNoLeaks fails t if goroutines outlive timeout. memberlist's
+// goroutines exit asynchronously after Shutdown: a probe in progress waits
+// out its probe interval, which memberlist scales up to 9x when the node's
+// health score is degraded (as after a partition), longer than goleak's
+// own retries cover.
+func verifyNoLeaks(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for goleak.Find() != nil && time.Now().Before(deadline) {
+		// goleak.Find retries with backoff for about half a second.
+	}
+	goleak.VerifyNone(t)
+}
+
+// view is one member's picture of the cluster, kept by memberlist's event
+// callbacks. memberlist.Members returns pointers into memberlist's own
+// state, which race with its updates, so the test never reads them; the
+// callbacks run under memberlist's node lock, where copying is safe.
+type view struct {
+	mu    sync.Mutex
+	nodes map[string]string // name → address of members neither dead nor left
+}
+
+var _ memberlist.EventDelegate = (*view)(nil)
+
+func (v *view) NotifyJoin(n *memberlist.Node)   { v.set(n.Name, n.Address()) }
+func (v *view) NotifyUpdate(n *memberlist.Node) { v.set(n.Name, n.Address()) }
+
+func (v *view) NotifyLeave(n *memberlist.Node) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	delete(v.nodes, n.Name)
+}
+
+func (v *view) set(name, addr string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.nodes[name] = addr
+}
+
+// members returns the names of the live members, sorted.
+func (v *view) members() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	names := make([]string, 0, len(v.nodes))
+	for n := range v.nodes {
+		names = append(names, n)
 	}
 	slices.Sort(names)
 	return names
 }
 
-// viewed returns "the rest": the members m lists at all (not dead or left).
-func listed(m *memberlist.Memberlist) []string {
-	var names []string
-	for _, n := range m.Members() {
-		names = append(names, n.Name)
-	}
-	slices.Sort(names)
-	return names
+func (v *view) addr(name string) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.nodes[name]
 }
 
 // TestMemberlistCluster runs five real memberlist instances over one
 // Network: all join, one is partitioned away and declared dead by the
-// others, and after Heal and a re-join all five are alive again.
+// others, and after Heal and a re-join all five are live again; then one
+// crashes and comes back under its name at a new address.
 func TestMemberlistCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a memberlist cluster for a few seconds")
 	}
-	defer goleak.VerifyNone(t)
 	nw := newNet(t, time.Now().UnixNano())
 	logs := &logWriter{t: t}
-	defer logs.stop()
+	// Cleanups run last-in first-out: memberlists shut down, then the leak
+	// check, then the logs stop.
+	t.Cleanup(logs.stop)
+	t.Cleanup(func() { verifyNoLeaks(t, 20*time.Second) })
 
 	const size = 5
 	names := make([]string, size)
 	ms := make([]*memberlist.Memberlist, size)
-	for i := range size {
-		names[i] = fmt.Sprintf("node-%d", i)
-		tr, err := nw.NewTransport(names[i])
-		if err != nil {
-			t.Fatal(err)
-		}
+	views := make([]*view, size)
+	start := func(i int, tr *Transport) {
+		t.Helper()
 		cfg := memberlist.DefaultLocalConfig()
-		cfg.Name = names[i]
+		cfg.Name = tr.Name()
 		cfg.Transport = tr
 		cfg.LogOutput = logs
 		cfg.ProbeInterval = 100 * time.Millisecond
@@ -91,48 +127,52 @@ func TestMemberlistCluster(t *testing.T) {
 		cfg.PushPullInterval = time.Second
 		cfg.SuspicionMult = 2
 		cfg.TCPTimeout = 500 * time.Millisecond
+		cfg.DeadNodeReclaimTime = time.Nanosecond // a restarted node may move
+		views[i] = &view{nodes: map[string]string{}}
+		cfg.Events = views[i]
 		m, err := memberlist.Create(cfg)
 		if err != nil {
 			_ = tr.Shutdown()
-			t.Fatalf("create %s: %v", names[i], err)
+			t.Fatalf("create %s: %v", tr.Name(), err)
 		}
+		t.Cleanup(func() { _ = m.Shutdown() }) // before goleak and logs.stop
 		ms[i] = m
-		defer func() { _ = m.Shutdown() }() // runs before VerifyNone and logs.stop
 	}
-	seedAddr := ms[0].LocalNode().Address()
+	for i := range size {
+		names[i] = fmt.Sprintf("node-%d", i)
+		tr, err := nw.NewTransport(names[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		start(i, tr)
+	}
+	seedAddr := nw.byName["node-0"].Addr()
 	for i := 1; i < size; i++ {
 		if _, err := ms[i].Join([]string{seedAddr}); err != nil {
 			t.Fatalf("%s join: %v", names[i], err)
 		}
 	}
-	everyone := slices.Clone(names)
-	allSee := func(group []int, want []string) func() bool {
-		return func() bool {
-			for _, i := range group {
-				if !slices.Equal(aliveView(ms[i]), want) {
+	// see waits until every member in who sees exactly want as live.
+	see := func(what string, who []int, want []string) {
+		t.Helper()
+		waitFor(t, 30*time.Second, what, func() bool {
+			for _, i := range who {
+				if !slices.Equal(views[i].members(), want) {
 					return false
 				}
 			}
 			return true
-		}
+		})
 	}
-	allNodes := []int{0, 1, 2, 3, 4}
-	waitFor(t, 30*time.Second, "all five alive after join", allSee(allNodes, everyone))
+	everyone := slices.Clone(names)
+	see("all five live after join", []int{0, 1, 2, 3, 4}, everyone)
 
-	// Partition node-4 away: the rest must declare it dead (not merely
-	// suspect: dead members are not listed at all).
+	// Partition node-4 away: the rest declare it dead, it declares them dead.
 	if err := nw.Partition([]string{"node-4"}); err != nil {
 		t.Fatal(err)
 	}
-	rest := everyone[:4]
-	waitFor(t, 30*time.Second, "node-4 dead to the rest", func() bool {
-		for _, i := range allNodes[:4] {
-			if !slices.Equal(listed(ms[i]), rest) {
-				return false
-			}
-		}
-		return true
-	})
+	see("node-4 dead to the rest", []int{0, 1, 2, 3}, everyone[:4])
+	see("the rest dead to node-4", []int{4}, everyone[4:])
 	if l := nw.Stats().Links[Link{"node-4", "node-0"}]; l.PacketsCut == 0 {
 		t.Errorf("no packets from node-4 to node-0 counted as cut: %+v", l)
 	}
@@ -141,7 +181,28 @@ func TestMemberlistCluster(t *testing.T) {
 	if _, err := ms[4].Join([]string{seedAddr}); err != nil {
 		t.Fatalf("re-join: %v", err)
 	}
-	waitFor(t, 30*time.Second, "all five alive after heal", allSee(allNodes, everyone))
+	see("all five live after heal", []int{0, 1, 2, 3, 4}, everyone)
+
+	// Crash node-3 (no leave) and restart it under its name at a new
+	// address: the others see it live there.
+	if err := ms[3].Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	see("node-3 dead to the rest", []int{0, 1, 2, 4}, []string{"node-0", "node-1", "node-2", "node-4"})
+	tr3, err := nw.NewTransport("node-3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(3, tr3)
+	if _, err := ms[3].Join([]string{seedAddr}); err != nil {
+		t.Fatalf("restarted node-3 join: %v", err)
+	}
+	see("all five live after restart", []int{0, 1, 2, 3, 4}, everyone)
+	for _, i := range []int{0, 1, 2, 4} {
+		if got := views[i].addr("node-3"); got != tr3.Addr() {
+			t.Errorf("%s sees node-3 at %s, want %s", names[i], got, tr3.Addr())
+		}
+	}
 
 	for _, m := range ms {
 		if err := m.Shutdown(); err != nil {

@@ -1,0 +1,144 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/murmurhq/murmur/internal/memnet"
+)
+
+// memCluster is n agents over one in-memory network.
+type memCluster struct {
+	t      *testing.T
+	net    *memnet.Network
+	agents []*Agent
+}
+
+func newMemCluster(t *testing.T, n int, seed int64) *memCluster {
+	t.Helper()
+	c := &memCluster{t: t, net: memnet.New(seed)}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("memnet seed %d", c.net.Seed())
+		}
+	})
+	for i := 1; i <= n; i++ {
+		c.agents = append(c.agents, c.start(fmt.Sprintf("n%d", i)))
+	}
+	joinAll(t, c.agents)
+	return c
+}
+
+// start starts one more agent on the network.
+func (c *memCluster) start(name string) *Agent {
+	c.t.Helper()
+	tr, err := c.net.NewTransport(name)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return startAgent(c.t, testConfig(name), WithTransport(tr), WithSeed(uint64(len(c.agents))))
+}
+
+func names(as []*Agent) []string {
+	var out []string
+	for _, a := range as {
+		out = append(out, a.Name())
+	}
+	return out
+}
+
+func TestClusterInMemory(t *testing.T) {
+	c := newMemCluster(t, 5, 1)
+	a := c.agents
+
+	t.Run("cut off node is failed on all others", func(t *testing.T) {
+		if err := c.net.Isolate("n5"); err != nil {
+			t.Fatal(err)
+		}
+		allSee(t, a[:4], "n5", StatusFailed, 15*time.Second)
+		if err := c.net.Unisolate("n5"); err != nil {
+			t.Fatal(err)
+		}
+		// The reconnect loop brings it back without anyone calling Join.
+		for _, x := range a {
+			allSee(t, a, x.Name(), StatusAlive, 15*time.Second)
+		}
+	})
+
+	t.Run("partition 2|3 heals and merges", func(t *testing.T) {
+		if err := c.net.Partition(names(a[:2]), names(a[2:])); err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range a[2:] {
+			allSee(t, a[:2], x.Name(), StatusFailed, 15*time.Second)
+		}
+		for _, x := range a[:2] {
+			allSee(t, a[2:], x.Name(), StatusFailed, 15*time.Second)
+		}
+		c.net.Heal()
+		for _, x := range a {
+			allSee(t, a, x.Name(), StatusAlive, 20*time.Second)
+		}
+	})
+
+	t.Run("graceful leave is left on all others", func(t *testing.T) {
+		if err := a[4].Leave(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := a[4].Shutdown(); err != nil {
+			t.Fatal(err)
+		}
+		allSee(t, a[:4], "n5", StatusLeft, 10*time.Second)
+	})
+}
+
+func TestSubscriptionEventsAndDropPolicy(t *testing.T) {
+	c := newMemCluster(t, 2, 2)
+	sub := c.agents[0].Subscribe(64)
+	slow := c.agents[0].Subscribe(1) // never read: must not stall anything
+	n3 := c.start("n3")
+	if _, err := n3.Join(context.Background(), []string{addr(c.agents[0])}); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent := func(typ EventType, name string) {
+		t.Helper()
+		deadline := time.After(15 * time.Second)
+		for {
+			select {
+			case ev := <-sub.C():
+				if ev.Type == typ && ev.Member.Name == name {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %s event for %s", typ, name)
+			}
+		}
+	}
+	waitEvent(EventJoin, "n3")
+	c.net.Isolate("n3")
+	waitEvent(EventFailed, "n3")
+	if slow.Dropped() == 0 {
+		t.Errorf("the unread subscription dropped nothing")
+	}
+	slow.Close()
+	slow.Close()         // idempotent
+	for range slow.C() { // closed: drains the buffered event and ends
+	}
+}
+
+func TestReapForgetsFailedMembers(t *testing.T) {
+	net := memnet.New(3)
+	var as []*Agent
+	for i := 1; i <= 2; i++ {
+		tr, _ := net.NewTransport(fmt.Sprintf("r%d", i))
+		cfg := testConfig(fmt.Sprintf("r%d", i))
+		cfg.ReapAfter = 1e9 // 1s
+		as = append(as, startAgent(t, cfg, WithTransport(tr)))
+	}
+	joinAll(t, as)
+	net.Isolate("r2")
+	allSee(t, as[:1], "r2", StatusFailed, 10*time.Second)
+	waitFor(t, 10*time.Second, "r2 reaped", func() bool { _, ok := as[0].Member("r2"); return !ok })
+}

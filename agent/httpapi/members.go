@@ -1,0 +1,96 @@
+package httpapi
+
+import (
+	"cmp"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/murmurhq/murmur/agent/client"
+)
+
+// memberStatuses are the values of ?status= on GET /v1/members.
+var memberStatuses = []string{"alive", "suspect", "failed", "left"}
+
+func (s *server) members(w http.ResponseWriter, r *http.Request) {
+	status := r.URL.Query().Get("status")
+	if status != "" && !slices.Contains(memberStatuses, status) {
+		s.fail(w, r, fmt.Errorf("%w: httpapi: unknown status %q in status parameter (want %s)",
+			ErrBadRequest, status, strings.Join(memberStatuses, ", ")))
+		return
+	}
+	all := s.mem.Members()
+	out := make([]client.Member, 0, len(all))
+	for _, m := range all {
+		if status == "" || m.Status == status {
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(a, b client.Member) int { return cmp.Compare(a.Name, b.Name) })
+	writeJSON(w, r, http.StatusOK, out)
+}
+
+func (s *server) self(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, r, http.StatusOK, s.mem.Self())
+}
+
+func (s *server) join(w http.ResponseWriter, r *http.Request) {
+	var req client.JoinRequest
+	if err := s.readJSON(w, r, "JoinRequest", &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(req.Addresses) == 0 {
+		s.fail(w, r, fmt.Errorf("%w: httpapi: addresses is empty, want at least one HOST:PORT", ErrBadRequest))
+		return
+	}
+	for i, a := range req.Addresses {
+		if strings.TrimSpace(a) == "" {
+			s.fail(w, r, fmt.Errorf("%w: httpapi: addresses[%d] is empty", ErrBadRequest, i))
+			return
+		}
+	}
+	n, err := s.mem.Join(r.Context(), req.Addresses)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, r, http.StatusOK, client.JoinResponse{Joined: n})
+}
+
+func (s *server) leave(w http.ResponseWriter, r *http.Request) {
+	if err := s.mem.Leave(r.Context()); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, r, http.StatusOK, struct{}{})
+}
+
+func (s *server) coordinates(w http.ResponseWriter, r *http.Request) {
+	cs := slices.Clone(s.mem.Coordinates())
+	if cs == nil {
+		cs = []client.Coordinate{}
+	}
+	slices.SortFunc(cs, func(a, b client.Coordinate) int { return cmp.Compare(a.Node, b.Node) })
+	writeJSON(w, r, http.StatusOK, cs)
+}
+
+func (s *server) rtt(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	to := q.Get("to")
+	if to == "" {
+		s.fail(w, r, fmt.Errorf("%w: httpapi: missing to parameter (the node to estimate the round trip to)", ErrBadRequest))
+		return
+	}
+	from := q.Get("from")
+	if from == "" {
+		from = s.mem.Self().Node
+	}
+	d, err := s.mem.RTT(from, to)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, r, http.StatusOK, client.RTT{From: from, To: to, Seconds: d.Seconds()})
+}

@@ -16,7 +16,8 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
-	"github.com/murmurhq/murmur/agent/httpapi"
+	"github.com/murmurhq/murmur/configsync"
+	"github.com/murmurhq/murmur/dnsserver"
 	"github.com/murmurhq/murmur/internal/clock"
 )
 
@@ -89,6 +90,14 @@ type Agent struct {
 	meta    atomic.Pointer[[]byte]
 	peers   *peerStore
 	intents intents
+	reg     *registry
+	cat     catalogState
+	catalog atomic.Pointer[Catalog]
+
+	// store, dns and metrics are set by Start and read-only afterwards.
+	store   *configsync.Store
+	dns     *dnsserver.Server
+	metrics *metrics
 
 	// handlers and states are filled by New and read-only afterwards.
 	handlers map[MsgType]Handler
@@ -107,6 +116,7 @@ type Agent struct {
 	started  time.Time
 	cancel   context.CancelFunc
 	httpAddr string
+	dnsAddr  string
 
 	wg   sync.WaitGroup
 	done chan struct{}
@@ -154,6 +164,13 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	a.meta.Store(&meta)
 	a.members = newMemberTable(a.clk.Now, a.onEvent)
 	a.handlers[msgAgent] = HandlerFunc(a.handleAgentMsg)
+	a.reg = &registry{a: a, services: map[string]*localService{}}
+	a.cat.kick = make(chan struct{}, 1)
+	for _, def := range cfg.Services {
+		if err := ValidateService(&def); err != nil {
+			return nil, fmt.Errorf("%w: [[service]] %q: %w", ErrConfig, def.Name, err)
+		}
+	}
 	if cfg.DataDir != "" {
 		a.peers = &peerStore{path: peersPath(cfg.DataDir)}
 	}
@@ -201,10 +218,18 @@ func (a *Agent) Start() error {
 			return fmt.Errorf("agent: data_dir: %w", err)
 		}
 	}
-	httpLn, err := a.listenHTTP()
+	ls, err := a.listen()
 	if err != nil {
 		return err
 	}
+	store, err := a.openStore()
+	if err != nil {
+		ls.close()
+		return err
+	}
+	a.store = store
+	a.handlers[MsgConfigSync] = store
+	a.states[MsgConfigSync] = store
 	mc := a.cfg.memberlistConfig()
 	mc.Name = a.cfg.NodeName
 	host, port, _ := net.SplitHostPort(a.cfg.BindAddr)
@@ -230,9 +255,8 @@ func (a *Agent) Start() error {
 	mc.Ping = a.del
 	ml, err := memberlist.Create(mc)
 	if err != nil {
-		if httpLn != nil {
-			httpLn.Close()
-		}
+		ls.close()
+		store.Close()
 		return fmt.Errorf("agent: start gossip on %s: %w", a.cfg.BindAddr, err)
 	}
 	a.del.local = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: mc.RetransmitMult}
@@ -251,32 +275,19 @@ func (a *Agent) Start() error {
 	if a.peers != nil {
 		a.goRun(ctx, a.persistPeersLoop)
 	}
-	if httpLn != nil {
-		a.httpAddr = httpLn.Addr().String()
-		h := a.httpHandler(nil)
-		a.goRun(ctx, func(ctx context.Context) {
-			if err := httpapi.Serve(ctx, httpLn, h, a.opts.logger); err != nil {
-				a.log.Error("HTTP API stopped", "err", err)
-			}
-		})
-		a.log.Info("HTTP API listening", "addr", a.httpAddr)
+	a.goRun(ctx, func(ctx context.Context) {
+		if err := store.Run(ctx); err != nil {
+			a.log.Error("store stopped", "err", err)
+		}
+	})
+	a.rebuildCatalog()
+	a.goRun(ctx, a.catalogLoop)
+	if err := a.reg.start(ctx, a.cfg.Services); err != nil {
+		a.log.Error("services", "err", err)
 	}
+	a.goRun(ctx, a.reg.watchOwn)
+	a.startFaces(ctx, ls)
 	return nil
-}
-
-// listenHTTP binds the HTTP API's listener (nil when disabled).
-func (a *Agent) listenHTTP() (net.Listener, error) {
-	if a.opts.httpLn != nil {
-		return a.opts.httpLn, nil
-	}
-	if a.cfg.HTTP.Addr == "" {
-		return nil, nil
-	}
-	ln, err := net.Listen("tcp", a.cfg.HTTP.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("agent: HTTP API on %s: %w", a.cfg.HTTP.Addr, err)
-	}
-	return ln, nil
 }
 
 // HTTPAddr is the address the HTTP API listens on ("" when disabled or
@@ -448,6 +459,7 @@ func (a *Agent) Shutdown() error {
 			err = ml.Shutdown()
 		}
 		a.wg.Wait()
+		err = errors.Join(err, a.store.Close())
 		a.log.Info("agent stopped")
 	}
 	a.events.close()

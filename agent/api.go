@@ -100,6 +100,7 @@ func (a *Agent) stats() map[string]int64 {
 		st["members_"+m.Status.String()]++
 	}
 	st["members"] = int64(len(a.Members()))
+	a.statsKV(st)
 	return st
 }
 
@@ -153,6 +154,8 @@ func (b apiMembership) RTT(from, to string) (time.Duration, error) {
 func (a *Agent) httpHandler(metrics http.Handler) http.Handler {
 	return httpapi.New(httpapi.Options{
 		Membership:   apiMembership{a},
+		KV:           apiKV{a.store},
+		Services:     apiServices{a},
 		Token:        a.cfg.HTTP.Token,
 		Logger:       a.opts.logger.With("component", "http"),
 		Metrics:      metrics,

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/murmurhq/murmur/agent/client"
+	"github.com/murmurhq/murmur/dnsserver"
 )
 
 // Config is the agent's configuration. It maps one to one onto the TOML
@@ -111,12 +112,14 @@ type HTTPConfig struct {
 	Token string `toml:"token"`
 }
 
-// DNSConfig is the DNS server. The remaining [dns] keys are documented in
-// docs/dns.md.
+// DNSConfig is the DNS server: its address plus dnsserver's settings
+// (domain, TTLs, ordering, recursors; see docs/dns.md), which are keys of
+// the same [dns] table.
 type DNSConfig struct {
 	// Addr is the IP:port the DNS server listens on, UDP and TCP. Default
 	// "127.0.0.1:8600". Empty from code disables DNS.
 	Addr string `toml:"addr"`
+	dnsserver.Config
 }
 
 // KVConfig holds the replicated store's limits.
@@ -157,7 +160,7 @@ func DefaultConfig() Config {
 		ReapAfter:    client.Duration(24 * time.Hour),
 		Gossip:       GossipConfig{Profile: "lan"},
 		HTTP:         HTTPConfig{Addr: DefaultHTTPAddr},
-		DNS:          DNSConfig{Addr: DefaultDNSAddr},
+		DNS:          DNSConfig{Addr: DefaultDNSAddr, Config: dnsserver.DefaultConfig()},
 		KV: KVConfig{
 			MaxKeyBytes:   512,
 			MaxValueBytes: 512 << 10,
@@ -258,6 +261,9 @@ func (c *Config) Validate() error {
 		if _, err := parseHostPort(c.DNS.Addr, true); err != nil {
 			bad("dns.addr", "%v", err)
 		}
+	}
+	if err := c.DNS.Config.Validate(); err != nil {
+		errs = append(errs, err) // names the key as dns.<key>
 	}
 	if c.KV.MaxKeyBytes <= 0 || c.KV.MaxKeyBytes > 64<<10 {
 		bad("kv.max_key_bytes", "%d: must be between 1 and 65536", c.KV.MaxKeyBytes)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/BurntSushi/toml"
 )
@@ -16,32 +17,41 @@ type ReloadResult struct {
 	NotReloaded []string
 }
 
-// reloadable lists the keys Reload applies at runtime. A later key set
-// (services, checks, dns.*) is added by the parts that can apply it.
-var reloadable = map[string]bool{
-	"log.level": true, // applied by the caller, which owns the log handler
-	"log.json":  false,
-}
-
-// Reload applies the parts of cfg that can change at runtime and reports
-// every changed key (dotted TOML name) as reloaded or not.
+// Reload applies the parts of cfg that can change at runtime, services
+// and checks ([[service]]) and DNS answering settings (dns.* except
+// dns.addr), and reports every changed key (dotted TOML name) as reloaded
+// or not. log.level is reported as reloaded: the caller owns the log
+// handler and applies it. Reload compares against the configuration the
+// agent was started with.
 func (a *Agent) Reload(cfg Config) ReloadResult {
 	var res ReloadResult
-	for _, key := range changedKeys(a.cfg, cfg) {
-		if reloadable[key] || a.applyReload(key, cfg) {
+	keys := changedKeys(a.cfg, cfg)
+	dnsOK, svcOK := true, true
+	for _, key := range keys {
+		switch {
+		case key == "service":
+			if err := a.reg.reloadConfigServices(cfg.Services); err != nil {
+				a.log.Error("reload services", "err", err)
+				svcOK = false
+			}
+		case strings.HasPrefix(key, "dns.") && key != "dns.addr" && a.dns != nil && dnsOK:
+			if err := a.dns.SetConfig(cfg.DNS.Config); err != nil {
+				a.log.Error("reload dns", "err", err)
+				dnsOK = false
+			}
+		}
+	}
+	for _, key := range keys {
+		ok := key == "log.level" ||
+			key == "service" && svcOK ||
+			strings.HasPrefix(key, "dns.") && key != "dns.addr" && a.dns != nil && dnsOK
+		if ok {
 			res.Reloaded = append(res.Reloaded, key)
 		} else {
 			res.NotReloaded = append(res.NotReloaded, key)
 		}
 	}
 	return res
-}
-
-// applyReload applies one changed key; it reports whether it could.
-func (a *Agent) applyReload(key string, cfg Config) bool {
-	_ = cfg
-	_ = key
-	return false
 }
 
 // changedKeys compares two configs through their TOML form and returns the

@@ -34,6 +34,7 @@ var (
 	ErrUnauthorized = errors.New("client: unauthorized") // 401
 	ErrForbidden    = errors.New("client: forbidden")    // 403
 	ErrNotFound     = errors.New("client: not found")    // 404
+	ErrConflict     = errors.New("client: conflict")     // 409
 	ErrTooLarge     = errors.New("client: too large")    // 413
 	ErrUnavailable  = errors.New("client: unavailable")  // 503
 	ErrUnreachable  = errors.New("client: agent unreachable")
@@ -44,6 +45,7 @@ var statusErrors = map[int]error{
 	http.StatusUnauthorized:          ErrUnauthorized,
 	http.StatusForbidden:             ErrForbidden,
 	http.StatusNotFound:              ErrNotFound,
+	http.StatusConflict:              ErrConflict,
 	http.StatusRequestEntityTooLarge: ErrTooLarge,
 	http.StatusServiceUnavailable:    ErrUnavailable,
 }

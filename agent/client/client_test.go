@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ const token = "tok"
 
 // newAgent serves the real API handler over a fake backend and returns a
 // client of it.
-func newAgent(t *testing.T) (*client.Client, *httpapitest.Backend) {
+func newAgent(t testing.TB) (*client.Client, *httpapitest.Backend) {
 	t.Helper()
 	b := httpapitest.New()
 	srv := httptest.NewServer(httpapi.New(httpapi.Options{Membership: b, KV: b, Services: b, Token: token}))
@@ -120,6 +121,9 @@ func TestUnreachable(t *testing.T) {
 		t.Fatalf("err = %#v, want *UnreachableError", err)
 	}
 	want := "client: cannot reach agent at " + addr + ": connection refused"
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("err %v does not unwrap to ECONNREFUSED", err)
+	}
 	if err.Error() != want || ue.Addr != addr || ue.Reason() != "connection refused" {
 		t.Errorf("err = %q (reason %q), want %q", err, ue.Reason(), want)
 	}
@@ -157,6 +161,7 @@ func TestAPIErrors(t *testing.T) {
 		{"403", 403, "", `{"error":"no"}`, client.ErrForbidden, "no", ""},
 		{"400", 400, "", `{"error":"bad"}`, client.ErrBadRequest, "bad", ""},
 		{"503", 503, "", `{"error":"later"}`, client.ErrUnavailable, "later", ""},
+		{"409", 409, "", `{"error":"stale"}`, client.ErrConflict, "stale", ""},
 		{"plain text", 502, "text/plain", "bad gateway from proxy\n", nil, "bad gateway from proxy", ""},
 		{"empty body", 500, "", "", nil, "Internal Server Error", ""},
 		{"json without error", 500, "", `{"x":1}`, nil, `{"x":1}`, ""},
@@ -323,6 +328,15 @@ func TestServices(t *testing.T) {
 	}
 	if _, err := c.Service(ctx, "nope", false); !errors.Is(err, client.ErrNotFound) {
 		t.Errorf("Service(nope) = %v", err)
+	}
+	// Names and ids the router would split or clean reach the backend.
+	for _, name := range []string{"..", ".", "a/b", "sp ace?"} {
+		if _, err := c.Service(ctx, name, false); !errors.Is(err, client.ErrNotFound) || !strings.Contains(err.Error(), fmt.Sprintf("%q", name)) {
+			t.Errorf("Service(%q) = %v", name, err)
+		}
+		if err := c.Deregister(ctx, name); !errors.Is(err, client.ErrNotFound) || !strings.Contains(err.Error(), fmt.Sprintf("%q", name)) {
+			t.Errorf("Deregister(%q) = %v", name, err)
+		}
 	}
 	if err := c.Deregister(ctx, "job/1"); err != nil {
 		t.Fatal(err)

@@ -103,6 +103,11 @@ func TestRouting(t *testing.T) {
 	if w := serve(h, call{method: "GET", target: "/v1//members"}); w.Code/100 != 3 || w.Header().Get("Location") != "/v1/members" {
 		t.Errorf("unclean path: status %d to %q, want a redirect to /v1/members", w.Code, w.Header().Get("Location"))
 	}
+	// Also when the cleaned path matches no route: the mux's answer is
+	// passed through.
+	if w := serve(h, call{method: "GET", target: "/nope//x"}); w.Code/100 != 3 || w.Header().Get("Location") != "/nope/x" {
+		t.Errorf("unclean unknown path: status %d to %q", w.Code, w.Header().Get("Location"))
+	}
 }
 
 func TestMissingBackends(t *testing.T) {

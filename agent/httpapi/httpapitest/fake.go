@@ -1,7 +1,3 @@
-// Package httpapitest provides Backend, an in-memory implementation of the
-// httpapi backend interfaces (Membership, KV, Services) for tests of the
-// HTTP API, its client and agentctl. It is deterministic: versions and
-// times derive from a counter, not the clock.
 package httpapitest
 
 import (

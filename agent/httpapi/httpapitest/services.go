@@ -16,7 +16,8 @@ func (b *Backend) AddInstances(insts ...client.ServiceInstance) {
 	b.remote = append(b.remote, insts...)
 }
 
-// Registered returns the local definition of id.
+// Registered returns the local definition registered as id, as it was
+// given (an empty ID stays empty).
 func (b *Backend) Registered(id string) (client.ServiceDefinition, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -32,8 +33,9 @@ func (b *Backend) Register(def client.ServiceDefinition) error {
 	if err := b.failure("Register"); err != nil {
 		return err
 	}
-	if def.ID == "" {
-		def.ID = def.Name
+	id := def.ID
+	if id == "" {
+		id = def.Name
 	}
 	health := client.HealthPassing
 	if def.Check != nil && def.Check.TTL != 0 {
@@ -43,8 +45,8 @@ func (b *Backend) Register(def client.ServiceDefinition) error {
 	if addr == "" {
 		addr = b.self.Address
 	}
-	b.local[def.ID] = def
-	b.health[def.ID] = client.ServiceInstance{ID: def.ID, Name: def.Name, Node: b.self.Node, Address: addr,
+	b.local[id] = def
+	b.health[id] = client.ServiceInstance{ID: id, Name: def.Name, Node: b.self.Node, Address: addr,
 		Port: def.Port, Tags: def.Tags, Meta: def.Meta, Health: health, NodeStatus: "alive"}
 	return nil
 }

@@ -1,0 +1,96 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/murmurhq/murmur/agent/httpapi"
+	"github.com/murmurhq/murmur/dnsserver"
+)
+
+// The agent's faces, the HTTP API and DNS, are bound in Start (so a port in
+// use fails Start) and served on the agent's goroutines.
+
+type listeners struct {
+	http   net.Listener
+	dnsUDP net.PacketConn
+	dnsTCP net.Listener
+}
+
+func (l *listeners) close() {
+	if l.http != nil {
+		l.http.Close()
+	}
+	if l.dnsUDP != nil {
+		l.dnsUDP.Close()
+	}
+	if l.dnsTCP != nil {
+		l.dnsTCP.Close()
+	}
+}
+
+// listen binds the HTTP and DNS addresses that are configured.
+func (a *Agent) listen() (*listeners, error) {
+	ls := &listeners{http: a.opts.httpLn}
+	var err error
+	if ls.http == nil && a.cfg.HTTP.Addr != "" {
+		if ls.http, err = net.Listen("tcp", a.cfg.HTTP.Addr); err != nil {
+			return nil, fmt.Errorf("agent: HTTP API on %s: %w", a.cfg.HTTP.Addr, err)
+		}
+	}
+	if a.cfg.DNS.Addr != "" {
+		if ls.dnsUDP, err = net.ListenPacket("udp", a.cfg.DNS.Addr); err != nil {
+			ls.close()
+			return nil, fmt.Errorf("agent: DNS on udp %s: %w", a.cfg.DNS.Addr, err)
+		}
+		// With port 0 the TCP side takes the port UDP got.
+		tcpAddr := ls.dnsUDP.LocalAddr().String()
+		if ls.dnsTCP, err = net.Listen("tcp", tcpAddr); err != nil {
+			ls.close()
+			return nil, fmt.Errorf("agent: DNS on tcp %s: %w", tcpAddr, err)
+		}
+	}
+	return ls, nil
+}
+
+// startFaces serves HTTP and DNS on ls until ctx ends. Start calls it
+// holding a.mu.
+func (a *Agent) startFaces(ctx context.Context, ls *listeners) {
+	a.metrics = newMetrics(a)
+	if ls.http != nil {
+		a.httpAddr = ls.http.Addr().String()
+		h := a.httpHandler(a.metrics.handler())
+		a.goRun(ctx, func(ctx context.Context) {
+			if err := httpapi.Serve(ctx, ls.http, h, a.opts.logger); err != nil {
+				a.log.Error("HTTP API stopped", "err", err)
+			}
+		})
+		a.log.Info("HTTP API listening", "addr", ls.http.Addr().String())
+	}
+	if ls.dnsUDP != nil {
+		srv, err := dnsserver.New(a.cfg.DNS.Config, a, a.opts.logger.With("node", a.cfg.NodeName))
+		if err != nil { // Validate checked the config
+			a.log.Error("DNS server", "err", err)
+			ls.dnsUDP.Close()
+			ls.dnsTCP.Close()
+			return
+		}
+		a.dns = srv
+		a.dnsAddr = ls.dnsUDP.LocalAddr().String()
+		a.goRun(ctx, func(ctx context.Context) {
+			if err := srv.Run(ctx, ls.dnsUDP, ls.dnsTCP); err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Error("DNS server stopped", "err", err)
+			}
+		})
+	}
+}
+
+// DNSAddr is the address the DNS server listens on ("" when disabled or
+// not started).
+func (a *Agent) DNSAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.dnsAddr
+}

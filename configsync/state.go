@@ -1,0 +1,478 @@
+package configsync
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/btree"
+)
+
+// StateConfig configures the pure core. Zero fields take the defaults
+// noted.
+type StateConfig struct {
+	// Node is this node's name: the origin of its versions. Required.
+	Node string
+	// Limits for local writes; zero means DefaultLimits().
+	Limits Limits
+	// TombstoneTTL is how long a tombstone is kept, measured from its
+	// version's wall time (default 24h).
+	TombstoneTTL time.Duration
+	// GossipBudget is the largest encoded Update sent by gossip, in bytes
+	// (default 1200); bigger entries are announced and fetched.
+	GossipBudget int
+	// ChunkBytes bounds the entries of one sync message (default 4 MiB); a
+	// single larger entry travels alone.
+	ChunkBytes int
+	// RegossipSyncMax: entries learned by anti-entropy are re-gossiped when
+	// one message brings at most this many (default 256; negative never).
+	// Bulk transfers (a join) are not re-gossiped: anti-entropy spreads them.
+	RegossipSyncMax int
+	// Seed varies the salts of sync sessions.
+	Seed uint64
+}
+
+const (
+	defaultTombstoneTTL = 24 * time.Hour
+	defaultGossipBudget = 1200
+	defaultChunkBytes   = 4 << 20
+	defaultRegossipSync = 256
+	// fetchRetryMs: a pending fetch of a key suppresses new fetches of the
+	// same or an older version for this long.
+	fetchRetryMs = 5000
+	// maxMarks bounds the per-key floors learned from Rejects.
+	maxMarks = 1 << 20
+	// maxFetching bounds pending fetches.
+	maxFetching = 1 << 14
+)
+
+func (c StateConfig) withDefaults() StateConfig {
+	if c.Limits == (Limits{}) {
+		c.Limits = DefaultLimits()
+	}
+	if c.TombstoneTTL == 0 {
+		c.TombstoneTTL = defaultTombstoneTTL
+	}
+	if c.GossipBudget == 0 {
+		c.GossipBudget = defaultGossipBudget
+	}
+	if c.ChunkBytes == 0 {
+		c.ChunkBytes = defaultChunkBytes
+	}
+	if c.RegossipSyncMax == 0 {
+		c.RegossipSyncMax = defaultRegossipSync
+	}
+	return c
+}
+
+func (c StateConfig) validate() error {
+	if err := checkNode(c.Node); err != nil {
+		return err
+	}
+	if err := c.Limits.Validate(); err != nil {
+		return err
+	}
+	if c.TombstoneTTL < time.Millisecond {
+		return fmt.Errorf("configsync: kv.tombstone_ttl is %v, must be at least 1ms", c.TombstoneTTL)
+	}
+	if c.GossipBudget < 64 {
+		return fmt.Errorf("configsync: gossip budget is %d bytes, must be at least 64", c.GossipBudget)
+	}
+	if c.ChunkBytes < 1024 || c.ChunkBytes > MaxMessageBytes/2 {
+		return fmt.Errorf("configsync: chunk size is %d bytes, must be in [1024, %d]", c.ChunkBytes, MaxMessageBytes/2)
+	}
+	return nil
+}
+
+// record is an entry in the State with its cached hashes.
+type record struct {
+	Entry
+	index  uint64
+	kh, eh uint64
+}
+
+func (r *record) rec() Record { return Record{Entry: r.Entry, Index: r.index} }
+
+// mark remembers a version with the local time it was set.
+type mark struct {
+	v    Version
+	atMs int64
+}
+
+// State is the replicated store's deterministic core: entries with
+// tombstones, the local modification index, the hybrid logical clock, the
+// tombstone floor and the anti-entropy digest. It does no I/O, starts no
+// goroutines, takes no locks and reads no clock: every method that needs
+// the time takes nowMs (unix milliseconds). It is not safe for concurrent
+// use; the Store serialises access.
+type State struct {
+	cfg   StateConfig
+	ttlMs int64
+	hlc   HLC
+
+	byKey map[string]*record
+	order *btree.BTreeG[*record]
+	tombs map[string]*record
+	tree  tree
+	index uint64
+
+	// floor is the greatest version of a tombstone collected here: an
+	// incoming entry for an absent key at or below it may be a stale copy
+	// of a collected key, so it is rejected.
+	floor Version
+	// marks are per-key floors set when a peer's Reject made us drop an
+	// entry, so other holders of the same stale copy cannot reinstate it.
+	// They expire after the tombstone TTL.
+	marks map[string]mark
+	// fetching holds announced entries being fetched.
+	fetching map[string]mark
+	sessions uint64
+}
+
+// NewState returns an empty State.
+func NewState(c StateConfig) (*State, error) {
+	c = c.withDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &State{
+		cfg:      c,
+		ttlMs:    c.TombstoneTTL.Milliseconds(),
+		hlc:      NewHLC(c.Node),
+		byKey:    make(map[string]*record),
+		order:    btree.NewG(32, func(a, b *record) bool { return a.Key < b.Key }),
+		tombs:    make(map[string]*record),
+		marks:    make(map[string]mark),
+		fetching: make(map[string]mark),
+	}, nil
+}
+
+// Node is this node's name.
+func (s *State) Node() string { return s.cfg.Node }
+
+// Config returns the effective configuration (defaults filled in).
+func (s *State) Config() StateConfig { return s.cfg }
+
+// Index is the local modification index: it grows by one with every
+// visible change (a write, a delete, a drop on Reject) and never shrinks.
+func (s *State) Index() uint64 { return s.index }
+
+// Root is the digest root hash; equal roots mean equal entries.
+func (s *State) Root() uint64 { return s.tree.root }
+
+// Floor is the tombstone floor.
+func (s *State) Floor() Version { return s.floor }
+
+// Clock is the greatest version issued or observed.
+func (s *State) Clock() Version { return s.hlc.Last() }
+
+// Len returns the number of live keys and of tombstones.
+func (s *State) Len() (live, tombstones int) {
+	return len(s.byKey) - len(s.tombs), len(s.tombs)
+}
+
+// Get returns the live entry of key.
+func (s *State) Get(key string) (Record, bool) {
+	r := s.byKey[key]
+	if r == nil || r.Deleted {
+		return Record{}, false
+	}
+	return r.rec(), true
+}
+
+// Lookup returns the entry of key, tombstone included.
+func (s *State) Lookup(key string) (Record, bool) {
+	r := s.byKey[key]
+	if r == nil {
+		return Record{}, false
+	}
+	return r.rec(), true
+}
+
+// Scan calls fn for every entry (tombstones included) whose key starts
+// with prefix, in key order, until fn returns false.
+func (s *State) Scan(prefix string, fn func(Record) bool) {
+	s.order.AscendGreaterOrEqual(&record{Entry: Entry{Key: prefix}}, func(r *record) bool {
+		if !strings.HasPrefix(r.Key, prefix) {
+			return false
+		}
+		return fn(r.rec())
+	})
+}
+
+// List returns the live entries under prefix, sorted by key.
+func (s *State) List(prefix string) []Record {
+	var out []Record
+	s.Scan(prefix, func(r Record) bool {
+		if !r.Deleted {
+			out = append(out, r)
+		}
+		return true
+	})
+	return out
+}
+
+// Keys returns the live keys under prefix, sorted.
+func (s *State) Keys(prefix string) []string {
+	var out []string
+	s.Scan(prefix, func(r Record) bool {
+		if !r.Deleted {
+			out = append(out, r.Key)
+		}
+		return true
+	})
+	return out
+}
+
+// IndexOf is the greatest modification index of an entry (tombstones
+// included) under prefix; Index for the empty prefix.
+func (s *State) IndexOf(prefix string) uint64 {
+	if prefix == "" {
+		return s.index
+	}
+	var idx uint64
+	s.Scan(prefix, func(r Record) bool {
+		idx = max(idx, r.Index)
+		return true
+	})
+	return idx
+}
+
+// PreparePut validates a local write and assigns it a version, without
+// applying it. The Store persists the entry before ApplyLocal makes it
+// visible; Put does both.
+func (s *State) PreparePut(key string, value []byte, flags uint64, nowMs int64) (Entry, error) {
+	if err := s.cfg.Limits.CheckKey(key); err != nil {
+		return Entry{}, err
+	}
+	if err := s.cfg.Limits.CheckValue(value); err != nil {
+		return Entry{}, err
+	}
+	var v []byte
+	if len(value) > 0 {
+		v = bytes.Clone(value)
+	}
+	return Entry{Key: key, Value: v, Version: s.hlc.Next(nowMs), Flags: flags}, nil
+}
+
+// PrepareDelete makes the tombstone of a live key; ErrNotFound when the key
+// is absent or already deleted.
+func (s *State) PrepareDelete(key string, nowMs int64) (Entry, error) {
+	r := s.byKey[key]
+	if r == nil || r.Deleted {
+		return Entry{}, errorf(ErrNotFound, "key %q not found", key)
+	}
+	return Entry{Key: key, Version: s.hlc.Next(nowMs), Deleted: true}, nil
+}
+
+// PrepareDeletePrefix makes tombstones for every live key under prefix.
+func (s *State) PrepareDeletePrefix(prefix string, nowMs int64) []Entry {
+	var out []Entry
+	s.Scan(prefix, func(r Record) bool {
+		if !r.Deleted {
+			out = append(out, Entry{Key: r.Key, Version: s.hlc.Next(nowMs), Deleted: true})
+		}
+		return true
+	})
+	return out
+}
+
+// ApplyLocal applies an entry made by a Prepare method. It reports false
+// when a newer version of the key arrived in between (that one stays).
+func (s *State) ApplyLocal(e Entry) (Record, bool) {
+	s.hlc.Observe(e.Version, e.Version.Wall)
+	return s.apply(e)
+}
+
+// Put writes key locally; the returned record carries the new index.
+func (s *State) Put(key string, value []byte, flags uint64, nowMs int64) (Record, error) {
+	e, err := s.PreparePut(key, value, flags, nowMs)
+	if err != nil {
+		return Record{}, err
+	}
+	r, _ := s.ApplyLocal(e)
+	return r, nil
+}
+
+// Delete writes a tombstone for a live key.
+func (s *State) Delete(key string, nowMs int64) (Record, error) {
+	e, err := s.PrepareDelete(key, nowMs)
+	if err != nil {
+		return Record{}, err
+	}
+	r, _ := s.ApplyLocal(e)
+	return r, nil
+}
+
+// DeletePrefix deletes every live key under prefix.
+func (s *State) DeletePrefix(prefix string, nowMs int64) []Record {
+	var out []Record
+	for _, e := range s.PrepareDeletePrefix(prefix, nowMs) {
+		r, _ := s.ApplyLocal(e)
+		out = append(out, r)
+	}
+	return out
+}
+
+// MergeResult says what Merge did with each entry.
+type MergeResult struct {
+	// Accepted are the entries now held, with their new index.
+	Accepted []Record
+	// Rejected are entries for absent keys at or below the floor (or a
+	// key's mark): the sender must be told to drop its copy.
+	Rejected []Entry
+	// Stale counts entries not newer than the one held.
+	Stale int
+	// Invalid counts entries with a malformed key or node (skipped).
+	Invalid int
+	// SkewMs is the greatest amount by which a version was ahead of nowMs.
+	SkewMs int64
+}
+
+// Merge applies remote entries by last-writer-wins.
+func (s *State) Merge(entries []Entry, nowMs int64) MergeResult {
+	var res MergeResult
+	for _, e := range entries {
+		if checkKeyForm(e.Key) != nil || checkNode(e.Version.Node) != nil {
+			res.Invalid++
+			continue
+		}
+		res.SkewMs = max(res.SkewMs, s.hlc.Observe(e.Version, nowMs))
+		if s.byKey[e.Key] == nil && s.belowFloor(e) {
+			res.Rejected = append(res.Rejected, e)
+			continue
+		}
+		if r, ok := s.apply(e); ok {
+			res.Accepted = append(res.Accepted, r)
+		} else {
+			res.Stale++
+		}
+	}
+	return res
+}
+
+// belowFloor reports whether an entry for an absent key could be a stale
+// copy of a collected or dropped one.
+func (s *State) belowFloor(e Entry) bool {
+	if e.Version.Compare(s.floor) <= 0 {
+		return true
+	}
+	m, ok := s.marks[e.Key]
+	return ok && e.Version.Compare(m.v) <= 0
+}
+
+func (s *State) apply(e Entry) (Record, bool) {
+	old := s.byKey[e.Key]
+	if old != nil && !e.Newer(old.Entry) {
+		return old.rec(), false
+	}
+	if e.Deleted {
+		e.Value = nil
+	}
+	s.index++
+	r := &record{Entry: e, index: s.index}
+	if old != nil {
+		r.kh = old.kh
+		s.unlink(old)
+	} else {
+		r.kh = keyHash(e.Key)
+	}
+	r.eh = entryHash(r.kh, &r.Entry)
+	s.link(r)
+	delete(s.marks, e.Key)
+	return r.rec(), true
+}
+
+func (s *State) link(r *record) {
+	s.byKey[r.Key] = r
+	s.order.ReplaceOrInsert(r)
+	if r.Deleted {
+		s.tombs[r.Key] = r
+	}
+	s.tree.add(r)
+}
+
+func (s *State) unlink(r *record) {
+	delete(s.byKey, r.Key)
+	s.order.Delete(r)
+	delete(s.tombs, r.Key)
+	s.tree.remove(r)
+}
+
+// GC collects tombstones whose version is at least TombstoneTTL older than
+// nowMs and raises the floor to the newest collected; it also forgets
+// expired marks and fetches. It returns the collected tombstones, sorted
+// by key. Collection is not a visible change: the index does not move.
+func (s *State) GC(nowMs int64) []Entry {
+	var out []Entry
+	for _, r := range s.tombs {
+		if nowMs-r.Version.Wall >= s.ttlMs {
+			out = append(out, r.Entry)
+		}
+	}
+	// Sorted first: unlink order shapes the leaf lists, and a replayed
+	// simulation must see the same messages.
+	slices.SortFunc(out, func(a, b Entry) int { return strings.Compare(a.Key, b.Key) })
+	for _, e := range out {
+		s.unlink(s.byKey[e.Key])
+		if e.Version.Compare(s.floor) > 0 {
+			s.floor = e.Version
+		}
+	}
+	for k, m := range s.marks {
+		if nowMs-m.atMs >= s.ttlMs {
+			delete(s.marks, k)
+		}
+	}
+	for k, m := range s.fetching {
+		if nowMs-m.atMs >= fetchRetryMs {
+			delete(s.fetching, k)
+		}
+	}
+	return out
+}
+
+// Restore loads a persisted entry at startup: no floor check, the clock
+// advances past it, and it takes the given index.
+func (s *State) Restore(e Entry, index uint64) {
+	s.hlc.Observe(e.Version, e.Version.Wall)
+	if old := s.byKey[e.Key]; old != nil && !e.Newer(old.Entry) {
+		return
+	}
+	saved := s.index
+	s.apply(e)
+	s.byKey[e.Key].index = index
+	s.index = max(saved, index)
+}
+
+// RestoreMeta loads the persisted clock, floor and index.
+func (s *State) RestoreMeta(clock, floor Version, index uint64) {
+	s.hlc.Observe(clock, clock.Wall)
+	s.hlc.Observe(floor, floor.Wall)
+	if floor.Compare(s.floor) > 0 {
+		s.floor = floor
+	}
+	s.index = max(s.index, index)
+}
+
+// dropRejected removes entries a peer rejected: the held version must not
+// be newer than the rejected one. It marks the key so other stale copies
+// are rejected here too.
+func (s *State) dropRejected(items []KeyVersion, nowMs int64) []Record {
+	var out []Record
+	for _, it := range items {
+		r := s.byKey[it.Key]
+		if r == nil || r.Version.Compare(it.Version) > 0 {
+			continue
+		}
+		s.unlink(r)
+		s.index++
+		if len(s.marks) < maxMarks {
+			s.marks[it.Key] = mark{v: it.Version, atMs: nowMs}
+		}
+		out = append(out, Record{Entry: r.Entry, Index: s.index})
+	}
+	return out
+}

@@ -1,0 +1,612 @@
+package configsync
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/murmurhq/murmur/internal/clock"
+)
+
+// Store is the replicated key/value store of one agent: the State behind a
+// mutex, persisted in bbolt, replicated through a Transport, with watches.
+// All methods are safe for concurrent use.
+type Store struct {
+	cfg  Config
+	log  *slog.Logger
+	clk  clock.Clock
+	tr   Transport
+	disk *disk // nil in memory
+
+	mu sync.Mutex
+	st *State
+	// dirty holds keys changed by peers or GC and not yet committed.
+	dirty       map[string]dirtyOp
+	metaDirty   bool
+	indexCeil   uint64
+	watchers    map[*watcher]struct{}
+	lastSkewLog time.Time
+
+	inbox      chan []byte
+	inboxBytes atomic.Int64
+	outbox     chan outMsg
+	outBytes   atomic.Int64
+	commitKick chan struct{}
+	done       chan struct{} // closed by Close
+
+	life    sync.Mutex
+	running bool
+	closed  bool
+	cancel  context.CancelFunc
+	runDone chan struct{}
+
+	commitMu sync.Mutex // one flush at a time
+	stats    counters
+}
+
+type dirtyOp struct {
+	remove bool
+	upTo   Version
+}
+
+type outMsg struct {
+	to  string
+	msg []byte
+}
+
+// Open restores the store from cfg.DataDir (creating it if needed) and
+// returns it ready for local reads and writes; call Run to replicate and
+// Close to release the database. A database that cannot be read back is an
+// error wrapping ErrCorrupt, never an empty store.
+func Open(cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	st, err := NewState(cfg.stateConfig())
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		cfg:        cfg,
+		log:        cfg.Logger.With("component", "configsync"),
+		clk:        cfg.Clock,
+		tr:         cfg.Transport,
+		st:         st,
+		dirty:      make(map[string]dirtyOp),
+		watchers:   make(map[*watcher]struct{}),
+		inbox:      make(chan []byte, cfg.InboxMessages),
+		outbox:     make(chan outMsg, cfg.OutboxMessages),
+		commitKick: make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		runDone:    make(chan struct{}),
+	}
+	if cfg.DataDir == "" {
+		return s, nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("configsync: data dir: %w", err)
+	}
+	d, err := openDisk(filepath.Join(cfg.DataDir, DBFile), cfg.BatchDelay)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := d.load()
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	if ds.node != "" && ds.node != cfg.Node {
+		s.log.Warn("database was written by another node name", "path", d.path, "was", ds.node, "now", cfg.Node)
+	}
+	// Everything restored takes one index above the persisted ceiling, so
+	// a blocking query from before the restart wakes up.
+	restored := ds.index + 1
+	for _, e := range ds.entries {
+		st.Restore(e, restored)
+	}
+	st.RestoreMeta(ds.clock, ds.floor, restored)
+	s.disk = d
+	s.indexCeil = restored + indexLease
+	if err := d.commit(cfg.Node, nil, nil, st.Clock(), st.Floor(), s.indexCeil); err != nil {
+		d.close()
+		return nil, err
+	}
+	live, tombs := st.Len()
+	s.log.Info("restored", "path", d.path, "keys", live, "tombstones", tombs, "index", st.Index(), "clock", st.Clock().String())
+	return s, nil
+}
+
+func (s *Store) nowMs() int64 { return s.clk.Now().UnixMilli() }
+
+// Node is this store's node name.
+func (s *Store) Node() string { return s.cfg.Node }
+
+// Limits are the limits local writes are checked against.
+func (s *Store) Limits() Limits { return s.cfg.Limits }
+
+func (s *Store) isClosed() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Put writes key and returns once the write is durable (fsynced) and
+// visible. ctx is checked before the write starts; once started it
+// completes. A rejected write (ErrInvalidKey, ErrKeyTooLarge,
+// ErrValueTooLarge) changes nothing.
+func (s *Store) Put(ctx context.Context, key string, value []byte, flags uint64) (Record, error) {
+	if err := s.writable(ctx); err != nil {
+		return Record{}, err
+	}
+	s.mu.Lock()
+	e, err := s.st.PreparePut(key, value, flags, s.nowMs())
+	s.mu.Unlock()
+	if err != nil {
+		return Record{}, err
+	}
+	recs, err := s.commitLocal([]Entry{e})
+	if err != nil {
+		return Record{}, err
+	}
+	return recs[0], nil
+}
+
+// Delete deletes a live key (ErrNotFound otherwise), durably.
+func (s *Store) Delete(ctx context.Context, key string) (Record, error) {
+	if err := s.writable(ctx); err != nil {
+		return Record{}, err
+	}
+	s.mu.Lock()
+	e, err := s.st.PrepareDelete(key, s.nowMs())
+	s.mu.Unlock()
+	if err != nil {
+		return Record{}, err
+	}
+	recs, err := s.commitLocal([]Entry{e})
+	if err != nil {
+		return Record{}, err
+	}
+	return recs[0], nil
+}
+
+// DeletePrefix deletes every live key under prefix ("" is everything) in
+// one durable transaction and returns how many it deleted.
+func (s *Store) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+	if err := s.writable(ctx); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	es := s.st.PrepareDeletePrefix(prefix, s.nowMs())
+	s.mu.Unlock()
+	if len(es) == 0 {
+		return 0, nil
+	}
+	if _, err := s.commitLocal(es); err != nil {
+		return 0, err
+	}
+	return len(es), nil
+}
+
+func (s *Store) writable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.isClosed() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// commitLocal persists local entries, then applies, announces and forwards
+// them. Readers never see a local write that is not yet durable.
+func (s *Store) commitLocal(es []Entry) ([]Record, error) {
+	if s.disk != nil {
+		if err := s.disk.writeLocal(es, es[len(es)-1].Version); err != nil {
+			return nil, err
+		}
+	}
+	recs := make([]Record, len(es))
+	var changed []Record
+	s.mu.Lock()
+	for i, e := range es {
+		r, ok := s.st.ApplyLocal(e)
+		if ok {
+			changed = append(changed, r)
+		}
+		recs[i] = Record{Entry: e, Index: r.Index}
+	}
+	s.notify(changed)
+	pending := s.needFlushLocked()
+	s.mu.Unlock()
+	if pending {
+		s.kickCommit()
+	}
+	for _, r := range changed {
+		msg := s.st.GossipMessage(r.Entry)
+		s.tr.Broadcast(r.Key, msg, true)
+		s.stats.countSent(msg)
+		if s.cfg.ForwardFanout > 0 {
+			s.tr.Forward(msg, s.cfg.ForwardFanout, "")
+			s.stats.countSent(msg)
+		}
+	}
+	for i := range recs {
+		recs[i].Value = bytes.Clone(recs[i].Value)
+	}
+	return recs, nil
+}
+
+// Get returns the live entry of key, or ErrNotFound.
+func (s *Store) Get(key string) (Record, error) {
+	s.mu.Lock()
+	r, ok := s.st.Get(key)
+	s.mu.Unlock()
+	if !ok {
+		return Record{}, errorf(ErrNotFound, "key %q not found", key)
+	}
+	r.Value = bytes.Clone(r.Value)
+	return r, nil
+}
+
+// List returns the live entries under prefix, sorted by key (nil when
+// none).
+func (s *Store) List(prefix string) []Record {
+	s.mu.Lock()
+	out := s.st.List(prefix)
+	s.mu.Unlock()
+	for i := range out {
+		out[i].Value = bytes.Clone(out[i].Value)
+	}
+	return out
+}
+
+// Keys returns the live keys under prefix, sorted.
+func (s *Store) Keys(prefix string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.Keys(prefix)
+}
+
+// Index is the local modification index (X-Murmur-Index).
+func (s *Store) Index() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.Index()
+}
+
+// IndexOf is the greatest modification index under prefix.
+func (s *Store) IndexOf(prefix string) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.IndexOf(prefix)
+}
+
+// Summary is this store's anti-entropy summary (what LocalState sends).
+func (s *Store) Summary() Summary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.Summary()
+}
+
+// HandleMessage takes a message from a peer (memberlist NotifyMsg, after
+// the agent strips its routing byte). It copies msg and never blocks: when
+// the inbox is full (Config.InboxMessages / InboxBytes) the message is
+// dropped and counted; anti-entropy repairs whatever it carried.
+func (s *Store) HandleMessage(msg []byte) {
+	if len(msg) == 0 || len(msg) > MaxMessageBytes {
+		s.stats.malformed.Add(1)
+		return
+	}
+	if s.isClosed() {
+		return
+	}
+	n := int64(len(msg))
+	if s.inboxBytes.Add(n) > int64(s.cfg.InboxBytes) {
+		s.inboxBytes.Add(-n)
+		s.stats.inboxDropped.Add(1)
+		return
+	}
+	select {
+	case s.inbox <- bytes.Clone(msg):
+	default:
+		s.inboxBytes.Add(-n)
+		s.stats.inboxDropped.Add(1)
+	}
+}
+
+// LocalState is this node's push/pull state: an encoded Summary of a few
+// dozen bytes whatever the store's size. join is ignored: a joining node
+// gets the full state through the same sync protocol.
+func (s *Store) LocalState(join bool) []byte {
+	sum := s.Summary()
+	b := Encode(&sum)
+	s.stats.countSent(b)
+	return b
+}
+
+// MergeRemoteState takes a peer's LocalState. It never blocks; when the
+// summaries differ, one side starts a sync over Transport.Send from the
+// Store's goroutines.
+func (s *Store) MergeRemoteState(buf []byte, join bool) { s.HandleMessage(buf) }
+
+// Run runs the store's goroutines until ctx ends or Close is called:
+// message processing, reliable sends, group commit of remote changes and
+// tombstone collection. It flushes pending commits before returning.
+func (s *Store) Run(ctx context.Context) error {
+	s.life.Lock()
+	if s.closed {
+		s.life.Unlock()
+		return ErrClosed
+	}
+	if s.running {
+		s.life.Unlock()
+		return errors.New("configsync: Run called twice")
+	}
+	s.running = true
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.life.Unlock()
+	defer close(s.runDone)
+
+	var wg sync.WaitGroup
+	wg.Go(func() { s.inboxLoop(ctx) })
+	for range s.cfg.SendWorkers {
+		wg.Go(func() { s.sendLoop(ctx) })
+	}
+	wg.Go(func() { s.commitLoop(ctx) })
+	wg.Go(func() { s.gcLoop(ctx) })
+	wg.Wait()
+	return s.flush()
+}
+
+// Close stops Run (if running), commits what is pending and releases the
+// database. It is idempotent; later writes fail with ErrClosed.
+func (s *Store) Close() error {
+	s.life.Lock()
+	if s.closed {
+		s.life.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	running, cancel := s.running, s.cancel
+	s.life.Unlock()
+	var err error
+	if running {
+		cancel()
+		<-s.runDone
+	} else {
+		err = s.flush()
+	}
+	if s.disk != nil {
+		err = errors.Join(err, s.disk.close())
+	}
+	return err
+}
+
+func (s *Store) inboxLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case b := <-s.inbox:
+			s.inboxBytes.Add(-int64(len(b)))
+			s.process(b)
+		}
+	}
+}
+
+// process decodes and steps one message, then performs the output.
+func (s *Store) process(b []byte) {
+	m, err := Decode(b)
+	if err != nil {
+		s.stats.malformed.Add(1)
+		s.log.Debug("dropping message", "err", err)
+		return
+	}
+	s.stats.countReceived(b)
+	now := s.nowMs()
+	s.mu.Lock()
+	out := s.st.Step(m, now)
+	for _, r := range out.Accepted {
+		s.dirty[r.Key] = dirtyOp{}
+	}
+	for _, r := range out.Removed {
+		s.dirty[r.Key] = dirtyOp{remove: true, upTo: r.Version}
+	}
+	if out.SkewMs > 0 || len(out.Accepted) > 0 {
+		s.metaDirty = true
+	}
+	s.notify(out.Accepted)
+	s.notify(out.Removed)
+	logSkew := out.SkewMs > s.cfg.SkewWarn.Milliseconds() && s.clk.Now().Sub(s.lastSkewLog) > time.Minute
+	if logSkew {
+		s.lastSkewLog = s.clk.Now()
+	}
+	pending := s.needFlushLocked()
+	s.mu.Unlock()
+
+	s.stats.observeSkew(out.SkewMs)
+	if logSkew {
+		s.log.Warn("peer version ahead of local clock", "from", m.Sender(), "skew", time.Duration(out.SkewMs)*time.Millisecond)
+	}
+	s.stats.rejected.Add(uint64(out.Rejected))
+	s.stats.dropped.Add(uint64(len(out.Removed)))
+	if out.SyncStarted {
+		s.stats.syncs.Add(1)
+	}
+	if pending {
+		s.kickCommit()
+	}
+	for _, e := range out.Gossip {
+		msg := s.st.GossipMessage(e)
+		s.tr.Broadcast(e.Key, msg, false)
+		s.stats.countSent(msg)
+		if out.Forward && s.cfg.ForwardFanout > 0 {
+			s.tr.Forward(msg, s.cfg.ForwardFanout, m.Sender())
+			s.stats.countSent(msg)
+		}
+	}
+	for _, r := range out.Replies {
+		s.enqueueSend(out.To, Encode(r))
+	}
+}
+
+// enqueueSend queues a reliable message; it drops (and counts) when the
+// outbox is over its bounds.
+func (s *Store) enqueueSend(to string, msg []byte) {
+	n := int64(len(msg))
+	if s.outBytes.Add(n) > int64(s.cfg.OutboxBytes) {
+		s.outBytes.Add(-n)
+		s.stats.outboxDropped.Add(1)
+		return
+	}
+	select {
+	case s.outbox <- outMsg{to: to, msg: msg}:
+	default:
+		s.outBytes.Add(-n)
+		s.stats.outboxDropped.Add(1)
+	}
+}
+
+func (s *Store) sendLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case o := <-s.outbox:
+			s.outBytes.Add(-int64(len(o.msg)))
+			s.stats.countSent(o.msg)
+			if err := s.tr.Send(o.to, o.msg); err != nil {
+				s.stats.sendErrors.Add(1)
+				s.log.Debug("send failed", "to", o.to, "kind", Kind(o.msg[1]), "err", err)
+			}
+		}
+	}
+}
+
+func (s *Store) commitLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.commitKick:
+		}
+		t := s.clk.NewTimer(s.cfg.CommitDelay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		s.flush()
+	}
+}
+
+func (s *Store) gcLoop(ctx context.Context) {
+	tk := s.clk.NewTicker(s.cfg.GCInterval)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C():
+			s.GC()
+		}
+	}
+}
+
+// GC collects expired tombstones now (Run does it every GCInterval) and
+// returns how many it collected; they are removed from disk with the next
+// commit.
+func (s *Store) GC() int {
+	now := s.nowMs()
+	s.mu.Lock()
+	collected := s.st.GC(now)
+	for _, e := range collected {
+		s.dirty[e.Key] = dirtyOp{remove: true, upTo: e.Version}
+	}
+	if len(collected) > 0 {
+		s.metaDirty = true
+	}
+	s.mu.Unlock()
+	if len(collected) > 0 {
+		s.log.Debug("collected tombstones", "count", len(collected))
+		s.kickCommit()
+	}
+	return len(collected)
+}
+
+func (s *Store) kickCommit() {
+	select {
+	case s.commitKick <- struct{}{}:
+	default:
+	}
+}
+
+// needFlushLocked: something awaits commit, or the index nears its
+// persisted ceiling.
+func (s *Store) needFlushLocked() bool {
+	return len(s.dirty) > 0 || s.metaDirty || (s.disk != nil && s.st.Index()+indexLease/2 >= s.indexCeil)
+}
+
+// flush commits the changes learned from peers and GC. On failure the
+// changes stay pending for the next attempt.
+func (s *Store) flush() error {
+	if s.disk == nil {
+		s.mu.Lock()
+		clear(s.dirty)
+		s.metaDirty = false
+		s.mu.Unlock()
+		return nil
+	}
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	s.mu.Lock()
+	if !s.needFlushLocked() {
+		s.mu.Unlock()
+		return nil
+	}
+	dirty := s.dirty
+	s.dirty = make(map[string]dirtyOp)
+	s.metaDirty = false
+	var puts []Entry
+	var removes []KeyVersion
+	for k, op := range dirty {
+		if r, ok := s.st.Lookup(k); ok {
+			puts = append(puts, r.Entry)
+		} else if op.remove {
+			removes = append(removes, KeyVersion{Key: k, Version: op.upTo})
+		}
+	}
+	clk, floor := s.st.Clock(), s.st.Floor()
+	ceil := max(s.indexCeil, s.st.Index()+indexLease)
+	s.mu.Unlock()
+
+	err := s.disk.commit(s.cfg.Node, puts, removes, clk, floor, ceil)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		for k, op := range dirty {
+			if _, newer := s.dirty[k]; !newer {
+				s.dirty[k] = op
+			}
+		}
+		s.metaDirty = true
+		s.stats.commitErrors.Add(1)
+		s.log.Error("commit failed; will retry", "err", err, "pending", len(s.dirty))
+		return err
+	}
+	s.indexCeil = ceil
+	return nil
+}

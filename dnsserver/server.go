@@ -1,0 +1,280 @@
+package dnsserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// ErrRunTwice is returned by a second call of Run: a Server serves once.
+var ErrRunTwice = errors.New("dnsserver: Run called more than once")
+
+// shutdownTimeout bounds how long Run waits for answers in flight.
+const shutdownTimeout = 5 * time.Second
+
+// Server answers DNS from a Catalog. It is a dns.Handler, so it can also
+// be mounted in another miekg/dns server. All methods are safe for
+// concurrent use.
+type Server struct {
+	cat Catalog
+	log *slog.Logger
+
+	rc   atomic.Pointer[runConfig]
+	zone atomic.Pointer[zone] // compiled for the last (snapshot, config) seen
+
+	// compileMu makes one goroutine compile a new zone while the others
+	// wait for it instead of compiling the same one.
+	compileMu sync.Mutex
+
+	pool  sync.Pool // *scratch
+	stats counters
+
+	// ctx bounds recursor exchanges; Run cancels it on the way out so
+	// that shutdown does not wait for upstream timeouts.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	running atomic.Bool
+}
+
+var _ dns.Handler = (*Server)(nil)
+
+// New validates cfg and returns a server reading cat. A nil logger
+// discards.
+func New(cfg Config, cat Catalog, log *slog.Logger) (*Server, error) {
+	if cat == nil {
+		return nil, errors.New("dnsserver: nil Catalog")
+	}
+	rc, err := cfg.compile()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{cat: cat, log: log.With("component", "dns")}
+	s.rc.Store(rc)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.pool.New = func() any {
+		// Each scratch has its own generator, so shuffling takes no lock.
+		// Seeds come from the runtime's source; the pure Resolve takes
+		// an injected one.
+		return newScratch(rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
+	}
+	return s, nil
+}
+
+// SetConfig replaces the configuration (SIGHUP reload). Queries in flight
+// finish with the old one. On error nothing changes.
+func (s *Server) SetConfig(cfg Config) error {
+	rc, err := cfg.compile()
+	if err != nil {
+		return err
+	}
+	s.rc.Store(rc)
+	s.log.Info("dns config applied", "config", rc.Config.String())
+	return nil
+}
+
+// Config returns the configuration in use.
+func (s *Server) Config() Config {
+	c := s.rc.Load().Config
+	c.Recursors = slices.Clone(c.Recursors)
+	return c
+}
+
+// Stats returns the counters.
+func (s *Server) Stats() Stats { return s.stats.snapshot() }
+
+// zoneFor returns the zone of the current snapshot under rc, compiling it
+// when either changed since the last query.
+func (s *Server) zoneFor(rc *runConfig) *zone {
+	snap := s.cat.DNS()
+	if snap == nil {
+		snap = emptySnapshot
+	}
+	if z := s.zone.Load(); z != nil && z.snap == snap && z.rc == rc {
+		return z
+	}
+	s.compileMu.Lock()
+	defer s.compileMu.Unlock()
+	if z := s.zone.Load(); z != nil && z.snap == snap && z.rc == rc {
+		return z
+	}
+	z := compile(snap, rc)
+	s.zone.Store(z)
+	return z
+}
+
+// ServeDNS answers one request: the hot path. It reads the snapshot and
+// the config with one atomic load each and allocates nothing once its
+// pools are warm.
+func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	if req == nil || req.Response {
+		return // never answer an answer: no loops, no reflection
+	}
+	s.stats.queries.Add(1)
+	rc := s.rc.Load()
+	z := s.zoneFor(rc)
+	sc := s.pool.Get().(*scratch)
+	defer s.pool.Put(sc)
+	tcp := isTCP(w)
+	if z.resolve(sc, req) && len(rc.recursors) > 0 {
+		s.forward(w, req, sc, rc, tcp)
+		return
+	}
+	s.send(w, sc, &sc.msg, tcp)
+}
+
+// isTCP tells the transport of a ResponseWriter: by its remote address,
+// else by the network name of its local one. Unknown is UDP, the
+// conservative choice for sizes.
+func isTCP(w dns.ResponseWriter) bool {
+	switch w.RemoteAddr().(type) {
+	case *net.TCPAddr:
+		return true
+	case *net.UDPAddr:
+		return false
+	}
+	a := w.LocalAddr()
+	return a != nil && strings.HasPrefix(a.Network(), "tcp")
+}
+
+// send packs m to fit the transport and writes it. An answer that cannot
+// be packed becomes SERVFAIL.
+func (s *Server) send(w dns.ResponseWriter, sc *scratch, m *dns.Msg, tcp bool) {
+	limit := maxTCPSize
+	if !tcp {
+		limit = udpLimit(sc.clientSize)
+	}
+	b, err := sc.pack(m, limit)
+	if err != nil {
+		s.stats.writeErrors.Add(1)
+		s.log.Warn("cannot pack answer, sending SERVFAIL", "question", questionString(m), "err", err)
+		m.Rcode = dns.RcodeServerFailure
+		m.Truncated = false
+		m.Answer, m.Ns, m.Extra = nil, nil, nil
+		if sc.clientSize > 0 {
+			m.Extra = []dns.RR{&sc.opt}
+		}
+		if b, err = sc.pack(m, limit); err != nil {
+			return
+		}
+	}
+	if m.Truncated {
+		s.stats.truncated.Add(1)
+	}
+	s.stats.response(m.Rcode)
+	if _, err := w.Write(b); err != nil {
+		s.stats.writeErrors.Add(1)
+	}
+}
+
+func questionString(m *dns.Msg) string {
+	if len(m.Question) == 0 {
+		return ""
+	}
+	q := m.Question[0]
+	return q.Name + " " + dns.Type(q.Qtype).String()
+}
+
+// acceptMsg lets every request through to the handler, so that it
+// answers (and counts) NOTIMP and FORMERR itself; only responses are
+// dropped, as miekg's default does.
+func acceptMsg(dh dns.Header) dns.MsgAcceptAction {
+	const qr = 1 << 15
+	if dh.Bits&qr != 0 {
+		return dns.MsgIgnore
+	}
+	return dns.MsgAccept
+}
+
+// Run serves DNS on pc (UDP) and ln (TCP) until ctx is done, then shuts
+// down and waits for answers in flight. Either may be nil, not both. Run
+// takes ownership of both and closes them. It returns nil after ctx is
+// done, or the error that stopped a listener. Run may be called once.
+func (s *Server) Run(ctx context.Context, pc net.PacketConn, ln net.Listener) error {
+	if pc == nil && ln == nil {
+		return errors.New("dnsserver: Run needs a packet conn, a listener or both")
+	}
+	if !s.running.CompareAndSwap(false, true) {
+		return ErrRunTwice
+	}
+	defer s.cancel()
+
+	type run struct {
+		name    string
+		srv     *dns.Server
+		started chan struct{}
+		done    chan struct{}
+		err     error
+	}
+	var runs []*run
+	exited := make(chan *run, 2)
+	start := func(name string, srv *dns.Server) {
+		r := &run{name: name, srv: srv, started: make(chan struct{}), done: make(chan struct{})}
+		var once sync.Once
+		srv.NotifyStartedFunc = func() { once.Do(func() { close(r.started) }) }
+		srv.Handler = s
+		srv.MsgAcceptFunc = acceptMsg
+		srv.MsgInvalidFunc = func([]byte, error) { s.stats.malformed.Add(1) }
+		runs = append(runs, r)
+		go func() {
+			r.err = srv.ActivateAndServe()
+			close(r.done)
+			exited <- r
+		}()
+	}
+	var attrs []any
+	if pc != nil {
+		start("udp", &dns.Server{PacketConn: pc, UDPSize: maxUDPSize})
+		attrs = append(attrs, "udp", pc.LocalAddr().String())
+	}
+	if ln != nil {
+		start("tcp", &dns.Server{Listener: ln})
+		attrs = append(attrs, "tcp", ln.Addr().String())
+	}
+	s.log.Info("dns server started", attrs...)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case r := <-exited:
+		err = fmt.Errorf("dnsserver: %s server stopped: %w", r.name, r.err)
+		if r.err == nil {
+			err = fmt.Errorf("dnsserver: %s server stopped", r.name)
+		}
+	}
+	s.cancel() // abort recursor exchanges so shutdown does not wait for them
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	for _, r := range runs {
+		select {
+		case <-r.started:
+		case <-r.done:
+			continue
+		}
+		if e := r.srv.ShutdownContext(sctx); e != nil && err == nil {
+			err = fmt.Errorf("dnsserver: %s shutdown: %w", r.name, e)
+		}
+		select {
+		case <-r.done:
+		case <-sctx.Done():
+			if err == nil {
+				err = fmt.Errorf("dnsserver: %s shutdown: %w", r.name, sctx.Err())
+			}
+		}
+	}
+	s.log.Info("dns server stopped")
+	return err
+}

@@ -51,7 +51,8 @@ type Options struct {
 	// Token, when not empty, is required on every write (PUT, POST,
 	// DELETE) in X-Murmur-Token or Authorization: Bearer.
 	Token string
-	// Logger receives 5xx errors and recovered panics; nil discards.
+	// Logger receives 5xx errors and recovered panics, with the attribute
+	// component=httpapi added by New; nil discards.
 	Logger *slog.Logger
 	// Metrics, when not nil, is served at GET /metrics (Prometheus);
 	// otherwise that path is 404.

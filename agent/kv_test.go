@@ -1,0 +1,102 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/murmurhq/murmur/agent/client"
+)
+
+func TestKVReplicatesInMemory(t *testing.T) {
+	c := newMemCluster(t, 5, 11)
+	ctx := context.Background()
+	if _, err := c.agents[0].Store().Put(ctx, "app/color", []byte("blue"), 0); err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte("0123456789abcdef"), 8<<10) // 128 KiB: never fits a packet
+	if _, err := c.agents[3].Store().Put(ctx, "app/blob", big, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range c.agents {
+		waitFor(t, 10*time.Second, "replication to "+a.Name(), func() bool {
+			r1, err1 := a.Store().Get("app/color")
+			r2, err2 := a.Store().Get("app/blob")
+			return err1 == nil && string(r1.Value) == "blue" && err2 == nil && bytes.Equal(r2.Value, big)
+		})
+	}
+	// A node that was away catches up through anti-entropy.
+	c.net.Isolate("n5")
+	allSee(t, c.agents[:4], "n5", StatusFailed, 15*time.Second)
+	for i := 0; i < 20; i++ {
+		if _, err := c.agents[i%4].Store().Put(ctx, fmt.Sprintf("away/%d", i), []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.net.Unisolate("n5")
+	waitFor(t, 20*time.Second, "n5 to catch up", func() bool { return len(c.agents[4].Store().Keys("away/")) == 20 })
+}
+
+func TestServicesInCatalog(t *testing.T) {
+	c := newMemCluster(t, 3, 12)
+	a, b := c.agents[0], c.agents[1]
+	if err := b.reg.Register(client.ServiceDefinition{Name: "web", ID: "web-1", Port: 8080, Tags: []string{"v1"}}); err != nil {
+		t.Fatal(err)
+	}
+	ttl := client.ServiceDefinition{Name: "web", ID: "web-2", Port: 8081, Check: &client.CheckDefinition{TTL: client.Duration(time.Minute)}}
+	if err := b.reg.Register(ttl); err != nil {
+		t.Fatal(err)
+	}
+	passing := func(ag *Agent) int {
+		in, _ := ag.Catalog().Service("web", true)
+		return len(in)
+	}
+	waitFor(t, 10*time.Second, "web-1 in a's catalog", func() bool {
+		in, ok := a.Catalog().Service("web", false)
+		return ok && len(in) == 2 && passing(a) == 1
+	})
+	if err := b.reg.UpdateTTL("web-2", client.HealthPassing, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "web-2 passing on a", func() bool { return passing(a) == 2 })
+	if s := a.Catalog().Services(); len(s) != 1 || s[0].Instances != 2 || s[0].Passing != 2 || strings.Join(s[0].Tags, ",") != "v1" {
+		t.Fatalf("summary = %+v", s)
+	}
+
+	c.net.Isolate("n2")
+	allSee(t, []*Agent{a}, "n2", StatusFailed, 15*time.Second)
+	waitFor(t, 5*time.Second, "failed node's instances to leave passing", func() bool { return passing(a) == 0 })
+	c.net.Unisolate("n2")
+	waitFor(t, 20*time.Second, "instances back", func() bool { return passing(a) == 2 })
+
+	if err := b.reg.Deregister("web-1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "deregistration", func() bool {
+		in, _ := a.Catalog().Service("web", false)
+		return len(in) == 1
+	})
+	if err := b.reg.Deregister("nope"); err == nil {
+		t.Fatal("deregistering an unknown id succeeded")
+	}
+}
+
+func TestOwnerReassertsServices(t *testing.T) {
+	c := newMemCluster(t, 2, 13)
+	a, b := c.agents[0], c.agents[1]
+	if err := b.reg.Register(client.ServiceDefinition{Name: "db", Port: 5432}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "db on a", func() bool { _, ok := a.Catalog().Service("db", false); return ok })
+	// Another agent deleting b's namespace (as a reap does) is undone by b.
+	if _, err := a.Store().DeletePrefix(context.Background(), svcPrefix+"n2/"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "db re-asserted", func() bool {
+		r, err := a.Store().Get(svcKey("n2", "db"))
+		return err == nil && r.Version.Node == "n2"
+	})
+}

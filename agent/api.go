@@ -157,7 +157,7 @@ func (a *Agent) httpHandler(metrics http.Handler) http.Handler {
 		KV:           apiKV{a.store},
 		Services:     apiServices{a},
 		Token:        a.cfg.HTTP.Token,
-		Logger:       a.opts.logger.With("component", "http"),
+		Logger:       a.opts.logger,
 		Metrics:      metrics,
 		MaxBodyBytes: int64(a.cfg.KV.MaxValueBytes),
 	})

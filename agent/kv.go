@@ -148,7 +148,11 @@ func (k apiKV) Delete(ctx context.Context, key string, recurse bool) (int, error
 func (k apiKV) Index(prefix string) uint64 { return k.s.IndexOf(prefix) }
 
 func (k apiKV) Wait(ctx context.Context, prefix string, index uint64) (uint64, error) {
-	return k.s.Wait(ctx, prefix, index)
+	i, err := k.s.Wait(ctx, prefix, index)
+	if errors.Is(err, configsync.ErrClosed) {
+		return i, kvError(err)
+	}
+	return i, err
 }
 
 // apiServices adapts the registry and catalog to httpapi.Services.

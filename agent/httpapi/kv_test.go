@@ -116,7 +116,7 @@ func TestKVPut(t *testing.T) {
 		{"no key", "/v1/kv/", "v", nil, nil, want{400, []string{"missing key"}}, ""},
 		{"reserved", "/v1/kv/_murmur/svc/node1", "v", nil, nil, want{403, []string{"_murmur/", "read-only"}}, ""},
 		{"body over the cap", "/v1/kv/big", strings.Repeat("x", 101), func(o *httpapi.Options) { o.MaxBodyBytes = 100 }, nil,
-			want{413, []string{"value exceeds the limit of 100 bytes"}}, ""},
+			want{413, []string{"value exceeds the limit of 100 bytes (kv.max_value_bytes)"}}, ""},
 		{"body at the cap", "/v1/kv/big", strings.Repeat("x", 100), func(o *httpapi.Options) { o.MaxBodyBytes = 100 }, nil,
 			want{200, nil}, "big"},
 		{"value over the store limit", "/v1/kv/big", strings.Repeat("x", 11), nil, func(b *httpapitest.Backend) { b.MaxValueBytes = 10 },

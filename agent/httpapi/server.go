@@ -249,6 +249,10 @@ func (s *server) need(ok bool, what string, h http.HandlerFunc) http.HandlerFunc
 // the body in the 413 error.
 func (s *server) readBody(w http.ResponseWriter, r *http.Request, what string) ([]byte, error) {
 	tooLarge := fmt.Errorf("%w: %s exceeds the limit of %d bytes", ErrTooLarge, what, s.maxBody)
+	if what == "value" {
+		// The agent sets the body cap from the value limit.
+		tooLarge = fmt.Errorf("%w: value exceeds the limit of %d bytes (kv.max_value_bytes)", ErrTooLarge, s.maxBody)
+	}
 	if r.ContentLength > s.maxBody {
 		return nil, tooLarge
 	}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func (a *app) joinCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "join ADDR...",
+		Short:   "Join the agent to a cluster through one or more members",
+		Long:    "Ask the agent to join the cluster through the members at ADDR (HOST:PORT of their gossip port). It succeeds when at least one answers.",
+		Example: "  agentctl join 10.0.0.2:7946 10.0.0.3:7946",
+		Args:    nArgs(1, -1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(cmd)
+			if err != nil {
+				return err
+			}
+			n, err := c.Join(cmd.Context(), args)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(a.stdout, "joined through %d of %d addresses\n", n, len(args))
+			return err
+		},
+	}
+}
+
+func (a *app) leaveCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "leave",
+		Short:   "Make the agent leave the cluster gracefully and shut down",
+		Example: "  agentctl leave",
+		Args:    nArgs(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client(cmd)
+			if err != nil {
+				return err
+			}
+			if err := c.Leave(cmd.Context()); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(a.stdout, "left the cluster; the agent is shutting down")
+			return err
+		},
+	}
+}

@@ -174,3 +174,16 @@ func Residue(k float64) float64 {
 	}
 	return s
 }
+
+// FanoutModelRounds inverts FanoutModel: the rounds t, as a real number,
+// at which 1 − (1 − f/n)^t reaches target in (0, 1). 1 when f ≥ n, NaN for
+// bad arguments.
+func FanoutModelRounds(n, f int, target float64) float64 {
+	if n < 1 || f < 1 || !(target > 0 && target < 1) {
+		return math.NaN()
+	}
+	if f >= n {
+		return 1
+	}
+	return math.Log(1-target) / math.Log(1-float64(f)/float64(n))
+}

@@ -67,6 +67,19 @@ func TestSimpleModelIsSingleSenderCoverage(t *testing.T) {
 	}
 }
 
+func TestFanoutModelRounds(t *testing.T) {
+	got := FanoutModelRounds(1000, 1, 0.99)
+	if !near(got, 4602.9, 0.1) || !near(Simple(1000, int(math.Ceil(got))), 0.99, 0.001) {
+		t.Errorf("FanoutModelRounds(1000, 1, .99) = %v", got)
+	}
+	if !near(FanoutModel(1000, 3, int(math.Ceil(FanoutModelRounds(1000, 3, 0.5)))), 0.5, 0.002) {
+		t.Errorf("FanoutModelRounds does not invert FanoutModel")
+	}
+	if FanoutModelRounds(3, 5, 0.9) != 1 || !math.IsNaN(FanoutModelRounds(3, 1, 1)) {
+		t.Errorf("edge cases: %v %v", FanoutModelRounds(3, 5, 0.9), FanoutModelRounds(3, 1, 1))
+	}
+}
+
 func TestSIStep(t *testing.T) {
 	if SIStep(0, 3) != 0 || SIStep(1, 3) != 1 {
 		t.Errorf("fixed points: SIStep(0)=%v SIStep(1)=%v", SIStep(0, 3), SIStep(1, 3))

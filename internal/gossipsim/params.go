@@ -17,8 +17,9 @@ const (
 	MaxFanout    = 1_000
 	MaxTrials    = 1_000_000
 	MaxRoundsCap = 1_000_000
-	// MaxWork bounds Trials × N, the dominant cost of a run.
-	MaxWork = 2_000_000_000
+	// MaxWork bounds Trials × N, the dominant cost of a run: about 100 ns
+	// per node and trial, so at most tens of seconds per mode.
+	MaxWork = 200_000_000
 )
 
 // Mode is a dissemination strategy.

@@ -30,8 +30,13 @@ type Result struct {
 	// Incomplete is the number of trials that ended with a live node
 	// uninformed.
 	Incomplete int
+	// Capped is the number of those that Rounds cut off while the update
+	// was still spreading: their residue is not final.
+	Capped int
 	// Sends is the mean number of update transmissions per trial: every
-	// send for Push and Forward (sends are blind), and for Pull and PushPull
+	// send for Push and Forward (sends are blind; with a retransmit limit
+	// Push counts the sends its queues still make after everyone has the
+	// update, without one it stops counting there), and for Pull and PushPull
 	// every payload sent to a live peer that lacked the update (an exchange
 	// ships only differences). Lost messages count.
 	Sends float64
@@ -93,6 +98,7 @@ func Simulate(p Params, m Mode, src rand.Source) (*Result, error) {
 		ends         []int
 		residue      float64
 		incomplete   int
+		capped       int
 		sends        int64
 		live         = float64(s.live)
 		need99       = int(math.Ceil(0.99*live - 1e-9))
@@ -123,6 +129,9 @@ func Simulate(p Params, m Mode, src rand.Source) (*Result, error) {
 		} else {
 			incomplete++
 			residue += float64(s.live-last) / live
+			if s.spreading() {
+				capped++
+			}
 		}
 	}
 	mean := make([]float64, curveMaxRows)
@@ -141,6 +150,7 @@ func Simulate(p Params, m Mode, src rand.Source) (*Result, error) {
 		End:        newStats(ends),
 		Residue:    residue / trialsF,
 		Incomplete: incomplete,
+		Capped:     capped,
 		Sends:      float64(sends) / trialsF,
 		Rounds:     p.Rounds(),
 	}, nil
@@ -341,6 +351,18 @@ func (s *sim) trial() []int32 {
 	return s.curve
 }
 
+// spreading reports whether the trial could still inform someone: true at
+// the end of a trial only when the round cap stopped it.
+func (s *sim) spreading() bool {
+	switch {
+	case int(s.count) == s.live:
+		return false
+	case s.mode == Pull || s.mode == PushPull:
+		return true
+	}
+	return len(s.active) > 0 || s.aeK > 0
+}
+
 // push is memberlist's gossip(): every tick each node with the update queued
 // picks up to Fanout random nodes and sends the update to each while its
 // transmit count lasts (GetBroadcasts returns nothing once it is spent, and
@@ -356,7 +378,14 @@ func (s *sim) push() {
 		}
 		s.curve = append(s.curve, s.count)
 		if int(s.count) == s.live || (len(s.active) == 0 && s.aeK == 0) {
-			return
+			break
+		}
+	}
+	// memberlist keeps sending until each queued copy reaches its limit,
+	// informed or not: count those sends too.
+	if s.limit >= 0 {
+		for _, a := range s.active {
+			s.sends += int64(s.left[a])
 		}
 	}
 }
@@ -368,7 +397,8 @@ func (s *sim) sendBatch(a int32, r int, onNew func(int32)) bool {
 	if s.limit >= 0 {
 		k = min(k, int(s.left[a]))
 	}
-	for _, t := range s.sample(a, k) {
+	targets := s.sample(a, k) // fewer than k when n-1 < k
+	for _, t := range targets {
 		s.sends++
 		if s.lost() {
 			continue
@@ -380,7 +410,7 @@ func (s *sim) sendBatch(a int32, r int, onNew func(int32)) bool {
 	if s.limit < 0 {
 		return true
 	}
-	s.left[a] -= int32(k)
+	s.left[a] -= int32(len(targets))
 	return s.left[a] > 0
 }
 

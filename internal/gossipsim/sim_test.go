@@ -32,7 +32,7 @@ func relErr(got, want float64) float64 { return math.Abs(got-want) / want }
 func TestPushMatchesPittel(t *testing.T) {
 	const seed = 1
 	p := DefaultParams()
-	p.Fanout, p.RetransmitMult, p.Trials = 1, -1, 300
+	p.Fanout, p.RetransmitMult, p.Trials = 1, -1, 200
 	r := run(t, p, Push, seed)
 	want := Pittel(p.N)
 	if r.ToAll.Trials != p.Trials || relErr(r.ToAll.Mean, want) > 0.15 {
@@ -50,7 +50,7 @@ func TestPushMatchesPittel(t *testing.T) {
 func TestPushPullMatchesKarp(t *testing.T) {
 	const seed = 2
 	p := DefaultParams()
-	p.Fanout, p.Trials = 1, 300
+	p.Fanout, p.Trials = 1, 200
 	r := run(t, p, PushPull, seed)
 	want := Karp(p.N)
 	if r.ToAll.Trials != p.Trials || relErr(r.ToAll.Mean, want) > 0.15 {
@@ -65,37 +65,43 @@ func TestPushPullMatchesKarp(t *testing.T) {
 
 // With no loss the mean curve of push follows the deterministic recurrence.
 // The recurrence carries the mean count forward and so ignores the jitter of
-// the first rounds; at n = 1000 that costs under 0.005 per round. 0.02
-// leaves margin, while a curve shifted by one round would miss by over 0.3.
+// the first rounds. Without failures early growth is nearly deterministic
+// (each sender reaches f new nodes) and the gap stays under 0.002 at
+// n = 1000; 0.02 leaves room for 150 trials of noise, while a curve shifted
+// by one round would miss by over 0.3. With 20 % failed nodes each sender
+// reaches Binomial(3, 0.8) live nodes, trials drift apart in time and the
+// mean curve is flatter than the recurrence by about 0.012 at the steep
+// round (measured over 2000 trials), so that case gets 0.04.
 func TestPushFollowsRecurrence(t *testing.T) {
-	const seed, tol = 3, 0.02
+	const seed = 3
 	tests := []struct {
 		name   string
 		mult   int
 		fanout int
 		failed float64
+		tol    float64
 	}{
-		{"unlimited fanout 3", -1, 3, 0},
-		{"lan limit", 4, 3, 0},
-		{"fanout 1", -1, 1, 0},
-		{"20% failed", 4, 3, 0.2},
+		{"unlimited fanout 3", -1, 3, 0, 0.02},
+		{"lan limit", 4, 3, 0, 0.02},
+		{"fanout 1", -1, 1, 0, 0.02},
+		{"20% failed", 4, 3, 0.2, 0.04},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := DefaultParams()
-			p.RetransmitMult, p.Fanout, p.Failed, p.Trials = tt.mult, tt.fanout, tt.failed, 300
+			p.RetransmitMult, p.Fanout, p.Failed, p.Trials = tt.mult, tt.fanout, tt.failed, 150
 			r := run(t, p, Push, seed)
 			mf := MeanField(p, Push, len(r.Mean)-1)
 			for i := range r.Mean {
-				if !near(r.Mean[i], mf[i], tol) {
-					t.Fatalf("seed %d: round %d: simulated %.4f, recurrence %.4f (±%v)", seed, i, r.Mean[i], mf[i], tol)
+				if !near(r.Mean[i], mf[i], tt.tol) {
+					t.Fatalf("seed %d: round %d: simulated %.4f, recurrence %.4f (±%v)", seed, i, r.Mean[i], mf[i], tt.tol)
 				}
 			}
 			if tt.mult < 0 && tt.failed == 0 {
 				si := SI(1/float64(p.N), float64(p.Fanout), len(r.Mean)-1)
 				for i := range r.Mean {
-					if !near(r.Mean[i], si[i], tol) {
-						t.Fatalf("seed %d: round %d: simulated %.4f, SI %.4f (±%v)", seed, i, r.Mean[i], si[i], tol)
+					if !near(r.Mean[i], si[i], tt.tol) {
+						t.Fatalf("seed %d: round %d: simulated %.4f, SI %.4f (±%v)", seed, i, r.Mean[i], si[i], tt.tol)
 					}
 				}
 			}
@@ -103,18 +109,27 @@ func TestPushFollowsRecurrence(t *testing.T) {
 	}
 }
 
-// Pull and push-pull follow their recurrences less tightly: the end phase
-// is doubly exponential, so a little jitter moves a lot of mass.
+// Pull and push-pull follow their recurrences less tightly. Early growth
+// in pull is random (who happens to pull from the few informed nodes), so
+// trials drift apart in time and their mean curve is flatter than the
+// recurrence of the mean; at n = 1000 the gap peaks near 0.065 in the
+// steep rounds. So: per-round within 0.08, and the recurrence's round to
+// 99 % within one round of the simulated mean.
 func TestExchangeFollowsRecurrence(t *testing.T) {
-	const seed, tol = 4, 0.05
-	for _, m := range []Mode{Pull, PushPull} {
-		p := DefaultParams()
-		p.Trials, p.Loss = 300, 0.1
-		r := run(t, p, m, seed)
-		mf := MeanField(p, m, len(r.Mean)-1)
-		for i := range r.Mean {
-			if !near(r.Mean[i], mf[i], tol) {
-				t.Fatalf("seed %d: %s round %d: simulated %.4f, recurrence %.4f (±%v)", seed, m, i, r.Mean[i], mf[i], tol)
+	const seed, tol = 4, 0.08
+	for _, loss := range []float64{0, 0.1} {
+		for _, m := range []Mode{Pull, PushPull} {
+			p := DefaultParams()
+			p.Trials, p.Loss = 120, loss
+			r := run(t, p, m, seed)
+			mf := MeanField(p, m, len(r.Mean)-1)
+			for i := range r.Mean {
+				if !near(r.Mean[i], mf[i], tol) {
+					t.Fatalf("seed %d: %s loss %v round %d: simulated %.4f, recurrence %.4f (±%v)", seed, m, loss, i, r.Mean[i], mf[i], tol)
+				}
+			}
+			if got := float64(FirstRound(mf, 0.99)); !near(got, r.To99.Mean, 1) {
+				t.Errorf("seed %d: %s loss %v: recurrence reaches 99%% in round %v, simulation in %.2f", seed, m, loss, got, r.To99.Mean)
 			}
 		}
 	}
@@ -161,7 +176,7 @@ func TestLimitedPushResidueMatchesBranching(t *testing.T) {
 func TestLossScalesFanout(t *testing.T) {
 	const seed = 7
 	p := DefaultParams()
-	p.RetransmitMult, p.Trials = -1, 300
+	p.RetransmitMult, p.Trials = -1, 150
 	p.Fanout, p.Loss = 4, 0.5
 	lossy := run(t, p, Push, seed)
 	p.Fanout, p.Loss = 2, 0
@@ -230,7 +245,7 @@ func TestAntiEntropyCleansResidue(t *testing.T) {
 func TestStaggeredIsFaster(t *testing.T) {
 	const seed = 10
 	p := DefaultParams()
-	p.Trials = 200
+	p.N, p.Trials = 500, 100
 	for _, m := range []Mode{Push, Pull, PushPull} {
 		lock := run(t, p, m, seed)
 		p.Timers = Staggered
@@ -304,8 +319,13 @@ func TestMaxRoundsCapsTrials(t *testing.T) {
 	p := DefaultParams()
 	p.Fanout, p.RetransmitMult, p.MaxRounds, p.Trials = 1, -1, 5, 20
 	r := run(t, p, Push, 13)
-	if len(r.Mean) != 6 || r.Incomplete != p.Trials || r.Residue <= 0.9 || r.Rounds != 5 {
-		t.Fatalf("capped at 5: len(Mean)=%d incomplete=%d residue=%.3f", len(r.Mean), r.Incomplete, r.Residue)
+	if len(r.Mean) != 6 || r.Incomplete != p.Trials || r.Capped != p.Trials || r.Residue <= 0.9 || r.Rounds != 5 {
+		t.Fatalf("capped at 5: len(Mean)=%d incomplete=%d capped=%d residue=%.3f", len(r.Mean), r.Incomplete, r.Capped, r.Residue)
+	}
+	// A push that died out is incomplete but not capped.
+	p.RetransmitLimit, p.MaxRounds = 1, 0
+	if r := run(t, p, Push, 13); r.Incomplete != p.Trials || r.Capped != 0 {
+		t.Fatalf("limit 1: incomplete=%d capped=%d", r.Incomplete, r.Capped)
 	}
 }
 
@@ -330,7 +350,7 @@ func TestResultInvariants(t *testing.T) {
 		if err != nil {
 			rt.Fatalf("Simulate: %v", err)
 		}
-		if r.Live != p.Live() || r.Mean[0] != 1/float64(r.Live) {
+		if r.Live != p.Live() || !near(r.Mean[0], 1/float64(r.Live), 1e-12) {
 			rt.Fatalf("Mean[0] = %v with %d live", r.Mean[0], r.Live)
 		}
 		for i := 1; i < len(r.Mean); i++ {
@@ -338,7 +358,7 @@ func TestResultInvariants(t *testing.T) {
 				rt.Fatalf("Mean not monotone in [0,1] at %d: %v", i, r.Mean)
 			}
 		}
-		if r.ToAll.Trials+r.Incomplete != p.Trials || r.End.Trials != p.Trials {
+		if r.ToAll.Trials+r.Incomplete != p.Trials || r.End.Trials != p.Trials || r.Capped > r.Incomplete {
 			rt.Fatalf("trial accounting: all %d + incomplete %d != %d", r.ToAll.Trials, r.Incomplete, p.Trials)
 		}
 		if r.To99.Trials < r.ToAll.Trials || (r.ToAll.Trials > 0 && r.To99.Mean > r.ToAll.Mean) {
@@ -351,10 +371,10 @@ func TestResultInvariants(t *testing.T) {
 		if !near(final, 1-r.Residue, 1e-9) {
 			rt.Fatalf("final mean %v, residue %v", final, r.Residue)
 		}
-		if m == Push && p.Limit() > 0 && p.AntiEntropy == 0 {
-			// Nobody sends more than the limit.
-			if r.Sends > float64(p.Limit())*float64(r.Live) {
-				rt.Fatalf("sends %v above limit %d × %d live", r.Sends, p.Limit(), r.Live)
+		if m == Push && p.Limit() > 0 && p.AntiEntropy == 0 && r.Incomplete == 0 && r.Live > 1 {
+			// Every informed node uses up its transmits.
+			if want := float64(p.Limit()) * float64(r.Live); !near(r.Sends, want, 1e-9) {
+				rt.Fatalf("sends %v, want limit %d × %d live", r.Sends, p.Limit(), r.Live)
 			}
 		}
 	})

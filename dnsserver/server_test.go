@@ -240,6 +240,12 @@ func blackhole(t *testing.T) (udp, tcp string) {
 func TestServerRecursors(t *testing.T) {
 	upUDP, upTCP := upstream(t)
 	holeUDP, holeTCP := blackhole(t)
+	closed, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedUDP := closed.LocalAddr().String() // nothing listens: ICMP refuses
+	closed.Close()
 
 	cases := []struct {
 		name      string
@@ -249,6 +255,10 @@ func TestServerRecursors(t *testing.T) {
 		rcode     int
 		answers   int
 		tc        bool
+		// timeout is the recursor timeout: long where an upstream must
+		// answer in time (a loaded machine must not fail the test),
+		// short where only a black hole is asked.
+		timeout time.Duration
 	}{
 		{name: "UDP forwarded", network: "udp", recursors: func(string) []string { return []string{upUDP} },
 			req: query("example.com.", dns.TypeA), answers: 1},
@@ -257,11 +267,13 @@ func TestServerRecursors(t *testing.T) {
 		{name: "upstream NXDOMAIN relayed", network: "udp", recursors: func(string) []string { return []string{upUDP} },
 			req: query("nosuch.example.", dns.TypeA), rcode: dns.RcodeNameError},
 		{name: "timeout then next recursor", network: "udp", recursors: func(string) []string { return []string{holeUDP, upUDP} },
-			req: query("example.com.", dns.TypeA), answers: 1},
+			req: query("example.com.", dns.TypeA), answers: 1, timeout: 2 * time.Second},
 		{name: "TCP timeout then next recursor", network: "tcp", recursors: func(string) []string { return []string{holeTCP, upTCP} },
+			req: query("example.com.", dns.TypeA), answers: 1, timeout: 2 * time.Second},
+		{name: "unreachable then next recursor", network: "udp", recursors: func(string) []string { return []string{closedUDP, upUDP} },
 			req: query("example.com.", dns.TypeA), answers: 1},
 		{name: "all time out: SERVFAIL", network: "udp", recursors: func(string) []string { return []string{holeUDP} },
-			req: query("example.com.", dns.TypeA), rcode: dns.RcodeServerFailure},
+			req: query("example.com.", dns.TypeA), rcode: dns.RcodeServerFailure, timeout: 100 * time.Millisecond},
 		{name: "upstream SERVFAIL: SERVFAIL", network: "udp", recursors: func(string) []string { return []string{upUDP} },
 			req: query("fail.example.", dns.TypeA), rcode: dns.RcodeServerFailure},
 		{name: "large answer truncated over UDP", network: "udp", recursors: func(string) []string { return []string{upUDP} },
@@ -277,7 +289,10 @@ func TestServerRecursors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.Recursors = tc.recursors(tc.network)
-			cfg.RecursorTimeout = 200 * time.Millisecond
+			cfg.RecursorTimeout = liveness
+			if tc.timeout > 0 {
+				cfg.RecursorTimeout = tc.timeout
+			}
 			s := newServer(t, cfg, NewSnapshot(fixtureData()))
 			r := start(t, s)
 			addr := r.udp

@@ -253,6 +253,7 @@ func (a *Agent) Start() error {
 	mc.Delegate = a.del
 	mc.Events = a.del
 	mc.Ping = a.del
+	mc.Alive = a.del
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		ls.close()

@@ -142,3 +142,25 @@ func TestReapForgetsFailedMembers(t *testing.T) {
 	allSee(t, as[:1], "r2", StatusFailed, 10*time.Second)
 	waitFor(t, 10*time.Second, "r2 reaped", func() bool { _, ok := as[0].Member("r2"); return !ok })
 }
+
+func TestSuspectThenRefuted(t *testing.T) {
+	nw := memnet.New(4)
+	var as []*Agent
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("p%d", i)
+		tr, _ := nw.NewTransport(name)
+		cfg := testConfig(name)
+		mult := 50 // a long suspicion, so the node is seen suspect before it could be failed
+		cfg.Gossip.SuspicionMult = &mult
+		as = append(as, startAgent(t, cfg, WithTransport(tr)))
+	}
+	joinAll(t, as)
+	nw.Isolate("p3")
+	waitFor(t, 10*time.Second, "p3 suspect on p1 or p2", func() bool {
+		s1, _ := statusOf(as[0], "p3")
+		s2, _ := statusOf(as[1], "p3")
+		return s1 == StatusSuspect || s2 == StatusSuspect
+	})
+	nw.Unisolate("p3")
+	allSee(t, as, "p3", StatusAlive, 15*time.Second)
+}

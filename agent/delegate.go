@@ -65,6 +65,7 @@ var (
 	_ memberlist.Delegate      = (*delegate)(nil)
 	_ memberlist.EventDelegate = (*delegate)(nil)
 	_ memberlist.PingDelegate  = (*delegate)(nil)
+	_ memberlist.AliveDelegate = (*delegate)(nil)
 )
 
 func (d *delegate) NodeMeta(limit int) []byte {
@@ -145,6 +146,17 @@ func (d *delegate) NotifyLeave(n *memberlist.Node) {
 	d.a.members.leave(fromNode(n), left)
 }
 
+// NotifyAlive sees every alive message, refutations included. memberlist
+// calls it before it checks the incarnation, so a stale alive message
+// (from a push/pull with a peer that never saw the suspicion) clears this
+// agent's suspect mark too early; memberlist's own suspicion timer still
+// runs and ends in NotifyLeave if the node is really gone. Suspect is
+// advisory: it only matters to DNS with serve_suspect = false.
+func (d *delegate) NotifyAlive(n *memberlist.Node) error {
+	d.a.members.alive(n.Name)
+	return nil
+}
+
 // PingDelegate: acks carry this node's network coordinate.
 func (d *delegate) AckPayload() []byte { return d.a.coords.payload() }
 
@@ -172,8 +184,11 @@ func (b *broadcast) Finished()       {}
 
 // suspectLine is memberlist's log line when this node's probe of another
 // node fails and it marks the node suspect (state.go, probeNode).
-// memberlist has no suspect callback, and reading Node.State outside its
-// lock is a data race, so the log line is the only race-free signal.
+// memberlist has no suspect callback, and its Node.State is never set
+// (nodeState.State shadows it), so the log line is the only signal. A
+// suspicion raised by another member and gossiped here is not seen; it
+// shows as failed when it ends so. Suspicion is cleared by a completed
+// probe (NotifyPingComplete) or an alive message (NotifyAlive).
 const suspectPrefix = "Suspect "
 const suspectSuffix = " has failed, no acks received"
 

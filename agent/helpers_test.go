@@ -38,6 +38,11 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
+// quietLogger logs warnings and errors only (big clusters).
+func quietLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
 type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {

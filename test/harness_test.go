@@ -83,6 +83,10 @@ type proc struct {
 	dnsAddr  string
 	args     []string
 	logPath  string
+	// netns, when set, runs agentd inside that network namespace (ip
+	// netns exec) and client dials into it (netns_harness_test.go).
+	netns  string
+	client *http.Client // nil: http.DefaultClient
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -163,7 +167,11 @@ func (p *proc) start() {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(binDir, "agentd"), p.args...)
+	bin := filepath.Join(binDir, "agentd")
+	cmd := exec.Command(bin, p.args...)
+	if p.netns != "" {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", p.netns, bin}, p.args...)...)
+	}
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	if err := cmd.Start(); err != nil {
@@ -211,7 +219,7 @@ func (p *proc) waitReady() {
 		if !p.running() {
 			p.t.Fatalf("agentd %s exited during start: %v\n%s", p.name, p.exitErr(), p.log())
 		}
-		resp, err := http.Get("http://" + p.httpAddr + "/v1/agent/self")
+		resp, err := p.httpc().Get("http://" + p.httpAddr + "/v1/agent/self")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -221,6 +229,14 @@ func (p *proc) waitReady() {
 		time.Sleep(20 * time.Millisecond)
 	}
 	p.t.Fatalf("agentd %s not ready after 30s\n%s", p.name, p.log())
+}
+
+// httpc is the client that reaches p's HTTP API.
+func (p *proc) httpc() *http.Client {
+	if p.client != nil {
+		return p.client
+	}
+	return http.DefaultClient
 }
 
 func (p *proc) exitErr() error {
@@ -276,7 +292,7 @@ func (p *proc) log() string {
 
 // getJSON GETs path from the agent's HTTP API into v.
 func (p *proc) getJSON(path string, v any) error {
-	resp, err := http.Get("http://" + p.httpAddr + path)
+	resp, err := p.httpc().Get("http://" + p.httpAddr + path)
 	if err != nil {
 		return err
 	}

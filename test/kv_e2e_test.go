@@ -17,7 +17,7 @@ import (
 
 // kvGetRaw reads a key's bytes from p's HTTP API.
 func (p *proc) kvGetRaw(key string) ([]byte, int) {
-	resp, err := http.Get("http://" + p.httpAddr + "/v1/kv/" + key + "?raw")
+	resp, err := p.httpc().Get("http://" + p.httpAddr + "/v1/kv/" + key + "?raw")
 	if err != nil {
 		return nil, 0
 	}
@@ -29,7 +29,7 @@ func (p *proc) kvGetRaw(key string) ([]byte, int) {
 // kvPut writes key on p and returns the status code and body.
 func (p *proc) kvPut(key string, value []byte) (int, string) {
 	req, _ := http.NewRequest(http.MethodPut, "http://"+p.httpAddr+"/v1/kv/"+key, bytes.NewReader(value))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := p.httpc().Do(req)
 	if err != nil {
 		p.t.Fatalf("PUT %s: %v", key, err)
 	}

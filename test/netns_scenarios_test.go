@@ -1,0 +1,388 @@
+package test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The fault scenarios (docs/testing.md): real agentd processes, each in a
+// network namespace of its own (netns_harness_test.go), under partitions,
+// packet loss, link loss, kill -9, SIGSTOP, rolling restarts and clock
+// skew. Each asserts convergence and that no acknowledged write is lost
+// (ledger.diff), and logs its timings as one `METRIC scenario=X ...` line.
+
+const svcName = "web"
+
+// svcName.service.murmur
+var svcQuery = svcName + ".service.murmur"
+
+func withService(l *netlab) func(i int) agentOpts {
+	return func(i int) agentOpts { return agentOpts{config: serviceTOML(svcName, l.addr(i))} }
+}
+
+func (l *netlab) addrs(nodes ...int) []string {
+	var out []string
+	for _, i := range nodes {
+		out = append(out, l.addr(i))
+	}
+	return out
+}
+
+// TestNetnsPartitionHeal (a): a 2|3 partition with writes on both sides,
+// the same keys on both; each side keeps working on its own, and after the
+// heal membership re-merges and every agent holds every acknowledged write,
+// the newer of each conflicting pair.
+func TestNetnsPartitionHeal(t *testing.T) {
+	s := newScenario(t, "a", 5, 120*time.Second)
+	ps := s.cluster(nil)
+	lg := newLedger("pa/")
+	for i := range 10 {
+		lg.mustPut(t, ps[i%5], fmt.Sprintf("pa/before/%02d", i))
+	}
+	s.waitConverged(ps, lg, time.Now(), 30*time.Second)
+
+	sideA, sideB := ps[:2], ps[2:]
+	cut := time.Now()
+	s.lab.partition([]int{1, 2}, []int{3, 4, 5})
+	s.waitAll(cut, 30*time.Second,
+		statusCheck("detect_s", sideA, procNames(sideB), "failed"),
+		statusCheck("detect_other_side_s", sideB, procNames(sideA), "failed"))
+
+	writesFrom := time.Now()
+	for i := range 20 {
+		lg.mustPut(t, sideA[i%2], fmt.Sprintf("pa/a/%02d", i))
+		lg.mustPut(t, sideB[i%3], fmt.Sprintf("pa/b/%02d", i))
+		lg.mustPut(t, sideA[(i+1)%2], fmt.Sprintf("pa/both/%02d", i))
+		lg.mustPut(t, sideB[(i+1)%3], fmt.Sprintf("pa/both/%02d", i))
+	}
+	on := func(side []*proc) func(*kvWrite) bool {
+		names := procNames(side)
+		return func(w *kvWrite) bool { return w.started.Before(cut) || slices.Contains(names, w.via) }
+	}
+	sideConv := s.waitConverged(sideA, lg.filter(on(sideA)), writesFrom, 30*time.Second)
+	sideConv = max(sideConv, s.waitConverged(sideB, lg.filter(on(sideB)), writesFrom, 30*time.Second))
+	s.metric("side_converge_s", sideConv)
+
+	heal := time.Now()
+	s.lab.heal()
+	s.waitAll(heal, 60*time.Second, aliveCheck("heal_merge_s", ps), convergedCheck("converge_s", ps, lg))
+
+	bWins := 0
+	for i := range 20 {
+		if v, _ := ps[0].kvGetRaw(fmt.Sprintf("pa/both/%02d", i)); strings.Contains(string(v), "|n3|") || strings.Contains(string(v), "|n4|") || strings.Contains(string(v), "|n5|") {
+			bWins++
+		}
+	}
+	_, acked := lg.counts()
+	s.metric("writes", acked)
+	s.metric("conflicts_won_by_later_side", fmt.Sprintf("%d/20", bWins))
+}
+
+// TestNetnsRandomLoss (b): 20% of packets dropped at every agent. Writes
+// through every agent still converge under the loss; live members falsely
+// declared failed are counted and reported, and after the loss ends every
+// agent sees every other alive.
+func TestNetnsRandomLoss(t *testing.T) {
+	s := newScenario(t, "b", 5, 150*time.Second)
+	ps := s.cluster(nil)
+	lg := newLedger("pb/")
+	marks := markLogs(ps)
+	start := time.Now()
+	s.lab.loss(0.20)
+
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for i := range 100 {
+		key := fmt.Sprintf("pb/%03d", i)
+		lg.mustPut(t, ps[i%5], key)
+		if i%10 == 0 { // the same key through another agent
+			lg.mustPut(t, ps[(i+2)%5], key)
+		}
+		<-tick.C
+	}
+	written := time.Now()
+	s.metric("converge_s", s.waitConverged(ps, lg, written, 60*time.Second))
+
+	// Observe the loss for at least 20 s in all, polling membership: the
+	// longer the window, the more meaningful the false-failure count.
+	worst := 0
+	s.waitUntil("the observation window", start, 60*time.Second, func() (bool, string) {
+		for _, p := range ps {
+			mm, err := p.memberMap()
+			if err != nil {
+				continue
+			}
+			down := 0
+			for _, st := range mm {
+				if st != "alive" {
+					down++
+				}
+			}
+			worst = max(worst, down)
+		}
+		return time.Since(start) >= 20*time.Second, ""
+	})
+	window := time.Since(start)
+	failed, failedWho := marks.events("failed")
+	suspect, _ := marks.events("suspect")
+
+	healAt := time.Now()
+	s.lab.heal()
+	s.metric("recover_s", s.waitAlive(ps, healAt, 60*time.Second))
+	s.waitConverged(ps, lg, healAt, 30*time.Second)
+	t.Logf("under 20%% loss for %v: %d false 'member failed' events (members %v), %d suspect events; at most %d non-alive members in one agent's view",
+		window.Round(time.Second), failed, failedWho, suspect, worst)
+	s.metric("window_s", window)
+	s.metric("false_failed_events", failed)
+	s.metric("false_failed_members", len(failedWho))
+	s.metric("suspect_events", suspect)
+	s.metric("max_non_alive_seen", worst)
+}
+
+// TestNetnsKill9Restart (c): kill -9 of an agent during a stream of writes
+// to the others; restarted on its data dir it rejoins, keeps what it
+// acknowledged before dying, and catches up on what it missed.
+func TestNetnsKill9Restart(t *testing.T) {
+	s := newScenario(t, "c", 5, 120*time.Second)
+	ps := s.cluster(nil)
+	lg := newLedger("pc/")
+	victim, others := ps[4], ps[:4]
+	for i := range 20 {
+		lg.mustPut(t, victim, fmt.Sprintf("pc/victim/%02d", i))
+	}
+	lv := newLiveness(others)
+	st := s.writeStream(lg, lv, "pc/s/", 25*time.Millisecond, 3000)
+	defer st.stop()
+	s.waitCount(st, 40, time.Now(), 30*time.Second)
+
+	killed := time.Now()
+	victim.kill9()
+	s.metric("detect_s", s.waitStatus(others, []string{victim.name}, "failed", killed, 30*time.Second))
+	s.waitCount(st, st.ok.Load()+40, time.Now(), 30*time.Second) // writes it misses
+
+	restarted := time.Now()
+	s.restart(victim)
+	s.metric("restart_ready_s", time.Since(restarted))
+	before := func(w *kvWrite) bool { return w.finished.Before(restarted) }
+	s.waitAll(restarted, 30*time.Second, aliveCheck("rejoin_s", ps), check{"catchup_s", func() (bool, string) {
+		n, ex := lg.missing(victim, before)
+		return n == 0, ex
+	}})
+	s.waitCount(st, st.ok.Load()+40, time.Now(), 30*time.Second)
+	st.stop()
+	stopped := time.Now()
+	s.metric("converge_s", s.waitConverged(ps, lg, stopped, 30*time.Second))
+	if errs := st.errors(); len(errs) > 0 {
+		t.Errorf("writes to live agents failed: %v", errs)
+	}
+	_, acked := lg.counts()
+	s.metric("writes", acked)
+}
+
+// TestNetnsRollingRestart (d): every agent in turn is stopped with SIGTERM
+// and restarted on its data dir, waiting for it to rejoin, while writes go
+// to the agents that are up and DNS is asked on them: no write is lost and
+// DNS never fails to answer on an agent that is up.
+func TestNetnsRollingRestart(t *testing.T) {
+	s := newScenario(t, "d", 5, 180*time.Second)
+	ps := s.cluster(withService(s.lab))
+	all := s.lab.addrs(1, 2, 3, 4, 5)
+	s.waitDNS(ps, svcQuery, all, time.Now(), 30*time.Second)
+
+	lg := newLedger("pd/")
+	lv := newLiveness(ps)
+	st := s.writeStream(lg, lv, "pd/s/", 40*time.Millisecond, 5000)
+	defer st.stop()
+	pr := s.dnsProber(lv, svcQuery, 20*time.Millisecond)
+	defer pr.stop()
+
+	rollStart := time.Now()
+	var slowest time.Duration
+	for i, p := range ps {
+		others := append(append([]*proc{}, ps[:i]...), ps[i+1:]...)
+		t0 := time.Now()
+		lv.set(p, false)
+		p.signal(syscall.SIGTERM)
+		err, exited := p.wait(20 * time.Second)
+		if !exited {
+			t.Fatalf("%s did not exit within 20s of SIGTERM", p.name)
+		}
+		if err != nil {
+			t.Fatalf("%s exited with %v after SIGTERM, want status 0", p.name, err)
+		}
+		s.waitStatus(others, []string{p.name}, "left", t0, 30*time.Second)
+		s.restart(p)
+		s.waitAlive(ps, t0, 30*time.Second)
+		lv.set(p, true)
+		slowest = max(slowest, time.Since(t0))
+	}
+	s.metric("roll_s", time.Since(rollStart))
+	s.metric("slowest_node_s", slowest)
+	st.stop()
+	pr.stop()
+	stopped := time.Now()
+	s.metric("converge_s", s.waitConverged(ps, lg, stopped, 30*time.Second))
+	s.metric("dns_all_back_s", s.waitDNS(ps, svcQuery, all, stopped, 30*time.Second))
+	s.metric("dns_queries", pr.ok.Load()+pr.failed.Load())
+	s.metric("dns_failures", pr.failed.Load())
+	s.metric("writes", st.ok.Load())
+	if errs := pr.errors(); len(errs) > 0 {
+		t.Errorf("DNS failed on agents that were up: %v", errs)
+	}
+	if errs := st.errors(); len(errs) > 0 {
+		t.Errorf("writes to agents that were up failed: %v", errs)
+	}
+	if pr.ok.Load() < 50 {
+		t.Errorf("only %d DNS answers during the roll", pr.ok.Load())
+	}
+}
+
+// TestNetnsStopCont (e): an agent paused with SIGSTOP is declared failed
+// and its service leaves DNS on the others; after SIGCONT it refutes its
+// death, is alive again everywhere and its service returns.
+func TestNetnsStopCont(t *testing.T) {
+	s := newScenario(t, "e", 4, 120*time.Second)
+	ps := s.cluster(withService(s.lab))
+	victim, others := ps[3], ps[:3]
+	s.waitDNS(ps, svcQuery, s.lab.addrs(1, 2, 3, 4), time.Now(), 30*time.Second)
+	lg := newLedger("pe/")
+	marks := markLogs(ps)
+
+	paused := time.Now()
+	victim.signal(syscall.SIGSTOP)
+	t.Cleanup(func() { victim.signal(syscall.SIGCONT) })
+	s.waitAll(paused, 30*time.Second,
+		statusCheck("detect_s", others, []string{victim.name}, "failed"),
+		dnsCheck("dns_drop_s", others, svcQuery, s.lab.addrs(1, 2, 3)))
+	for i := range 10 {
+		lg.mustPut(t, others[i%3], fmt.Sprintf("pe/%02d", i))
+	}
+
+	resumed := time.Now()
+	victim.signal(syscall.SIGCONT)
+	s.waitAll(resumed, 30*time.Second,
+		aliveCheck("alive_s", ps),
+		dnsCheck("dns_back_s", ps, svcQuery, s.lab.addrs(1, 2, 3, 4)),
+		convergedCheck("converge_s", ps, lg))
+	if !marks.contains(victim, "Refuting a dead message") && !marks.contains(victim, "Refuting a suspect message") {
+		t.Errorf("%s is alive again but did not log a refutation", victim.name)
+	}
+}
+
+// TestNetnsClockSkew (f): one agent's wall clock runs an hour ahead.
+// Writes still converge, but last-writer-wins follows the hybrid clock:
+// the skewed agent wins concurrent writes, even a write made later in real
+// time elsewhere loses to it, and agents that saw its versions issue
+// versions an hour ahead themselves.
+func TestNetnsClockSkew(t *testing.T) {
+	s := newScenario(t, "f", 3, 120*time.Second)
+	ps := s.cluster(func(i int) agentOpts {
+		if i == 3 {
+			return agentOpts{extra: []string{"-test-clock-offset", "1h"}}
+		}
+		return agentOpts{}
+	})
+	fast, slow := ps[2], ps[0]
+	lg := newLedger("pf/")
+
+	// Phase 1: a write through the skewed agent made while it is cut off,
+	// then one through another agent a moment later in real time.
+	cut := time.Now()
+	s.lab.partition([]int{1, 2}, []int{3})
+	early := lg.mustPut(t, fast, "pf/later-loses")
+	late := lg.mustPut(t, slow, "pf/later-loses")
+	s.lab.heal()
+	s.waitAlive(ps, cut, 60*time.Second)
+	s.waitConverged(ps, lg, cut, 60*time.Second)
+	if v, _ := slow.kvGetRaw("pf/later-loses"); string(v) != early.value {
+		t.Errorf("pf/later-loses = %q; want the skewed agent's earlier write %q to win over %q", v, early.value, late.value)
+	}
+	s.metric("later_write_lost", fmt.Sprintf("%v(%s_after)", string(mustGet(slow, "pf/later-loses")) == early.value, late.started.Sub(early.finished).Round(time.Millisecond)))
+
+	// Phase 2: independent writes through every agent converge.
+	from := time.Now()
+	for i := range 30 {
+		lg.mustPut(t, ps[i%3], fmt.Sprintf("pf/k%02d", i))
+	}
+	s.metric("converge_s", s.waitConverged(ps, lg, from, 30*time.Second))
+
+	// Phase 3: the same keys written at the same moment through a normal
+	// agent and the skewed one.
+	from = time.Now()
+	for i := range 20 {
+		key := fmt.Sprintf("pf/race/%02d", i)
+		var wg sync.WaitGroup
+		for _, p := range []*proc{slow, fast} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := lg.put(p, key); err != nil {
+					t.Errorf("put %s on %s: %v", key, p.name, err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	s.waitConverged(ps, lg, from, 30*time.Second)
+	fastWins := 0
+	for i := range 20 {
+		if v := mustGet(slow, fmt.Sprintf("pf/race/%02d", i)); strings.Contains(string(v), "|"+fast.name+"|") {
+			fastWins++
+		}
+	}
+	s.metric("skewed_wins", fmt.Sprintf("%d/20", fastWins))
+
+	// Phase 4: a normal agent that has seen the skewed versions issues
+	// versions from the skewed clock.
+	w := lg.mustPut(t, slow, "pf/after")
+	lead := time.Duration(int64(w.ver.wall)-w.finished.UnixMilli()) * time.Millisecond
+	s.metric("normal_agent_version_lead_s", lead)
+	if lead < 50*time.Minute {
+		t.Errorf("%s's version after seeing the skewed agent leads real time by %v; want about 1h (the HLC follows the fastest clock)", slow.name, lead)
+	}
+	s.waitConverged(ps, lg, time.Now(), 30*time.Second)
+}
+
+func mustGet(p *proc, key string) []byte {
+	v, code := p.kvGetRaw(key)
+	if code != 200 {
+		p.t.Fatalf("get %s on %s: %d", key, p.name, code)
+	}
+	return v
+}
+
+// TestNetnsDNSPartition (g): an agent cut off by its link going down
+// leaves the other agents' DNS answers within the failure-detection time
+// (and sees only itself), and is back in every answer after the heal.
+func TestNetnsDNSPartition(t *testing.T) {
+	s := newScenario(t, "g", 5, 120*time.Second)
+	ps := s.cluster(withService(s.lab))
+	all := s.lab.addrs(1, 2, 3, 4, 5)
+	s.waitDNS(ps, svcQuery, all, time.Now(), 30*time.Second)
+	lone, rest := ps[4], ps[:4]
+	lg := newLedger("pg/")
+
+	down := time.Now()
+	s.lab.link(5, false)
+	s.waitAll(down, 30*time.Second,
+		statusCheck("detect_s", rest, []string{lone.name}, "failed"),
+		dnsCheck("dns_drop_s", rest, svcQuery, s.lab.addrs(1, 2, 3, 4)),
+		statusCheck("lone_detect_s", []*proc{lone}, procNames(rest), "failed"),
+		dnsCheck("lone_dns_only_itself_s", []*proc{lone}, svcQuery, s.lab.addrs(5)))
+	lg.mustPut(t, lone, "pg/lone")
+	lg.mustPut(t, rest[0], "pg/rest")
+	lg.mustPut(t, rest[1], "pg/both")
+	lg.mustPut(t, lone, "pg/both")
+
+	up := time.Now()
+	s.lab.link(5, true)
+	s.waitAll(up, 60*time.Second,
+		aliveCheck("heal_merge_s", ps),
+		dnsCheck("dns_back_s", ps, svcQuery, all),
+		convergedCheck("converge_s", ps, lg))
+}

@@ -494,6 +494,7 @@ func (a *Agent) onEvent(ev Event) {
 	if ev.Type == EventReap {
 		a.coords.forget(ev.Member.Name)
 	}
+	a.kickCatalog()
 	a.events.publish(ev)
 }
 

@@ -56,6 +56,9 @@ var _ dnsserver.Catalog = (*Agent)(nil)
 type catalogState struct {
 	kick   chan struct{}
 	serial atomic.Uint32
+	// skipped is what the last DNS snapshot left out, to log changes
+	// only; touched by the catalog loop alone.
+	skipped []string
 }
 
 // kickCatalog asks for a rebuild; it never blocks and coalesces.
@@ -134,6 +137,12 @@ func (a *Agent) rebuildCatalog() {
 		Instances: insts,
 		Serial:    a.cat.serial.Add(1),
 	})
+	if sk := c.dns.Skipped(); !slices.Equal(sk, a.cat.skipped) {
+		a.cat.skipped = sk
+		for _, why := range sk {
+			a.log.Warn("not answerable in DNS", "reason", why)
+		}
+	}
 	a.catalog.Store(c)
 }
 

@@ -146,6 +146,20 @@ func (t *tree) leafHash(b, l uint8) uint64 {
 	return 0
 }
 
+// groupHash is the XOR of the 16 leaves of a group (bucket*16 + index).
+func (t *tree) groupHash(group uint16) uint64 {
+	nd := t.nodes[group/GroupsPerBucket]
+	if nd == nil {
+		return 0
+	}
+	var h uint64
+	first := int(group%GroupsPerBucket) * LeavesPerGroup
+	for _, x := range nd.leaf[first : first+LeavesPerGroup] {
+		h ^= x
+	}
+	return h
+}
+
 // leafRecords lists the records in a leaf; the slice must not be kept.
 func (t *tree) leafRecords(id uint16) []*record {
 	if nd := t.nodes[id>>8]; nd != nil {

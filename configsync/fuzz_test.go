@@ -48,6 +48,7 @@ func FuzzDecodeAnnounce(f *testing.F)    { fuzzDecode(f, KindAnnounce) }
 func FuzzDecodeFetch(f *testing.F)       { fuzzDecode(f, KindFetch) }
 func FuzzDecodeSummary(f *testing.F)     { fuzzDecode(f, KindSummary) }
 func FuzzDecodeSyncBuckets(f *testing.F) { fuzzDecode(f, KindSyncBuckets) }
+func FuzzDecodeSyncGroups(f *testing.F)  { fuzzDecode(f, KindSyncGroups) }
 func FuzzDecodeSyncLeaves(f *testing.F)  { fuzzDecode(f, KindSyncLeaves) }
 func FuzzDecodeSyncKeys(f *testing.F)    { fuzzDecode(f, KindSyncKeys) }
 func FuzzDecodeSyncEntries(f *testing.F) { fuzzDecode(f, KindSyncEntries) }

@@ -140,7 +140,8 @@ func TestPropStateMatchesModel(t *testing.T) {
 			}
 			return e
 		})
-		var history []Entry // every entry seen, for stale replays
+		var history []Entry   // every entry seen, for stale replays
+		var collected []Entry // collected tombstones and rejected versions
 		observe := func(v Version) {
 			if v.after(maxSeen) {
 				maxSeen = v
@@ -195,6 +196,9 @@ func TestPropStateMatchesModel(t *testing.T) {
 			},
 			"merge": func(t *rapid.T) {
 				es := rapid.SliceOfN(remote, 1, 4).Draw(t, "entries")
+				if len(collected) > 0 && rapid.Bool().Draw(t, "replay collected") {
+					es = append(es, rapid.SampledFrom(collected).Draw(t, "collected"))
+				}
 				if len(history) > 0 && rapid.Bool().Draw(t, "replay") {
 					// A stale copy of something seen before (maybe
 					// collected since) comes back.
@@ -224,7 +228,8 @@ func TestPropStateMatchesModel(t *testing.T) {
 				}
 			},
 			"gc": func(t *rapid.T) {
-				collected := s.GC(now)
+				got0 := s.GC(now)
+				collected = append(collected, got0...)
 				var want []string
 				for k, e := range m.entries {
 					if e.Deleted && now-e.Version.Wall >= ttl {
@@ -242,7 +247,7 @@ func TestPropStateMatchesModel(t *testing.T) {
 				}
 				slices.Sort(want)
 				var got []string
-				for _, e := range collected {
+				for _, e := range got0 {
 					got = append(got, e.Key)
 				}
 				if !slices.Equal(got, want) {
@@ -253,6 +258,7 @@ func TestPropStateMatchesModel(t *testing.T) {
 				k := rapid.SampledFrom(keys).Draw(t, "key")
 				v := Version{Wall: now + rapid.Int64Range(-1500, 300).Draw(t, "age"), Node: "p"}
 				s.Step(&Reject{From: "p", Items: []KeyVersion{{Key: k, Version: v}}}, now)
+				collected = append(collected, Entry{Key: k, Value: []byte("1"), Version: v})
 				if old, ok := m.entries[k]; ok && old.Version.Compare(v) <= 0 {
 					delete(m.entries, k)
 					m.marks[k] = mark{v: v, atMs: now}

@@ -9,20 +9,27 @@ package configsync
 //
 // Anti-entropy: memberlist push/pull carries only a Summary (root hash,
 // count, floor). When roots differ the node with the smaller name starts a
-// session over reliable messages; every step is answered from the current
-// State and the message alone, so no session state is kept and a lost or
+// session over reliable messages. The digest is 256 buckets of 256 leaves;
+// on the wire each bucket is seen as 16 groups of 16 leaves (a group hash
+// is the XOR of its leaves, computed when asked), so a scattered
+// difference costs about 70 bytes of hashes per differing leaf rather than
+// a whole bucket's leaves. Every step is answered from the current State
+// and the message alone, so no session state is kept and a lost or
 // repeated message is harmless:
 //
-//	initiator                         responder
-//	SyncBuckets (256 × 4-byte hashes) →
-//	                                  ← SyncLeaves (differing buckets' 256 × 2-byte leaf hashes)
-//	SyncKeys (differing leaves' (key hash, version) lists) →
-//	                                  ← SyncEntries (entries the initiator lacks or has older; Want = key hashes it needs)
-//	SyncEntries (the wanted entries) →
+//	initiator                              responder
+//	SyncBuckets (256 × 4-byte hashes)     →
+//	                                       ← SyncGroups (differing buckets' 16 × 2-byte group hashes)
+//	SyncLeaves (differing groups' 16 × 2-byte leaf hashes) →
+//	                                       ← SyncKeys (differing leaves' (key hash, version) lists)
+//	SyncEntries (entries the responder lacks or has older; Want = key hashes wanted back) →
+//	                                       ← SyncEntries (the wanted entries)
 //
-// A peer whose Summary says it is empty (a join) gets every entry in
-// SyncEntries chunks at once. Entries rejected by the floor go back as a
-// Reject, and the sender drops its copy.
+// Truncated hashes are salted per session, so a collision hides a
+// difference for one session only. A peer whose Summary says it is empty
+// (a join) gets every entry in SyncEntries chunks at once. Entries
+// rejected by the floor go back as a Reject, and the sender drops its
+// copy.
 
 // Kind is the type byte of a message.
 type Kind uint8
@@ -34,6 +41,7 @@ const (
 	KindFetch
 	KindSummary
 	KindSyncBuckets
+	KindSyncGroups
 	KindSyncLeaves
 	KindSyncKeys
 	KindSyncEntries
@@ -41,7 +49,7 @@ const (
 	numKinds
 )
 
-var kindNames = [...]string{"invalid", "update", "announce", "fetch", "summary", "sync_buckets", "sync_leaves", "sync_keys", "sync_entries", "reject"}
+var kindNames = [...]string{"invalid", "update", "announce", "fetch", "summary", "sync_buckets", "sync_groups", "sync_leaves", "sync_keys", "sync_entries", "reject"}
 
 // String is the lowercase name used in logs and metric labels.
 func (k Kind) String() string {
@@ -110,19 +118,40 @@ type SyncBuckets struct {
 	Hashes  [Buckets]uint32
 }
 
-// LeafHashes are one bucket's leaf hashes, salted and truncated.
-type LeafHashes struct {
+// Groups per bucket and leaves per group, as the wire sees a bucket.
+const (
+	GroupsPerBucket = 16
+	LeavesPerGroup  = LeavesPerBucket / GroupsPerBucket
+)
+
+// BucketGroups are one bucket's group hashes, salted and truncated.
+type BucketGroups struct {
 	Bucket uint8
-	Hashes [LeavesPerBucket]uint16
+	Hashes [GroupsPerBucket]uint16
 }
 
-// SyncLeaves answers SyncBuckets with the leaves of the buckets that
+// SyncGroups answers SyncBuckets with the groups of the buckets that
 // differ.
+type SyncGroups struct {
+	From    string
+	Session uint64
+	Salt    uint64
+	Buckets []BucketGroups
+}
+
+// GroupLeaves are one group's leaf hashes, salted and truncated. Group is
+// bucket*16 + group index.
+type GroupLeaves struct {
+	Group  uint16
+	Hashes [LeavesPerGroup]uint16
+}
+
+// SyncLeaves answers SyncGroups with the leaves of the groups that differ.
 type SyncLeaves struct {
 	From    string
 	Session uint64
 	Salt    uint64
-	Buckets []LeafHashes
+	Groups  []GroupLeaves
 }
 
 // HashVersion summarises one entry: its key hash and version.
@@ -138,7 +167,7 @@ type LeafKeys struct {
 	Keys []HashVersion
 }
 
-// SyncKeys answers SyncLeaves with the initiator's entries in the leaves
+// SyncKeys answers SyncLeaves with the sender's entries in the leaves
 // that differ.
 type SyncKeys struct {
 	From    string
@@ -174,6 +203,7 @@ func (*Announce) Kind() Kind    { return KindAnnounce }
 func (*Fetch) Kind() Kind       { return KindFetch }
 func (*Summary) Kind() Kind     { return KindSummary }
 func (*SyncBuckets) Kind() Kind { return KindSyncBuckets }
+func (*SyncGroups) Kind() Kind  { return KindSyncGroups }
 func (*SyncLeaves) Kind() Kind  { return KindSyncLeaves }
 func (*SyncKeys) Kind() Kind    { return KindSyncKeys }
 func (*SyncEntries) Kind() Kind { return KindSyncEntries }
@@ -184,6 +214,7 @@ func (m *Announce) Sender() string    { return m.From }
 func (m *Fetch) Sender() string       { return m.From }
 func (m *Summary) Sender() string     { return m.Node }
 func (m *SyncBuckets) Sender() string { return m.From }
+func (m *SyncGroups) Sender() string  { return m.From }
 func (m *SyncLeaves) Sender() string  { return m.From }
 func (m *SyncKeys) Sender() string    { return m.From }
 func (m *SyncEntries) Sender() string { return m.From }
@@ -245,6 +276,8 @@ func (s *State) Step(m Message, nowMs int64) Output {
 		return s.stepSummary(m, nowMs)
 	case *SyncBuckets:
 		return s.stepBuckets(m)
+	case *SyncGroups:
+		return s.stepGroups(m)
 	case *SyncLeaves:
 		return s.stepLeaves(m)
 	case *SyncKeys:
@@ -357,31 +390,54 @@ func (s *State) StartSync(nowMs int64) *SyncBuckets {
 }
 
 func (s *State) stepBuckets(m *SyncBuckets) Output {
-	var diff []LeafHashes
+	var diff []BucketGroups
 	for b := range Buckets {
 		if salted32(s.tree.bucket[b], m.Salt) == m.Hashes[b] {
 			continue
 		}
-		lh := LeafHashes{Bucket: uint8(b)}
-		for l := range LeavesPerBucket {
-			lh.Hashes[l] = salted16(s.tree.leafHash(uint8(b), uint8(l)), m.Salt)
+		bg := BucketGroups{Bucket: uint8(b)}
+		for g := range GroupsPerBucket {
+			bg.Hashes[g] = salted16(s.tree.groupHash(uint16(b*GroupsPerBucket+g)), m.Salt)
 		}
-		diff = append(diff, lh)
+		diff = append(diff, bg)
 	}
 	if len(diff) == 0 {
 		return Output{}
 	}
-	return Output{To: m.From, Replies: []Message{&SyncLeaves{From: s.cfg.Node, Session: m.Session, Salt: m.Salt, Buckets: diff}}}
+	return Output{To: m.From, Replies: []Message{&SyncGroups{From: s.cfg.Node, Session: m.Session, Salt: m.Salt, Buckets: diff}}}
+}
+
+func (s *State) stepGroups(m *SyncGroups) Output {
+	var diff []GroupLeaves
+	for _, bg := range m.Buckets {
+		for g := range GroupsPerBucket {
+			id := uint16(bg.Bucket)*GroupsPerBucket + uint16(g)
+			if salted16(s.tree.groupHash(id), m.Salt) == bg.Hashes[g] {
+				continue
+			}
+			gl := GroupLeaves{Group: id}
+			for l := range LeavesPerGroup {
+				gl.Hashes[l] = salted16(s.tree.leafHash(uint8(bg.Bucket), uint8(g*LeavesPerGroup+l)), m.Salt)
+			}
+			diff = append(diff, gl)
+		}
+	}
+	if len(diff) == 0 {
+		return Output{}
+	}
+	return Output{To: m.From, Replies: []Message{&SyncLeaves{From: s.cfg.Node, Session: m.Session, Salt: m.Salt, Groups: diff}}}
 }
 
 func (s *State) stepLeaves(m *SyncLeaves) Output {
 	var leaves []LeafKeys
-	for _, bh := range m.Buckets {
-		for l := range LeavesPerBucket {
-			if salted16(s.tree.leafHash(bh.Bucket, uint8(l)), m.Salt) == bh.Hashes[l] {
+	for _, gl := range m.Groups {
+		b, g := uint8(gl.Group/GroupsPerBucket), gl.Group%GroupsPerBucket
+		for l := range LeavesPerGroup {
+			leaf := uint8(int(g)*LeavesPerGroup + l)
+			if salted16(s.tree.leafHash(b, leaf), m.Salt) == gl.Hashes[l] {
 				continue
 			}
-			id := uint16(bh.Bucket)<<8 | uint16(l)
+			id := uint16(b)<<8 | uint16(leaf)
 			lk := LeafKeys{Leaf: id}
 			for _, r := range s.tree.leafRecords(id) {
 				lk.Keys = append(lk.Keys, HashVersion{Hash: r.kh, Version: r.Version})

@@ -217,12 +217,14 @@ func (s *Store) commitLocal(es []Entry) ([]Record, error) {
 		}
 	}
 	recs := make([]Record, len(es))
-	var changed []Record
+	var msgs [][]byte
 	s.mu.Lock()
+	var changed []Record
 	for i, e := range es {
 		r, ok := s.st.ApplyLocal(e)
 		if ok {
 			changed = append(changed, r)
+			msgs = append(msgs, s.broadcastLocked(r.Entry, true))
 		}
 		recs[i] = Record{Entry: e, Index: r.Index}
 	}
@@ -232,19 +234,37 @@ func (s *Store) commitLocal(es []Entry) ([]Record, error) {
 	if pending {
 		s.kickCommit()
 	}
-	for _, r := range changed {
-		msg := s.st.GossipMessage(r.Entry)
-		s.tr.Broadcast(r.Key, msg, true)
-		s.stats.countSent(msg)
-		if s.cfg.ForwardFanout > 0 {
-			s.tr.Forward(msg, s.cfg.ForwardFanout, "")
-			s.stats.countSent(msg)
-		}
-	}
+	s.forward(msgs, "")
 	for i := range recs {
 		recs[i].Value = bytes.Clone(recs[i].Value)
 	}
 	return recs, nil
+}
+
+// broadcastLocked queues the gossip message of e and returns it. It is
+// called with s.mu held so that broadcasts reach the Transport in the order
+// versions were applied: the newer message of a key always replaces the
+// older one in the queue, never the reverse.
+func (s *Store) broadcastLocked(e Entry, local bool) []byte {
+	msg := s.st.GossipMessage(e)
+	s.tr.Broadcast(e.Key, msg, local)
+	s.stats.countSent(msg)
+	return msg
+}
+
+// maxForward bounds the messages forwarded for one write or one received
+// message (a DeletePrefix of thousands of keys must not become a packet
+// storm); the rest travel by gossip and anti-entropy.
+const maxForward = 64
+
+func (s *Store) forward(msgs [][]byte, except string) {
+	if s.cfg.ForwardFanout <= 0 {
+		return
+	}
+	for _, msg := range msgs[:min(len(msgs), maxForward)] {
+		s.tr.Forward(msg, s.cfg.ForwardFanout, except)
+		s.stats.countSent(msg)
+	}
 }
 
 // Get returns the live entry of key, or ErrNotFound.
@@ -381,13 +401,11 @@ func (s *Store) Close() error {
 	close(s.done)
 	running, cancel := s.running, s.cancel
 	s.life.Unlock()
-	var err error
 	if running {
 		cancel()
 		<-s.runDone
-	} else {
-		err = s.flush()
 	}
+	err := s.flush()
 	if s.disk != nil {
 		err = errors.Join(err, s.disk.close())
 	}
@@ -429,6 +447,10 @@ func (s *Store) process(b []byte) {
 	}
 	s.notify(out.Accepted)
 	s.notify(out.Removed)
+	var msgs [][]byte
+	for _, e := range out.Gossip {
+		msgs = append(msgs, s.broadcastLocked(e, false))
+	}
 	logSkew := out.SkewMs > s.cfg.SkewWarn.Milliseconds() && s.clk.Now().Sub(s.lastSkewLog) > time.Minute
 	if logSkew {
 		s.lastSkewLog = s.clk.Now()
@@ -448,14 +470,8 @@ func (s *Store) process(b []byte) {
 	if pending {
 		s.kickCommit()
 	}
-	for _, e := range out.Gossip {
-		msg := s.st.GossipMessage(e)
-		s.tr.Broadcast(e.Key, msg, false)
-		s.stats.countSent(msg)
-		if out.Forward && s.cfg.ForwardFanout > 0 {
-			s.tr.Forward(msg, s.cfg.ForwardFanout, m.Sender())
-			s.stats.countSent(msg)
-		}
+	if out.Forward {
+		s.forward(msgs, m.Sender())
 	}
 	for _, r := range out.Replies {
 		s.enqueueSend(out.To, Encode(r))

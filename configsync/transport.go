@@ -9,8 +9,9 @@ type Transport interface {
 	// Broadcast queues msg for gossip. key names the broadcast: a queued
 	// message under the same key is replaced by the newer one (memberlist
 	// NamedBroadcast invalidation). local marks this node's own writes,
-	// which go out ahead of relayed ones. It must not block and may be
-	// called from any goroutine, concurrently.
+	// which go out ahead of relayed ones. The Store calls it with its
+	// lock held, so that a key's messages arrive in version order: it must
+	// not block and must not call back into the Store.
 	Broadcast(key string, msg []byte, local bool)
 	// Forward sends msg now, best effort (UDP), to up to fanout random live
 	// peers other than this node and except (a node name, "" for none),

@@ -62,7 +62,7 @@ func Encode(m Message) []byte {
 		for _, h := range m.Hashes {
 			e.buf = binary.LittleEndian.AppendUint32(e.buf, h)
 		}
-	case *SyncLeaves:
+	case *SyncGroups:
 		e.node(m.From)
 		e.uvarint(m.Session)
 		e.fixed64(m.Salt)
@@ -70,6 +70,17 @@ func Encode(m Message) []byte {
 		for i := range m.Buckets {
 			e.buf = append(e.buf, m.Buckets[i].Bucket)
 			for _, h := range m.Buckets[i].Hashes {
+				e.buf = binary.LittleEndian.AppendUint16(e.buf, h)
+			}
+		}
+	case *SyncLeaves:
+		e.node(m.From)
+		e.uvarint(m.Session)
+		e.fixed64(m.Salt)
+		e.uvarint(uint64(len(m.Groups)))
+		for i := range m.Groups {
+			e.buf = binary.LittleEndian.AppendUint16(e.buf, m.Groups[i].Group)
+			for _, h := range m.Groups[i].Hashes {
 				e.buf = binary.LittleEndian.AppendUint16(e.buf, h)
 			}
 		}
@@ -237,23 +248,36 @@ func (d *decoder) body() Message {
 			}
 		}
 		return m
-	case KindSyncLeaves:
-		m := &SyncLeaves{From: d.node("from"), Session: d.uvarint("session"), Salt: d.fixed64("salt")}
-		n := d.count("buckets", 1+2*LeavesPerBucket)
+	case KindSyncGroups:
+		m := &SyncGroups{From: d.node("from"), Session: d.uvarint("session"), Salt: d.fixed64("salt")}
+		n := d.count("buckets", 1+2*GroupsPerBucket)
 		if n > Buckets {
 			d.fail("%d buckets, at most %d", n, Buckets)
 			return nil
 		}
-		m.Buckets = make([]LeafHashes, n)
+		m.Buckets = make([]BucketGroups, n)
 		for i := range m.Buckets {
-			if !d.need("leaf hashes", 1+2*LeavesPerBucket) {
-				return nil
+			m.Buckets[i].Bucket = d.byte("bucket")
+			for g := range m.Buckets[i].Hashes {
+				m.Buckets[i].Hashes[g] = d.fixed16("group hash")
 			}
-			m.Buckets[i].Bucket = d.b[d.off]
-			d.off++
-			for l := range m.Buckets[i].Hashes {
-				m.Buckets[i].Hashes[l] = binary.LittleEndian.Uint16(d.b[d.off:])
-				d.off += 2
+		}
+		return m
+	case KindSyncLeaves:
+		m := &SyncLeaves{From: d.node("from"), Session: d.uvarint("session"), Salt: d.fixed64("salt")}
+		n := d.count("groups", 2+2*LeavesPerGroup)
+		if n > Buckets*GroupsPerBucket {
+			d.fail("%d groups, at most %d", n, Buckets*GroupsPerBucket)
+			return nil
+		}
+		m.Groups = make([]GroupLeaves, n)
+		for i := range m.Groups {
+			m.Groups[i].Group = d.fixed16("group")
+			if d.err == nil && m.Groups[i].Group >= Buckets*GroupsPerBucket {
+				d.fail("group %d out of range", m.Groups[i].Group)
+			}
+			for l := range m.Groups[i].Hashes {
+				m.Groups[i].Hashes[l] = d.fixed16("leaf hash")
 			}
 		}
 		return m

@@ -16,9 +16,13 @@ func sampleMessages() []Message {
 	for i := range sb.Hashes {
 		sb.Hashes[i] = uint32(i * 2654435761)
 	}
-	lh := LeafHashes{Bucket: 200}
-	for i := range lh.Hashes {
-		lh.Hashes[i] = uint16(i * 40503)
+	bg := BucketGroups{Bucket: 200}
+	for i := range bg.Hashes {
+		bg.Hashes[i] = uint16(i * 40503)
+	}
+	gl := GroupLeaves{Group: 4095}
+	for i := range gl.Hashes {
+		gl.Hashes[i] = uint16(i * 977)
 	}
 	return []Message{
 		&Update{From: "node-a", Entries: []Entry{
@@ -32,7 +36,8 @@ func sampleMessages() []Message {
 		&Summary{Node: "node-a", Root: 0x0123456789abcdef, Count: 100000, Floor: v2},
 		&Summary{Node: "node-a"},
 		sb,
-		&SyncLeaves{From: "node-b", Session: 7, Salt: 3, Buckets: []LeafHashes{lh, {Bucket: 1}}},
+		&SyncGroups{From: "node-b", Session: 7, Salt: 3, Buckets: []BucketGroups{bg, {Bucket: 1}}},
+		&SyncLeaves{From: "node-a", Session: 7, Salt: 3, Groups: []GroupLeaves{gl, {Group: 17}}},
 		&SyncKeys{From: "node-a", Session: 7, Leaves: []LeafKeys{
 			{Leaf: 0xc801, Keys: []HashVersion{{Hash: 0xc801000000000001, Version: v1}, {Hash: 0xc801ffffffffffff, Version: v2}}},
 			{Leaf: 3},
@@ -153,7 +158,9 @@ func TestWireMalformed(t *testing.T) {
 		{"bad varint", cat(hdr(KindFetch, "a"), uv(0), uv(1), []byte("k"), bytes.Repeat([]byte{0xff}, 11)), "bad varint"},
 		{"summary floor flag", cat(hdr(KindSummary, "a"), uv(0), make([]byte, 8), uv(0), []byte{9}), "floor flag"},
 		{"short bucket hashes", cat(hdr(KindSyncBuckets, "a"), uv(0), uv(1), make([]byte, 8), make([]byte, 100)), "bucket hashes"},
-		{"too many buckets", cat(hdr(KindSyncLeaves, "a"), uv(0), uv(1), make([]byte, 8), uv(257), make([]byte, 257*513)), "257 buckets"},
+		{"too many buckets", cat(hdr(KindSyncGroups, "a"), uv(0), uv(1), make([]byte, 8), uv(257), make([]byte, 257*33)), "257 buckets"},
+		{"group out of range", cat(hdr(KindSyncLeaves, "a"), uv(0), uv(1), make([]byte, 8), uv(1), []byte{0x00, 0x10}, make([]byte, 32)), "group 4096 out of range"},
+		{"too many groups", cat(hdr(KindSyncLeaves, "a"), uv(0), uv(1), make([]byte, 8), uv(4097), make([]byte, 4097*34)), "4097 groups"},
 		{"leaf keys count lies", cat(hdr(KindSyncKeys, "a"), uv(0), uv(1), uv(1), []byte{1, 2}, uv(1000)), "leaf keys count"},
 		{"want count lies", cat(hdr(KindSyncEntries, "a"), uv(0), uv(1), uv(0), uv(3), make([]byte, 16)), "want count"},
 		{"announce size", cat(hdr(KindAnnounce, "a"), uv(0), uv(1), []byte("k"), []byte{2, 0, 0}, uv(1<<33)), "size"},

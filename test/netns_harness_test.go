@@ -1,3 +1,5 @@
+//go:build linux
+
 package test
 
 import (
@@ -463,7 +465,9 @@ func (l *netlab) link(i int, up bool) {
 // destroy deletes the lab's namespaces (with their veths and rules) and
 // checks none is left.
 func (l *netlab) destroy() {
-	for _, ns := range l.made {
+	made := l.made
+	l.made = nil // idempotent
+	for _, ns := range made {
 		if err := deleteNetns(ns); err != nil {
 			l.t.Errorf("cleanup: %v", err)
 		}
@@ -602,6 +606,7 @@ func (s *scenario) waitUntil(what string, since time.Time, timeout time.Duration
 	if deadline.After(s.deadline) {
 		deadline = s.deadline
 	}
+	nextNote := time.Now().Add(5 * time.Second)
 	for {
 		ok, why := cond()
 		if ok {
@@ -609,6 +614,10 @@ func (s *scenario) waitUntil(what string, since time.Time, timeout time.Duration
 		}
 		if time.Now().After(deadline) {
 			s.t.Fatalf("scenario %s: timed out after %v waiting for %s: %s", s.name, time.Since(since).Round(time.Millisecond), what, why)
+		}
+		if time.Now().After(nextNote) { // a slow wait says what it still waits for
+			s.t.Logf("scenario %s: still waiting after %v for %s: %s", s.name, time.Since(since).Round(time.Millisecond), what, why)
+			nextNote = time.Now().Add(5 * time.Second)
 		}
 		time.Sleep(50 * time.Millisecond) // poll interval of a deadline-bounded wait
 	}
@@ -628,16 +637,18 @@ func (s *scenario) waitAll(since time.Time, timeout time.Duration, checks ...che
 	s.t.Helper()
 	took := map[string]time.Duration{}
 	s.waitUntil(fmt.Sprintf("%d conditions", len(checks)), since, timeout, func() (bool, string) {
+		var pending []string
 		for _, c := range checks {
 			if _, done := took[c.metric]; done {
 				continue
 			}
 			if ok, why := c.cond(); !ok {
-				return false, c.metric + ": " + why
+				pending = append(pending, c.metric+": "+why)
+				continue
 			}
 			took[c.metric] = time.Since(since)
 		}
-		return true, ""
+		return len(pending) == 0, strings.Join(pending, "; ")
 	})
 	for _, c := range checks {
 		s.metric(c.metric, took[c.metric])

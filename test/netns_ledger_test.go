@@ -1,3 +1,5 @@
+//go:build linux
+
 package test
 
 import (
@@ -6,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -214,15 +217,26 @@ func (lg *ledger) diff(ps []*proc) string {
 	base := views[0]
 	for i, v := range views[1:] {
 		other := ps[i+1].name
-		for k, a := range base {
-			if b, ok := v[k]; !ok || !samePair(a, b) {
-				return fmt.Sprintf("%s has %s=%q (%s@%s), %s has %q (%s@%s, present %v)", ps[0].name, k, a.Value, a.Version, a.Origin, other, b.Value, b.Version, b.Origin, ok)
-			}
-		}
+		keys := slices.Sorted(maps.Keys(base))
 		for k := range v {
 			if _, ok := base[k]; !ok {
-				return fmt.Sprintf("%s has %s, %s does not", other, k, ps[0].name)
+				keys = append(keys, k)
 			}
+		}
+		slices.Sort(keys)
+		n, first := 0, ""
+		for _, k := range keys {
+			a, okA := base[k]
+			b, okB := v[k]
+			if okA && okB && samePair(a, b) {
+				continue
+			}
+			if n++; first == "" {
+				first = fmt.Sprintf("%s: %s has %q (%s@%s), %s has %q (%s@%s)", k, ps[0].name, a.Value, a.Version, a.Origin, other, b.Value, b.Version, b.Origin)
+			}
+		}
+		if n > 0 {
+			return fmt.Sprintf("%s and %s differ on %d keys, first %s", ps[0].name, other, n, first)
 		}
 	}
 	lg.mu.Lock()
@@ -383,9 +397,29 @@ type traffic struct {
 	ok, failed  atomic.Int64
 
 	mu sync.Mutex
-	// errs are failures against agents that were up throughout; guarded
-	// by mu.
+	// errs are failures against agents that were up throughout, lat the
+	// durations of successful requests; guarded by mu.
 	errs []string
+	lat  []time.Duration
+}
+
+func (tr *traffic) took(d time.Duration) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.lat = append(tr.lat, d)
+}
+
+// latency returns the median and the largest duration of the successful
+// requests.
+func (tr *traffic) latency() (p50, worst time.Duration) {
+	tr.mu.Lock()
+	lat := slices.Clone(tr.lat)
+	tr.mu.Unlock()
+	if len(lat) == 0 {
+		return 0, 0
+	}
+	slices.Sort(lat)
+	return lat[len(lat)/2], lat[len(lat)-1]
 }
 
 // run calls step(i) every interval until stop, max steps or deadline.
@@ -441,6 +475,7 @@ func (s *scenario) writeStream(lg *ledger, lv *liveness, keyPrefix string, every
 			return
 		}
 		var err error
+		start := time.Now()
 		if lv.upThroughout(p, func() { _, err = lg.put(p, fmt.Sprintf("%s%05d", keyPrefix, i)) }) && err != nil {
 			tr.failed.Add(1)
 			tr.fail("write through %s: %v", p.name, err)
@@ -448,6 +483,7 @@ func (s *scenario) writeStream(lg *ledger, lv *liveness, keyPrefix string, every
 		}
 		if err == nil {
 			tr.ok.Add(1)
+			tr.took(time.Since(start))
 		}
 	})
 	return tr
@@ -465,6 +501,7 @@ func (s *scenario) dnsProber(lv *liveness, name string, every time.Duration) *tr
 		}
 		var addrs []string
 		var err error
+		start := time.Now()
 		if !lv.upThroughout(p, func() { addrs, err = p.dnsA(name) }) {
 			return
 		}
@@ -474,6 +511,7 @@ func (s *scenario) dnsProber(lv *liveness, name string, every time.Duration) *tr
 			return
 		}
 		tr.ok.Add(1)
+		tr.took(time.Since(start))
 	})
 	return tr
 }

@@ -2,6 +2,7 @@ package test
 
 import (
 	"os"
+	"os/exec"
 	"strconv"
 	"testing"
 )
@@ -14,3 +15,5 @@ func writeFile(t testing.TB, path, body string) {
 		t.Fatal(err)
 	}
 }
+
+var lookPath = exec.LookPath

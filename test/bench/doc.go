@@ -1,0 +1,39 @@
+// Command bench reproduces every figure of BENCHMARKS.md on one machine,
+// with all load on 127.0.0.1, in a few minutes:
+//
+//	go run ./test/bench                       # everything (about 5 minutes)
+//	go run ./test/bench -only dns,cluster     # some steps
+//	go run ./test/bench -json out.json        # also write the summary
+//	test/bench/run.sh                         # the same, from anywhere
+//
+// Steps (each bounded by its own timeout; see -h):
+//
+//   - dns: dnsperf against one agentd serving 10 services × 3 instances and
+//     against test/bench/bareresponder answering the same records from a
+//     map, alternating runs, same GOMAXPROCS; allocations per query from
+//     dnsserver's benchmarks. Needs dnsperf (apt-get install dnsperf);
+//     without it that figure is skipped with a message.
+//   - cluster: 5 and 30 agentd processes with the LAN gossip profile:
+//     propagation of 100 puts, arrival seen by blocking queries on every
+//     agent; then kill -9 and the time until every survivor lists the
+//     victim as failed.
+//   - inproc: 50 and 200 agents of package agent in this process over
+//     internal/memnet, LAN profile, arrival from Store.Subscribe.
+//   - ae: configsync's BenchmarkAntiEntropy, and two agents over memnet
+//     measuring every stream byte of one push/pull and its sync.
+//   - mem: VmRSS of an idle agentd and with 10k and 100k keys of 1 KiB.
+//   - write: fsynced puts/s through the HTTP API, 1 and 16 clients.
+//   - sim: cmd/gossipsim at the same settings, and measured/simulated.
+//
+// Every figure is printed as a "RESULT {json}" line when measured; at the
+// end comes a table and a JSON summary between "==== BEGIN SUMMARY JSON"
+// and "==== END SUMMARY JSON" with the machine (CPUs, model, kernel, load
+// before and after), the date and the exact command of each figure.
+//
+// The runner builds agentd, gossipsim and the bare responder into a
+// temporary directory (removed at the end unless -keep) and kills every
+// process it started when it ends, fails or is interrupted (each child is
+// in its own process group and gets SIGKILL if the runner dies).
+// -profile adds a CPU profile of the agent under dnsperf and a heap
+// profile with 100k keys, printed as pprof top lists.
+package main

@@ -13,6 +13,10 @@ import (
 // DBFile is the name of the database file in Config.DataDir.
 const DBFile = "configsync.db"
 
+// announceOverhead bounds an encoded Announce beyond its key: header,
+// node table with two names (sender and origin), version and size.
+const announceOverhead = 2*MaxNodeBytes + 32
+
 // Config configures a Store. Open copies it; zero fields take the
 // defaults of DefaultConfig, except where noted.
 type Config struct {
@@ -47,8 +51,8 @@ type Config struct {
 	// GossipBudget is the largest encoded message queued for gossip, in
 	// bytes; default 1200 (memberlist leaves ~1.36 KB of a UDP packet for
 	// a user message). Entries that do not fit are announced and fetched
-	// over reliable messages, never dropped. Must exceed
-	// Limits.MaxKeyBytes + 128 so an announcement fits.
+	// over reliable messages, never dropped. Must be at least
+	// Limits.MaxKeyBytes + 544 so an announcement fits.
 	GossipBudget int
 	// ForwardFanout: a local write, and the first acceptance of a version
 	// from gossip, is sent at once to this many random peers as well as
@@ -162,8 +166,8 @@ func (c Config) Validate() error {
 	if c.TombstoneTTL < time.Millisecond {
 		errs = append(errs, fmt.Errorf("configsync: tombstone TTL is %v, must be at least 1ms", c.TombstoneTTL))
 	}
-	if c.GossipBudget < c.Limits.MaxKeyBytes+128 {
-		errs = append(errs, fmt.Errorf("configsync: gossip budget is %d bytes, must be at least kv.max_key_bytes+128 = %d", c.GossipBudget, c.Limits.MaxKeyBytes+128))
+	if need := c.Limits.MaxKeyBytes + announceOverhead; c.GossipBudget < need {
+		errs = append(errs, fmt.Errorf("configsync: gossip budget is %d bytes, must be at least kv.max_key_bytes+%d = %d so an announcement fits", c.GossipBudget, announceOverhead, need))
 	}
 	for _, f := range []struct {
 		name string

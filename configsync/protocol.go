@@ -198,6 +198,7 @@ type Reject struct {
 	Items []KeyVersion
 }
 
+// Kind and Sender implement Message.
 func (*Update) Kind() Kind      { return KindUpdate }
 func (*Announce) Kind() Kind    { return KindAnnounce }
 func (*Fetch) Kind() Kind       { return KindFetch }
@@ -456,29 +457,33 @@ func (s *State) stepLeaves(m *SyncLeaves) Output {
 func (s *State) stepKeys(m *SyncKeys) Output {
 	var send []Entry
 	var want []uint64
-	mentioned := make(map[uint64]struct{})
+	// mentioned holds our records the peer listed; keyed by record, so
+	// it never grows beyond our own leaf whatever the peer sends.
+	mentioned := make(map[*record]struct{})
 	for _, lk := range m.Leaves {
 		clear(mentioned)
 		for _, hv := range lk.Keys {
 			if leafID(hv.Hash) != lk.Leaf {
 				continue // not a key of this leaf: a confused peer
 			}
-			if _, dup := mentioned[hv.Hash]; dup {
+			r := s.tree.byKeyHash(hv.Hash)
+			if r == nil {
+				want = append(want, hv.Hash)
 				continue
 			}
-			mentioned[hv.Hash] = struct{}{}
-			r := s.tree.byKeyHash(hv.Hash)
-			switch {
-			case r == nil:
+			if _, dup := mentioned[r]; dup {
+				continue
+			}
+			mentioned[r] = struct{}{}
+			switch c := hv.Version.Compare(r.Version); {
+			case c > 0:
 				want = append(want, hv.Hash)
-			case hv.Version.Compare(r.Version) > 0:
-				want = append(want, hv.Hash)
-			case hv.Version.Compare(r.Version) < 0:
+			case c < 0:
 				send = append(send, r.Entry)
 			}
 		}
 		for _, r := range s.tree.leafRecords(lk.Leaf) {
-			if _, ok := mentioned[r.kh]; !ok {
+			if _, ok := mentioned[r]; !ok {
 				send = append(send, r.Entry)
 			}
 		}
@@ -499,15 +504,17 @@ func (s *State) stepEntries(m *SyncEntries, nowMs int64) Output {
 	}
 	if len(m.Want) > 0 {
 		var send []Entry
-		seen := make(map[uint64]struct{}, len(m.Want))
+		seen := make(map[*record]struct{})
 		for _, kh := range m.Want {
-			if _, dup := seen[kh]; dup {
+			r := s.tree.byKeyHash(kh)
+			if r == nil {
 				continue
 			}
-			seen[kh] = struct{}{}
-			if r := s.tree.byKeyHash(kh); r != nil {
-				send = append(send, r.Entry)
+			if _, dup := seen[r]; dup {
+				continue
 			}
+			seen[r] = struct{}{}
+			send = append(send, r.Entry)
 		}
 		if len(send) > 0 {
 			out.Replies = append(out.Replies, s.entryChunks(m.Session, send, nil)...)

@@ -36,7 +36,7 @@ type Stats struct {
 	// Syncs counts sync sessions (and full transfers) this node started.
 	Syncs uint64
 	// CommitErrors counts failed commits of remote changes; Pending is the
-	// number of keys awaiting commit.
+	// number of keys not yet on disk (waiting or being committed).
 	CommitErrors uint64
 	Pending      int
 	// MaxSkewMs and LastSkewMs: how far ahead of the local clock received
@@ -88,7 +88,7 @@ func (s *Store) Stats() Stats {
 		Keys: live, Tombstones: tombs,
 		Index: s.st.Index(), Root: s.st.Root(),
 		Floor: s.st.Floor(), Clock: s.st.Clock(),
-		Pending: len(s.dirty),
+		Pending: len(s.dirty) + s.committing,
 	}
 	s.mu.Unlock()
 	c := &s.stats

@@ -29,6 +29,7 @@ type Store struct {
 	st *State
 	// dirty holds keys changed by peers or GC and not yet committed.
 	dirty       map[string]dirtyOp
+	committing  int // keys in the commit under way
 	metaDirty   bool
 	indexCeil   uint64
 	watchers    map[*watcher]struct{}
@@ -595,6 +596,7 @@ func (s *Store) flush() error {
 	}
 	dirty := s.dirty
 	s.dirty = make(map[string]dirtyOp)
+	s.committing = len(dirty)
 	s.metaDirty = false
 	var puts []Entry
 	var removes []KeyVersion
@@ -612,6 +614,7 @@ func (s *Store) flush() error {
 	err := s.disk.commit(s.cfg.Node, puts, removes, clk, floor, ceil)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.committing = 0
 	if err != nil {
 		for k, op := range dirty {
 			if _, newer := s.dirty[k]; !newer {

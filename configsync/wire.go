@@ -193,7 +193,7 @@ func Decode(b []byte) (Message, error) {
 	}
 	d := decoder{b: b, off: 2, kind: k}
 	n := d.count("node table", 2)
-	d.nodes = make([]string, 0, n)
+	d.nodes = make([]string, 0, min(n, preallocMax))
 	for i := 0; i < n && d.err == nil; i++ {
 		name := d.str("node name", MaxNodeBytes)
 		if d.err == nil {
@@ -284,12 +284,12 @@ func (d *decoder) body() Message {
 	case KindSyncKeys:
 		m := &SyncKeys{From: d.node("from"), Session: d.uvarint("session")}
 		n := d.count("leaves", 3)
-		m.Leaves = make([]LeafKeys, 0, n)
+		m.Leaves = make([]LeafKeys, 0, min(n, preallocMax))
 		for i := 0; i < n && d.err == nil; i++ {
 			lk := LeafKeys{Leaf: d.fixed16("leaf")}
 			k := d.count("leaf keys", 11)
 			if k > 0 {
-				lk.Keys = make([]HashVersion, 0, k)
+				lk.Keys = make([]HashVersion, 0, min(k, preallocMax))
 			}
 			for j := 0; j < k && d.err == nil; j++ {
 				lk.Keys = append(lk.Keys, HashVersion{Hash: d.fixed64("key hash"), Version: d.version("version")})
@@ -302,7 +302,7 @@ func (d *decoder) body() Message {
 		m.Entries = d.entries()
 		w := d.count("want", 8)
 		if w > 0 {
-			m.Want = make([]uint64, 0, w)
+			m.Want = make([]uint64, 0, min(w, preallocMax))
 		}
 		for i := 0; i < w && d.err == nil; i++ {
 			m.Want = append(m.Want, d.fixed64("want"))
@@ -311,7 +311,7 @@ func (d *decoder) body() Message {
 	case KindReject:
 		m := &Reject{From: d.node("from")}
 		n := d.count("items", 5)
-		m.Items = make([]KeyVersion, 0, n)
+		m.Items = make([]KeyVersion, 0, min(n, preallocMax))
 		for i := 0; i < n && d.err == nil; i++ {
 			m.Items = append(m.Items, KeyVersion{Key: d.key("key"), Version: d.version("version")})
 		}
@@ -319,6 +319,11 @@ func (d *decoder) body() Message {
 	}
 	return nil
 }
+
+// preallocMax caps what a list count may preallocate: beyond it, lists
+// grow only as elements actually decode, so memory follows the bytes
+// received rather than a claimed count.
+const preallocMax = 1024
 
 type decoder struct {
 	b     []byte
@@ -470,7 +475,7 @@ func (d *decoder) version(what string) Version {
 
 func (d *decoder) entries() []Entry {
 	n := d.count("entries", 6)
-	out := make([]Entry, 0, n)
+	out := make([]Entry, 0, min(n, preallocMax))
 	for i := 0; i < n && d.err == nil; i++ {
 		e := Entry{Key: d.key("entry key")}
 		e.Version = d.version("entry version")

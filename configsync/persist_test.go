@@ -1,0 +1,224 @@
+package configsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/murmurhq/murmur/internal/clock"
+)
+
+func openAt(t *testing.T, dir string, clk clock.Clock) *Store {
+	t.Helper()
+	s, err := Open(Config{Node: "n1", DataDir: dir, Clock: clk, TombstoneTTL: time.Hour, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// crashCopy copies the database of a store that is still open, as a
+// crash would leave it: only what was fsynced is guaranteed there.
+func crashCopy(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dst, DBFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func TestPersistRestartRestoresEverything(t *testing.T) {
+	dir := t.TempDir()
+	fake := clock.NewFake(time.Unix(1_700_000_000, 0))
+	s := openAt(t, dir, fake)
+	ctx := context.Background()
+	s.Put(ctx, "a", []byte("1"), 7)
+	s.Put(ctx, "b", []byte("2"), 0)
+	s.Put(ctx, "gone", []byte("x"), 0)
+	s.Delete(ctx, "gone")
+	s.Put(ctx, "early", []byte("x"), 0)
+	s.Delete(ctx, "early")
+	fake.Advance(2 * time.Hour)
+	s.Put(ctx, "tomb", []byte("x"), 0)
+	s.Delete(ctx, "tomb") // kept: younger than the TTL
+	if n := s.GC(); n != 2 {
+		t.Fatalf("GC collected %d", n)
+	}
+	// A change learned from a peer, committed asynchronously.
+	s.process(Encode(&Update{From: "peer", Entries: []Entry{{Key: "remote", Value: []byte("r"), Version: Version{Wall: fake.Now().UnixMilli() + 5000, Node: "peer"}}}}))
+	before := s.Stats()
+	lastIssued, _ := s.Put(ctx, "last", []byte("l"), 0)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restart with the wall clock set back an hour.
+	fake2 := clock.NewFake(time.Unix(1_700_000_000, 0).Add(time.Hour))
+	s2 := openAt(t, dir, fake2)
+	defer s2.Close()
+	after := s2.Stats()
+	if after.Keys != before.Keys+1 || after.Tombstones != 1 || after.Root == 0 {
+		t.Fatalf("restored %d keys / %d tombstones, want %d / 1", after.Keys, after.Tombstones, before.Keys+1)
+	}
+	for k, v := range map[string]string{"a": "1", "b": "2", "remote": "r", "last": "l"} {
+		r, err := s2.Get(k)
+		if err != nil || string(r.Value) != v {
+			t.Fatalf("Get(%s) = %+v, %v", k, r, err)
+		}
+	}
+	if r, _ := s2.Get("a"); r.Flags != 7 {
+		t.Fatal("flags lost")
+	}
+	if after.Floor != before.Floor || after.Floor.IsZero() {
+		t.Fatalf("floor %v, was %v", after.Floor, before.Floor)
+	}
+	if after.Index <= before.Index {
+		t.Fatalf("index went back from %d to %d", before.Index, after.Index)
+	}
+	// The floor still refuses a stale copy of a collected key.
+	s2.process(Encode(&Update{From: "peer", Entries: []Entry{{Key: "gone", Value: []byte("x"), Version: Version{Wall: 1_700_000_000_000, Node: "n1"}}}}))
+	if _, err := s2.Get("gone"); !errors.Is(err, ErrNotFound) {
+		t.Fatal("collected key resurrected after restart")
+	}
+	// The clock never goes backwards, though the wall clock did.
+	r, err := s2.Put(ctx, "after", []byte("x"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Version.after(lastIssued.Version) || !r.Version.after(Version{Wall: fake.Now().UnixMilli() + 5000}) {
+		t.Fatalf("version after restart %v, issued before %v", r.Version, lastIssued.Version)
+	}
+}
+
+func TestPersistConcurrentPutsDurable(t *testing.T) {
+	dir := t.TempDir()
+	s := openAt(t, dir, nil)
+	defer s.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Go(func() {
+			_, err := s.Put(context.Background(), fmt.Sprintf("k%02d", i), []byte(fmt.Sprint(i)), 0)
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Without Close: what Put acknowledged is on disk.
+	s2 := openAt(t, crashCopy(t, dir), nil)
+	defer s2.Close()
+	if n := len(s2.Keys("k")); n != 16 {
+		t.Fatalf("%d of 16 acknowledged writes survived", n)
+	}
+}
+
+func TestPersistRemoteChangesCommittedInBackground(t *testing.T) {
+	checkLeaks(t)
+	dir := t.TempDir()
+	s := startStore(t, nil, Config{Node: "n1", DataDir: dir, CommitDelay: time.Millisecond})
+	s.HandleMessage(Encode(&Update{From: "peer", Entries: []Entry{{Key: "remote", Value: []byte("r"), Version: Version{Wall: 1, Node: "peer"}}}}))
+	eventually(t, "commit of a remote change", func() bool {
+		_, err := s.Get("remote")
+		return err == nil && s.Stats().Pending == 0
+	})
+	s2 := openAt(t, crashCopy(t, dir), nil)
+	defer s2.Close()
+	if _, err := s2.Get("remote"); err != nil {
+		t.Fatalf("remote change not on disk: %v", err)
+	}
+}
+
+func TestPersistCorruptDatabase(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, path string)
+		want  string
+	}{
+		{"garbage", func(t *testing.T, path string) {
+			os.WriteFile(path, []byte(strings.Repeat("not a database ", 1000)), 0o600)
+		}, "invalid"},
+		{"short", func(t *testing.T, path string) {
+			os.WriteFile(path, []byte("tiny"), 0o600)
+		}, "too short"},
+		{"bad record", func(t *testing.T, path string) {
+			s, err := Open(Config{Node: "n1", DataDir: filepath.Dir(path)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Put(context.Background(), "ok", []byte("v"), 0)
+			s.Close()
+			db, err := bolt.Open(path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketEntries).Put([]byte("broken"), []byte{1, 0xff}) })
+			db.Close()
+		}, `record of key "broken"`},
+		{"no meta", func(t *testing.T, path string) {
+			db, err := bolt.Open(path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.Update(func(tx *bolt.Tx) error {
+				_, err := tx.CreateBucket(bucketEntries)
+				return err
+			})
+			db.Close()
+		}, "without meta"},
+		{"future schema", func(t *testing.T, path string) {
+			db, err := bolt.Open(path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.Update(func(tx *bolt.Tx) error {
+				b, _ := tx.CreateBucket(bucketMeta)
+				tx.CreateBucket(bucketEntries)
+				return b.Put(metaSchema, []byte{99})
+			})
+			db.Close()
+		}, "schema"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, DBFile)
+			tc.setup(t, path)
+			s, err := Open(Config{Node: "n1", DataDir: dir})
+			if err == nil {
+				s.Close()
+				t.Fatal("Open of a corrupt database succeeded")
+			}
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v; want ErrCorrupt naming %s and %q", err, path, tc.want)
+			}
+		})
+	}
+}
+
+func TestPersistLockedByAnotherStore(t *testing.T) {
+	dir := t.TempDir()
+	s := openAt(t, dir, nil)
+	defer s.Close()
+	_, err := Open(Config{Node: "n1", DataDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "locked") {
+		t.Fatalf("second Open = %v", err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/murmurhq/murmur/agent/client"
+	"github.com/murmurhq/murmur/configsync"
 	"github.com/murmurhq/murmur/dnsserver"
 )
 
@@ -265,8 +266,10 @@ func (c *Config) Validate() error {
 	if err := c.DNS.Config.Validate(); err != nil {
 		errs = append(errs, err) // names the key as dns.<key>
 	}
-	if c.KV.MaxKeyBytes <= 0 || c.KV.MaxKeyBytes > 64<<10 {
-		bad("kv.max_key_bytes", "%d: must be between 1 and 65536", c.KV.MaxKeyBytes)
+	if maxKey := MaxGossipPayload - configsync.AnnounceOverhead; c.KV.MaxKeyBytes <= 0 || c.KV.MaxKeyBytes > maxKey {
+		// A value too big for a packet is announced by key in one gossip
+		// packet, so a key must leave room for the announcement.
+		bad("kv.max_key_bytes", "%d: must be between 1 and %d", c.KV.MaxKeyBytes, maxKey)
 	}
 	if c.KV.MaxValueBytes <= 0 || c.KV.MaxValueBytes > 16<<20 {
 		bad("kv.max_value_bytes", "%d: must be between 1 and 16777216", c.KV.MaxValueBytes)

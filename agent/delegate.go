@@ -204,12 +204,20 @@ func (a *Agent) watchLog(msg string) {
 // The message must fit one gossip packet (see MaxGossipPayload).
 func (a *Agent) Broadcast(t MsgType, name string, payload []byte, local bool) {
 	b := &broadcast{name: fmt.Sprintf("%d/%s", t, name), msg: frame(t, payload)}
+	q := a.del.relay
 	if local {
-		a.del.local.QueueBroadcast(b)
-	} else {
-		a.del.relay.QueueBroadcast(b)
+		q = a.del.local
+	}
+	q.QueueBroadcast(b)
+	if q.NumQueued() > maxQueuedBroadcasts {
+		// Like Serf: bound the queue by dropping the oldest broadcasts;
+		// anti-entropy repairs what they carried.
+		q.Prune(maxQueuedBroadcasts)
 	}
 }
+
+// maxQueuedBroadcasts bounds each broadcast queue (Serf's MaxQueueDepth).
+const maxQueuedBroadcasts = 4096
 
 // MaxGossipPayload is the largest payload Broadcast can carry in one UDP
 // gossip packet: memberlist's 1400-byte UDP buffer minus its compound,

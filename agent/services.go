@@ -181,13 +181,16 @@ func checkLabel(s string) error {
 }
 
 // start remembers the run context and registers the config's and the
-// persisted API services.
+// persisted API services. It does not publish them: Start calls it holding
+// the agent's mutex, and a store write forwards to peers through
+// Agent.memberlist, which takes that mutex (a self-deadlock whenever a
+// peer had joined already). watchOwn's first reconcile publishes them.
 func (r *registry) start(ctx context.Context, fromConfig []client.ServiceDefinition) error {
 	r.mu.Lock()
 	r.ctx = ctx
 	r.mu.Unlock()
 	for _, def := range fromConfig {
-		if err := r.register(def, true); err != nil {
+		if _, err := r.add(def, true); err != nil {
 			return fmt.Errorf("agent: [[service]] %q: %w", def.Name, err)
 		}
 	}
@@ -196,7 +199,7 @@ func (r *registry) start(ctx context.Context, fromConfig []client.ServiceDefinit
 		r.a.log.Warn("cannot read registered services", "err", err)
 	}
 	for _, def := range saved {
-		if err := r.register(def, false); err != nil {
+		if _, err := r.add(def, false); err != nil {
 			r.a.log.Warn("dropping a saved service", "id", def.ID, "err", err)
 		}
 	}
@@ -211,9 +214,20 @@ func (r *registry) Register(def client.ServiceDefinition) error {
 	return r.save()
 }
 
+// register adds a local instance and publishes it.
 func (r *registry) register(def client.ServiceDefinition, fromConfig bool) error {
-	if err := ValidateService(&def); err != nil {
+	id, err := r.add(def, fromConfig)
+	if err != nil {
 		return err
+	}
+	r.publish(id)
+	return nil
+}
+
+// add validates def and makes it a local instance without publishing it.
+func (r *registry) add(def client.ServiceDefinition, fromConfig bool) (string, error) {
+	if err := ValidateService(&def); err != nil {
+		return "", err
 	}
 	def.Tags = slices.Clone(def.Tags)
 	if def.Check != nil {
@@ -239,8 +253,7 @@ func (r *registry) register(def client.ServiceDefinition, fromConfig bool) error
 		r.a.goRun(ctx, ls.check.run)
 	}
 	r.mu.Unlock()
-	r.publish(id)
-	return nil
+	return id, nil
 }
 
 // Deregister removes a local instance.
@@ -405,8 +418,9 @@ func (r *registry) load() ([]client.ServiceDefinition, error) {
 // reloadConfigServices replaces the services that came from the config
 // file (SIGHUP); API-registered ones stay.
 func (r *registry) reloadConfigServices(defs []client.ServiceDefinition) error {
-	for _, def := range defs {
-		if err := ValidateService(&def); err != nil {
+	defs = slices.Clone(defs)
+	for i := range defs {
+		if err := ValidateService(&defs[i]); err != nil { // fills the ids
 			return err
 		}
 	}

@@ -13,9 +13,10 @@ import (
 // DBFile is the name of the database file in Config.DataDir.
 const DBFile = "configsync.db"
 
-// announceOverhead bounds an encoded Announce beyond its key: header,
-// node table with two names (sender and origin), version and size.
-const announceOverhead = 2*MaxNodeBytes + 32
+// AnnounceOverhead bounds an encoded Announce beyond its key (header,
+// node table with two names, sender and origin, version and size): the
+// longest key a store may accept is GossipBudget - AnnounceOverhead.
+const AnnounceOverhead = 2*MaxNodeBytes + 32
 
 // Config configures a Store. Open copies it; zero fields take the
 // defaults of DefaultConfig, except where noted.
@@ -166,8 +167,8 @@ func (c Config) Validate() error {
 	if c.TombstoneTTL < time.Millisecond {
 		errs = append(errs, fmt.Errorf("configsync: tombstone TTL is %v, must be at least 1ms", c.TombstoneTTL))
 	}
-	if need := c.Limits.MaxKeyBytes + announceOverhead; c.GossipBudget < need {
-		errs = append(errs, fmt.Errorf("configsync: gossip budget is %d bytes, must be at least kv.max_key_bytes+%d = %d so an announcement fits", c.GossipBudget, announceOverhead, need))
+	if need := c.Limits.MaxKeyBytes + AnnounceOverhead; c.GossipBudget < need {
+		errs = append(errs, fmt.Errorf("configsync: gossip budget is %d bytes, must be at least kv.max_key_bytes+%d = %d so an announcement fits", c.GossipBudget, AnnounceOverhead, need))
 	}
 	for _, f := range []struct {
 		name string

@@ -200,7 +200,7 @@ func TestRecordRoundTrip(t *testing.T) {
 func TestAnnounceOverheadBound(t *testing.T) {
 	m := &Announce{From: strings.Repeat("n", MaxNodeBytes), Key: strings.Repeat("k", MaxKeyBytesCap),
 		Version: Version{Wall: -1 << 62, Logical: 1<<32 - 1, Node: strings.Repeat("m", MaxNodeBytes)}, Size: 1<<32 - 1}
-	if n := len(Encode(m)); n > MaxKeyBytesCap+announceOverhead {
+	if n := len(Encode(m)); n > MaxKeyBytesCap+AnnounceOverhead {
 		t.Fatalf("announce of %d bytes exceeds the overhead bound", n)
 	}
 }

@@ -118,3 +118,21 @@ func TestAgentdBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentctlRTT: network coordinates ride on ping acks, so after a few
+// probes agentctl rtt estimates the round trip between agents.
+func TestAgentctlRTT(t *testing.T) {
+	ps := cluster(t, 2, agentOpts{})
+	var out string
+	eventually(t, 20*time.Second, "a coordinate for node2", func() bool {
+		var code int
+		out, _, code = ps[0].agentctl("rtt", "node2")
+		return code == 0
+	})
+	if !strings.Contains(out, "estimated rtt from node1 to node2") {
+		t.Fatalf("rtt output: %q", out)
+	}
+	if _, errOut, code := ps[0].agentctl("rtt", "nosuch"); code != 1 || !strings.Contains(errOut, "nosuch") {
+		t.Fatalf("rtt to an unknown node: exit %d %q", code, errOut)
+	}
+}

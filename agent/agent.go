@@ -109,6 +109,21 @@ type Agent struct {
 
 	// ml is set once Start has created memberlist.
 	ml atomic.Pointer[memberlist.Memberlist]
+	// left is set by Leave. It is atomic because memberlist's callbacks,
+	// which run under memberlist's node lock, read it: they must never
+	// take a.mu (Start holds a.mu while it takes other locks).
+	left atomic.Bool
+
+	// leaveMu serialises Leave with itself and with Shutdown, so that
+	// memberlist's Leave never runs after its Shutdown (which panics).
+	leaveMu sync.Mutex
+	// stopped is set when Shutdown begins; read lock-free on send paths.
+	stopped atomic.Bool
+
+	reloadMu sync.Mutex
+	// applied is the configuration Reload compares against; guarded by
+	// reloadMu, nil until the first Reload.
+	applied *Config
 
 	mu sync.Mutex
 	// state, started and cancel are guarded by mu.
@@ -162,15 +177,24 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		done:     make(chan struct{}),
 	}
 	a.meta.Store(&meta)
+	numNodes := func() int {
+		if ml := a.ml.Load(); ml != nil {
+			return ml.NumMembers()
+		}
+		return 1
+	}
+	mult := cfg.memberlistConfig().RetransmitMult
+	// The delegate and its queues exist before memberlist does: memberlist
+	// answers pings (and so asks for broadcasts) already inside Create.
+	a.del = &delegate{
+		a:     a,
+		local: &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult},
+		relay: &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult},
+	}
 	a.members = newMemberTable(a.clk.Now, a.onEvent)
 	a.handlers[msgAgent] = HandlerFunc(a.handleAgentMsg)
 	a.reg = &registry{a: a, services: map[string]*localService{}}
 	a.cat.kick = make(chan struct{}, 1)
-	for _, def := range cfg.Services {
-		if err := ValidateService(&def); err != nil {
-			return nil, fmt.Errorf("%w: [[service]] %q: %w", ErrConfig, def.Name, err)
-		}
-	}
 	if cfg.DataDir != "" {
 		a.peers = &peerStore{path: peersPath(cfg.DataDir)}
 	}
@@ -249,7 +273,6 @@ func (a *Agent) Start() error {
 		mc.Transport = a.opts.transport
 	}
 	mc.Logger = memberlistLogger(a.opts.logger, a.watchLog)
-	a.del = &delegate{a: a}
 	mc.Delegate = a.del
 	mc.Events = a.del
 	mc.Ping = a.del
@@ -260,8 +283,6 @@ func (a *Agent) Start() error {
 		store.Close()
 		return fmt.Errorf("agent: start gossip on %s: %w", a.cfg.BindAddr, err)
 	}
-	a.del.local = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: mc.RetransmitMult}
-	a.del.relay = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: mc.RetransmitMult}
 	a.ml.Store(ml)
 	a.state = stateRunning
 	a.started = a.clk.Now()
@@ -308,19 +329,14 @@ func (a *Agent) goRun(ctx context.Context, f func(context.Context)) {
 	}()
 }
 
-// leaving reports whether Leave has been called.
-func (a *Agent) leaving() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.state == stateLeft
-}
+// leaving reports whether Leave has been called. It takes no lock.
+func (a *Agent) leaving() bool { return a.left.Load() }
 
 // memberlist returns the memberlist of a running (or leaving) agent, or
-// nil.
+// nil. It takes no lock: it is on every send path, some of which run
+// while Start holds a.mu or under other subsystems' locks.
 func (a *Agent) memberlist() *memberlist.Memberlist {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.state != stateRunning && a.state != stateLeft {
+	if a.stopped.Load() {
 		return nil
 	}
 	return a.ml.Load()
@@ -330,16 +346,19 @@ func (a *Agent) memberlist() *memberlist.Memberlist {
 // cluster. It returns how many answered; the error lists each address
 // that did not, and why.
 func (a *Agent) Join(ctx context.Context, addrs []string) (int, error) {
-	ml := a.memberlist()
-	if ml == nil || a.leaving() {
+	a.mu.Lock()
+	if a.state != stateRunning {
+		a.mu.Unlock()
 		return 0, ErrNotRunning
 	}
+	ml := a.ml.Load()
+	a.wg.Add(1) // under a.mu: Shutdown cannot be waiting on wg yet
+	a.mu.Unlock()
 	type result struct {
 		n   int
 		err error
 	}
 	ch := make(chan result, 1)
-	a.wg.Add(1)
 	go func() { // memberlist.Join is not cancellable; it is bounded by tcp_timeout per address
 		defer a.wg.Done()
 		n, err := ml.Join(addrs)
@@ -399,6 +418,8 @@ func joinHint(encrypted bool, err error) string {
 // leave_timeout and ctx), and stops taking part in the cluster. Call
 // Shutdown afterwards.
 func (a *Agent) Leave(ctx context.Context) error {
+	a.leaveMu.Lock()
+	defer a.leaveMu.Unlock()
 	a.mu.Lock()
 	if a.state != stateRunning {
 		st := a.state
@@ -412,6 +433,7 @@ func (a *Agent) Leave(ctx context.Context) error {
 		return ErrNotRunning
 	}
 	a.state = stateLeft
+	a.left.Store(true)
 	ml := a.ml.Load()
 	a.mu.Unlock()
 
@@ -426,13 +448,16 @@ func (a *Agent) Leave(ctx context.Context) error {
 		a.log.Warn("leave broadcast not confirmed", "err", err)
 	}
 	// memberlist returns once one peer has the leave message; keep
-	// gossiping a few rounds so it reaches the others first.
+	// gossiping a few rounds so it reaches the others first. This waits
+	// on memberlist's (real) clock, not the agent's.
 	propagate := 5 * a.cfg.memberlistConfig().GossipInterval
 	if rest := timeout - time.Since(start); rest < propagate {
 		propagate = max(rest, 0)
 	}
+	t := time.NewTimer(propagate)
+	defer t.Stop()
 	select {
-	case <-a.clk.After(propagate):
+	case <-t.C:
 	case <-ctx.Done():
 	}
 	return nil
@@ -450,18 +475,22 @@ func (a *Agent) Shutdown() error {
 	}
 	wasStarted := a.state != stateNew
 	a.state = stateShutdown
+	a.stopped.Store(true)
 	cancel := a.cancel
 	a.mu.Unlock()
 
 	var err error
 	if wasStarted {
 		cancel()
-		if ml := a.ml.Load(); ml != nil {
-			err = ml.Shutdown()
-		}
+		a.leaveMu.Lock() // a Leave in flight finishes first
+		err = a.ml.Load().Shutdown()
+		a.leaveMu.Unlock()
 		a.wg.Wait()
 		err = errors.Join(err, a.store.Close())
 		a.log.Info("agent stopped")
+	} else if a.opts.transport != nil {
+		// Never started, or Start failed: the transport is still ours.
+		err = a.opts.transport.Shutdown()
 	}
 	a.events.close()
 	close(a.done)

@@ -153,12 +153,14 @@ func (b apiMembership) RTT(from, to string) (time.Duration, error) {
 // httpHandler builds the agent's HTTP API handler.
 func (a *Agent) httpHandler(metrics http.Handler) http.Handler {
 	return httpapi.New(httpapi.Options{
-		Membership:   apiMembership{a},
-		KV:           apiKV{a.store},
-		Services:     apiServices{a},
-		Token:        a.cfg.HTTP.Token,
-		Logger:       a.opts.logger,
-		Metrics:      metrics,
-		MaxBodyBytes: int64(a.cfg.KV.MaxValueBytes),
+		Membership: apiMembership{a},
+		KV:         apiKV{a.store},
+		Services:   apiServices{a},
+		Token:      a.cfg.HTTP.Token,
+		Logger:     a.opts.logger,
+		Metrics:    metrics,
+		// KV values are whole bodies; the store still answers 413 for a
+		// value over kv.max_value_bytes when this cap is larger.
+		MaxBodyBytes: max(int64(a.cfg.KV.MaxValueBytes), httpapi.DefaultMaxBodyBytes),
 	})
 }

@@ -172,7 +172,7 @@ func (c *Catalog) Services() []client.ServiceSummary {
 		}
 		s := &out[len(out)-1]
 		s.Instances++
-		if in.Health == client.HealthPassing && live(c.Members[in.Node].Status) {
+		if m, known := c.Members[in.Node]; known && in.Health == client.HealthPassing && live(m.Status) {
 			s.Passing++
 		}
 		for _, t := range in.Tags {

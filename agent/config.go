@@ -271,14 +271,25 @@ func (c *Config) Validate() error {
 		// packet, so a key must leave room for the announcement.
 		bad("kv.max_key_bytes", "%d: must be between 1 and %d", c.KV.MaxKeyBytes, maxKey)
 	}
-	if c.KV.MaxValueBytes <= 0 || c.KV.MaxValueBytes > 16<<20 {
-		bad("kv.max_value_bytes", "%d: must be between 1 and 16777216", c.KV.MaxValueBytes)
+	if c.KV.MaxValueBytes <= 0 || c.KV.MaxValueBytes > configsync.MaxValueBytesCap {
+		bad("kv.max_value_bytes", "%d: must be between 1 and %d", c.KV.MaxValueBytes, configsync.MaxValueBytesCap)
 	}
 	if c.KV.TombstoneTTL <= 0 {
 		bad("kv.tombstone_ttl", "must be positive")
 	}
 	if _, err := ParseLevel(c.Log.Level); err != nil {
 		bad("log.level", "%v", err)
+	}
+	ids := map[string]int{}
+	for i, def := range c.Services {
+		if err := ValidateService(&def); err != nil {
+			bad(fmt.Sprintf("service[%d]", i), "%v", err)
+			continue
+		}
+		if j, dup := ids[def.ID]; dup {
+			bad(fmt.Sprintf("service[%d]", i), "id %q is already used by service[%d] (give each instance its own id)", def.ID, j)
+		}
+		ids[def.ID] = i
 	}
 	return errors.Join(errs...)
 }

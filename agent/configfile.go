@@ -90,6 +90,21 @@ func unjoin(err error) []error {
 // decoder does not export key positions, so this scans for the last key
 // piece after the header of its table.
 func linePrefix(data []byte, key string) string {
+	var index int
+	if k, rest, ok := strings.Cut(key, "["); ok && k == "service" {
+		// service[i]: the header of the i-th [[service]] table.
+		if _, err := fmt.Sscanf(rest, "%d]", &index); err == nil {
+			n := 0
+			for i, line := range strings.Split(string(data), "\n") {
+				if strings.TrimSpace(line) == "[[service]]" {
+					if n == index {
+						return fmt.Sprintf("line %d: ", i+1)
+					}
+					n++
+				}
+			}
+		}
+	}
 	key, _, _ = strings.Cut(key, "[") // join[0] -> join
 	pieces := strings.Split(key, ".")
 	last := pieces[len(pieces)-1]

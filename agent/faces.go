@@ -55,10 +55,30 @@ func (a *Agent) listen() (*listeners, error) {
 	return ls, nil
 }
 
-// startFaces serves HTTP and DNS on ls until ctx ends. Start calls it
-// holding a.mu.
+// startFaces serves DNS and HTTP on ls until ctx ends. Start calls it
+// holding a.mu. DNS goes first: /metrics reads a.dns.
 func (a *Agent) startFaces(ctx context.Context, ls *listeners) {
 	a.metrics = newMetrics(a)
+	var srv *dnsserver.Server
+	if ls.dnsUDP != nil {
+		var err error
+		srv, err = dnsserver.New(a.cfg.DNS.Config, a, a.opts.logger.With("node", a.cfg.NodeName))
+		if err != nil { // Validate checked the config; serve HTTP anyway
+			a.log.Error("DNS server not started", "err", err)
+			ls.dnsUDP.Close()
+			ls.dnsTCP.Close()
+			srv = nil
+		}
+	}
+	if srv != nil {
+		a.dns = srv
+		a.dnsAddr = ls.dnsUDP.LocalAddr().String()
+		a.goRun(ctx, func(ctx context.Context) {
+			if err := srv.Run(ctx, ls.dnsUDP, ls.dnsTCP); err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Error("DNS server stopped", "err", err)
+			}
+		})
+	}
 	if ls.http != nil {
 		a.httpAddr = ls.http.Addr().String()
 		h := a.httpHandler(a.metrics.handler())
@@ -68,22 +88,6 @@ func (a *Agent) startFaces(ctx context.Context, ls *listeners) {
 			}
 		})
 		a.log.Info("HTTP API listening", "addr", ls.http.Addr().String())
-	}
-	if ls.dnsUDP != nil {
-		srv, err := dnsserver.New(a.cfg.DNS.Config, a, a.opts.logger.With("node", a.cfg.NodeName))
-		if err != nil { // Validate checked the config
-			a.log.Error("DNS server", "err", err)
-			ls.dnsUDP.Close()
-			ls.dnsTCP.Close()
-			return
-		}
-		a.dns = srv
-		a.dnsAddr = ls.dnsUDP.LocalAddr().String()
-		a.goRun(ctx, func(ctx context.Context) {
-			if err := srv.Run(ctx, ls.dnsUDP, ls.dnsTCP); err != nil && !errors.Is(err, context.Canceled) {
-				a.log.Error("DNS server stopped", "err", err)
-			}
-		})
 	}
 }
 

@@ -122,49 +122,48 @@ func fromNode(n *memberlist.Node) Member {
 	return Member{Name: n.Name, Addr: addr.Unmap(), Port: n.Port, Meta: meta, Protocol: n.PCur}
 }
 
-// set records member m with status st and emits ev (when not nil).
-func (t *memberTable) set(m Member, st Status, ev func(prev *Member) (EventType, bool)) {
+// set records member m with the status status(prev) returns and emits an
+// event of type typ. Events are emitted under t.mu, so subscribers see
+// them in the order the table changed (onEvent never blocks).
+func (t *memberTable) set(m Member, typ EventType, status func(prev *Member) Status) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	prev := t.members[m.Name]
-	typ, emit := ev(prev)
-	m.Status = st
-	if prev != nil && prev.Status == st {
+	m.Status = status(prev)
+	if prev != nil && prev.Status == m.Status {
 		m.Since = prev.Since
 	} else {
 		m.Since = t.now()
 	}
 	cp := m
 	t.members[m.Name] = &cp
-	t.mu.Unlock()
 	t.version.Add(1)
-	if emit {
-		t.onEvent(Event{Type: typ, Member: m})
-	}
+	t.onEvent(Event{Type: typ, Member: m})
 }
+
+func always(st Status) func(*Member) Status { return func(*Member) Status { return st } }
 
 // join is memberlist's NotifyJoin.
-func (t *memberTable) join(m Member) {
-	t.set(m, StatusAlive, func(*Member) (EventType, bool) { return EventJoin, true })
-}
+func (t *memberTable) join(m Member) { t.set(m, EventJoin, always(StatusAlive)) }
 
-// update is memberlist's NotifyUpdate.
+// update is memberlist's NotifyUpdate: new metadata, same liveness.
 func (t *memberTable) update(m Member) {
-	t.mu.Lock()
-	st := StatusAlive
-	if prev := t.members[m.Name]; prev != nil && prev.Status == StatusSuspect {
-		st = StatusSuspect
-	}
-	t.mu.Unlock()
-	t.set(m, st, func(*Member) (EventType, bool) { return EventUpdate, true })
+	t.set(m, EventUpdate, func(prev *Member) Status {
+		if prev != nil && prev.Status == StatusSuspect {
+			return StatusSuspect
+		}
+		return StatusAlive
+	})
 }
 
-// leave is memberlist's NotifyLeave: failed or left by the node's state.
+// leave is memberlist's NotifyLeave: left when the node announced it,
+// else failed.
 func (t *memberTable) leave(m Member, left bool) {
-	st, typ := StatusFailed, EventFailed
 	if left {
-		st, typ = StatusLeft, EventLeft
+		t.set(m, EventLeft, always(StatusLeft))
+	} else {
+		t.set(m, EventFailed, always(StatusFailed))
 	}
-	t.set(m, st, func(*Member) (EventType, bool) { return typ, true })
 }
 
 // markLeft turns a member already seen failed into left (its leave intent
@@ -185,17 +184,15 @@ func (t *memberTable) alive(name string) {
 
 func (t *memberTable) transition(name string, from, to Status, typ EventType) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	m := t.members[name]
 	if m == nil || m.Status != from {
-		t.mu.Unlock()
 		return
 	}
 	m.Status = to
 	m.Since = t.now()
-	cp := *m
-	t.mu.Unlock()
 	t.version.Add(1)
-	t.onEvent(Event{Type: typ, Member: cp})
+	t.onEvent(Event{Type: typ, Member: *m})
 }
 
 // reap forgets failed and left members whose status is older than after.
@@ -203,18 +200,14 @@ func (t *memberTable) reap(after time.Duration) []Member {
 	now := t.now()
 	var gone []Member
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	for name, m := range t.members {
 		if (m.Status == StatusFailed || m.Status == StatusLeft) && now.Sub(m.Since) >= after {
 			gone = append(gone, *m)
 			delete(t.members, name)
+			t.version.Add(1)
+			t.onEvent(Event{Type: EventReap, Member: *m})
 		}
-	}
-	t.mu.Unlock()
-	if len(gone) > 0 {
-		t.version.Add(1)
-	}
-	for _, m := range gone {
-		t.onEvent(Event{Type: EventReap, Member: m})
 	}
 	return gone
 }

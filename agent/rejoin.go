@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -107,10 +108,7 @@ func (a *Agent) joinLoop(ctx context.Context) {
 	const maxBackoff = 30 * time.Second
 	for attempt := 1; ; attempt++ {
 		n, err := a.Join(ctx, targets)
-		if n > 0 {
-			return
-		}
-		if ctx.Err() != nil {
+		if n > 0 || ctx.Err() != nil || errors.Is(err, ErrNotRunning) {
 			return
 		}
 		wait := backoff/2 + time.Duration(a.intn(int(backoff/2)+1))

@@ -21,11 +21,23 @@ type ReloadResult struct {
 // and checks ([[service]]) and DNS answering settings (dns.* except
 // dns.addr), and reports every changed key (dotted TOML name) as reloaded
 // or not. log.level is reported as reloaded: the caller owns the log
-// handler and applies it. Reload compares against the configuration the
-// agent was started with.
+// handler and applies it. Reload compares against the configuration last
+// applied (the one the agent started with, plus earlier reloads), so a key
+// that needs a restart is reported on every reload until then. Before
+// Start, or after Leave, nothing is applied.
 func (a *Agent) Reload(cfg Config) ReloadResult {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	if a.applied == nil {
+		c := a.cfg.clone()
+		a.applied = &c
+	}
 	var res ReloadResult
-	keys := changedKeys(a.cfg, cfg)
+	keys := changedKeys(*a.applied, cfg)
+	if a.memberlist() == nil || a.leaving() {
+		res.NotReloaded = keys
+		return res
+	}
 	dnsOK, svcOK := true, true
 	for _, key := range keys {
 		switch {
@@ -50,6 +62,13 @@ func (a *Agent) Reload(cfg Config) ReloadResult {
 		} else {
 			res.NotReloaded = append(res.NotReloaded, key)
 		}
+	}
+	a.applied.Log.Level = cfg.Log.Level
+	if svcOK {
+		a.applied.Services = cfg.clone().Services
+	}
+	if dnsOK && a.dns != nil {
+		a.applied.DNS.Config = cfg.DNS.Config
 	}
 	return res
 }

@@ -10,12 +10,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/murmurhq/murmur/agent/client"
+	"github.com/murmurhq/murmur/configsync"
 )
 
 // Services. Each agent owns its local service instances and publishes
@@ -190,7 +192,7 @@ func (r *registry) start(ctx context.Context, fromConfig []client.ServiceDefinit
 	r.ctx = ctx
 	r.mu.Unlock()
 	for _, def := range fromConfig {
-		if _, err := r.add(def, true); err != nil {
+		if _, _, err := r.add(def, true); err != nil {
 			return fmt.Errorf("agent: [[service]] %q: %w", def.Name, err)
 		}
 	}
@@ -199,7 +201,7 @@ func (r *registry) start(ctx context.Context, fromConfig []client.ServiceDefinit
 		r.a.log.Warn("cannot read registered services", "err", err)
 	}
 	for _, def := range saved {
-		if _, err := r.add(def, false); err != nil {
+		if _, _, err := r.add(def, false); err != nil {
 			r.a.log.Warn("dropping a saved service", "id", def.ID, "err", err)
 		}
 	}
@@ -216,18 +218,20 @@ func (r *registry) Register(def client.ServiceDefinition) error {
 
 // register adds a local instance and publishes it.
 func (r *registry) register(def client.ServiceDefinition, fromConfig bool) error {
-	id, err := r.add(def, fromConfig)
-	if err != nil {
+	id, changed, err := r.add(def, fromConfig)
+	if err != nil || !changed {
 		return err
 	}
-	r.publish(id)
-	return nil
+	return r.publish(id)
 }
 
 // add validates def and makes it a local instance without publishing it.
-func (r *registry) add(def client.ServiceDefinition, fromConfig bool) (string, error) {
+// An instance registered again unchanged (a SIGHUP with the same
+// [[service]]) keeps its check and health instead of restarting critical;
+// changed reports whether anything was replaced.
+func (r *registry) add(def client.ServiceDefinition, fromConfig bool) (id string, changed bool, err error) {
 	if err := ValidateService(&def); err != nil {
-		return "", err
+		return "", false, err
 	}
 	def.Tags = slices.Clone(def.Tags)
 	if def.Check != nil {
@@ -235,16 +239,22 @@ func (r *registry) add(def client.ServiceDefinition, fromConfig bool) (string, e
 		def.Check = &c
 	}
 	ls := &localService{def: def, fromConfig: fromConfig}
-	id := def.ID
+	id = def.ID
 	if def.Check != nil {
 		ls.check = newCheckRunner(*def.Check, r.a.clk, func(health, output string) {
 			r.a.log.Info("service health changed", "service", def.Name, "id", id, "health", health, "output", output)
-			r.publish(id)
+			_ = r.publish(id) // logged; retried on the next change
 		})
 	}
 	r.mu.Lock()
-	if old := r.services[id]; old != nil && old.stop != nil {
-		old.stop()
+	if old := r.services[id]; old != nil {
+		if old.fromConfig == fromConfig && reflect.DeepEqual(old.def, def) {
+			r.mu.Unlock()
+			return id, false, nil
+		}
+		if old.stop != nil {
+			old.stop()
+		}
 	}
 	r.services[id] = ls
 	if ls.check != nil && r.ctx != nil {
@@ -253,7 +263,7 @@ func (r *registry) add(def client.ServiceDefinition, fromConfig bool) (string, e
 		r.a.goRun(ctx, ls.check.run)
 	}
 	r.mu.Unlock()
-	return id, nil
+	return id, true, nil
 }
 
 // Deregister removes a local instance.
@@ -269,10 +279,11 @@ func (r *registry) Deregister(id string) error {
 		ls.stop()
 	}
 	r.mu.Unlock()
-	if err := r.del(svcKey(r.a.cfg.NodeName, id)); err != nil {
-		return err
+	err := r.del(svcKey(r.a.cfg.NodeName, id))
+	if errors.Is(err, configsync.ErrNotFound) {
+		err = nil // already gone from the store (a peer's reap, say)
 	}
-	return r.save()
+	return errors.Join(err, r.save())
 }
 
 // UpdateTTL sets a TTL check's health.
@@ -307,22 +318,25 @@ func (r *registry) del(key string) error {
 }
 
 // publish writes instance id's record to the store when it differs from
-// what is there.
-func (r *registry) publish(id string) {
+// what is there. A failure is logged and returned; the next change in the
+// namespace (watchOwn) retries.
+func (r *registry) publish(id string) error {
 	r.mu.Lock()
 	ls := r.services[id]
 	r.mu.Unlock()
 	if ls == nil {
-		return
+		return nil
 	}
 	val, _ := json.Marshal(ls.record())
 	key := svcKey(r.a.cfg.NodeName, id)
 	if cur, err := r.a.store.Get(key); err == nil && !cur.Deleted && cur.Version.Node == r.a.cfg.NodeName && bytes.Equal(cur.Value, val) {
-		return
+		return nil
 	}
 	if err := r.put(key, val); err != nil {
 		r.a.log.Error("cannot publish service", "id", id, "err", err)
+		return fmt.Errorf("agent: publish service %q: %w", id, err)
 	}
+	return nil
 }
 
 // reconcile makes this node's namespace in the store match the local
@@ -344,7 +358,7 @@ func (r *registry) reconcile() {
 		}
 	}
 	for _, id := range ids {
-		r.publish(id)
+		_ = r.publish(id) // logged; retried on the next change
 	}
 }
 

@@ -229,12 +229,17 @@ const MaxGossipPayload = 1200
 // as alive or suspect.
 var ErrUnknownNode = errors.New("agent: unknown or unreachable node")
 
-func (a *Agent) nodeFor(name string) (*memberlist.Node, error) {
+// target returns the running memberlist and the named node to send to.
+func (a *Agent) target(name string) (*memberlist.Memberlist, *memberlist.Node, error) {
+	ml := a.memberlist()
+	if ml == nil {
+		return nil, nil, ErrNotRunning
+	}
 	m, ok := a.members.get(name)
 	if !ok || m.Status == StatusFailed || m.Status == StatusLeft {
-		return nil, fmt.Errorf("%w: %s", ErrUnknownNode, name)
+		return nil, nil, fmt.Errorf("%w: %s", ErrUnknownNode, name)
 	}
-	return &memberlist.Node{Name: m.Name, Addr: m.Addr.AsSlice(), Port: m.Port}, nil
+	return ml, &memberlist.Node{Name: m.Name, Addr: m.Addr.AsSlice(), Port: m.Port}, nil
 }
 
 func frame(t MsgType, payload []byte) []byte {
@@ -248,11 +253,7 @@ func frame(t MsgType, payload []byte) []byte {
 // stream (TCP), up to memberlist's 20 MiB user message limit. It blocks up
 // to gossip.tcp_timeout.
 func (a *Agent) SendReliable(node string, t MsgType, payload []byte) error {
-	ml := a.memberlist()
-	if ml == nil {
-		return ErrNotRunning
-	}
-	n, err := a.nodeFor(node)
+	ml, n, err := a.target(node)
 	if err != nil {
 		return err
 	}
@@ -265,11 +266,7 @@ func (a *Agent) SendBestEffort(node string, t MsgType, payload []byte) error {
 	if len(payload) > MaxGossipPayload {
 		return fmt.Errorf("agent: %d-byte payload exceeds one packet (%d)", len(payload), MaxGossipPayload)
 	}
-	ml := a.memberlist()
-	if ml == nil {
-		return ErrNotRunning
-	}
-	n, err := a.nodeFor(node)
+	ml, n, err := a.target(node)
 	if err != nil {
 		return err
 	}

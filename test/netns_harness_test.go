@@ -63,6 +63,9 @@ const (
 	// requireNetnsEnv turns a skip into a failure, for CI that must run
 	// the suite.
 	requireNetnsEnv = "MURMUR_REQUIRE_NETNS"
+	// keepLogsEnv names a directory the agents' logs are copied to at
+	// the end of each scenario (they are printed only on failure).
+	keepLogsEnv = "MURMUR_NETNS_LOGS"
 )
 
 var (
@@ -120,7 +123,7 @@ func probeNetns() string {
 	}
 	for _, s := range steps {
 		if out, err := run(s...); err != nil {
-			return fmt.Sprintf("%s in a fresh namespace: %v: %s", strings.Join(s[min(3, len(s)-1):], " "), err, out)
+			return fmt.Sprintf("%s (in a fresh namespace): %v: %s", strings.Join(s, " "), err, out)
 		}
 	}
 	return ""
@@ -188,7 +191,7 @@ func deleteNetns(name string) error {
 // t.Cleanup (go test -timeout panics, SIGKILL).
 const watchdogScript = `pid=$1; prefix=$2
 while kill -0 "$pid" 2>/dev/null; do sleep 1; done
-for ns in $(ip netns list | awk '{print $1}'); do
+ip netns list | while read -r ns _; do
 	case "$ns" in "$prefix"*) ;; *) continue ;; esac
 	for p in $(ip netns pids "$ns"); do kill -9 "$p"; done
 	ip netns del "$ns"
@@ -474,15 +477,15 @@ func (l *netlab) destroy() {
 	}
 	out, _ := run("ip", "netns", "list")
 	for _, line := range strings.Split(out, "\n") {
-		if strings.HasPrefix(line, l.prefix) {
-			l.t.Errorf("cleanup: namespace %s still exists", line)
+		if f := strings.Fields(line); len(f) > 0 && slices.Contains(made, f[0]) {
+			l.t.Errorf("cleanup: namespace %s still exists", f[0])
 		}
 	}
 }
 
 // agent starts agentd number i in its namespace without waiting for it.
-// o.config is appended to fastGossip; o.join is ignored (every other lab
-// node is joined).
+// o.config is appended to fastGossip (bare keys land in its last table,
+// [gossip]); o.join is ignored (every other lab node is joined).
 func (l *netlab) agent(i int, o agentOpts) *proc {
 	t := l.t
 	t.Helper()
@@ -535,6 +538,8 @@ type scenario struct {
 // newScenario builds a lab of n nodes for scenario name with a budget.
 func newScenario(t *testing.T, name string, n int, budget time.Duration) *scenario {
 	t.Helper()
+	requireNetns(t)
+	binaries(t) // the first build is not part of any budget
 	s := &scenario{t: t, name: name, deadline: time.Now().Add(budget)}
 	start := time.Now()
 	s.lab = newNetlab(t, n)
@@ -580,6 +585,11 @@ func (s *scenario) cluster(opts func(i int) agentOpts) []*proc {
 	s.metric("cluster_up_s", time.Since(start))
 	s.t.Cleanup(func() {
 		for _, p := range ps {
+			if dir := os.Getenv(keepLogsEnv); dir != "" {
+				if err := os.WriteFile(filepath.Join(dir, s.t.Name()+"-"+p.name+".log"), []byte(p.log()), 0o644); err != nil {
+					s.t.Logf("%s: %v", keepLogsEnv, err)
+				}
+			}
 			for _, bad := range []string{"WARNING: DATA RACE", "panic:", "fatal error:"} {
 				if strings.Contains(p.log(), bad) {
 					s.t.Errorf("%s logged %q (see its log)", p.name, bad)

@@ -126,15 +126,21 @@ func TestParseSimTime(t *testing.T) {
 	out := `Time (rounds × step)
 mode  99%: mean  p99  100%: mean  p99  last informed: mean  p99
 push  601ms      1s   601ms       1.2s   601ms                1s
+forward  8ms        8ms  never       never  8.12ms               10ms
 `
 	st, err := parseSimTime(out, "push")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.mean != 601*time.Millisecond || st.p99 != 1200*time.Millisecond {
-		t.Fatalf("got %+v", st)
+	want := simTime{mean99: 601 * time.Millisecond, p99at99: time.Second, mean100: 601 * time.Millisecond, p99at100: 1200 * time.Millisecond}
+	if st != want {
+		t.Fatalf("push: got %+v, want %+v", st, want)
 	}
-	if _, err := parseSimTime(out, "forward"); err == nil {
+	st, err = parseSimTime(out, "forward")
+	if err != nil || st.mean99 != 8*time.Millisecond || st.mean100 != 0 {
+		t.Fatalf("forward: got %+v, %v", st, err)
+	}
+	if _, err := parseSimTime(out, "pull"); err == nil {
 		t.Fatal("missing mode: want an error")
 	}
 }

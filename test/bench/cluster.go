@@ -18,6 +18,13 @@ import (
 
 const (
 	lanConfig = "[gossip]\nprofile = \"lan\"\n"
+	// settle is the pause between a cluster's formation and the first
+	// measured put. Right after N joins every memberlist queue is full of
+	// alive messages, and memberlist fills each gossip packet with its own
+	// broadcasts before asking the agent for its: a put then waits ticks
+	// longer (seen as a first put reaching its last agent after 0.8-1.3 s
+	// where later ones take under 0.4 s). The figures are steady state.
+	settle = 3 * time.Second
 	// propTarget is the goal for the slowest put at N=30.
 	propTarget = 500 * time.Millisecond
 	// perPutLimit bounds the wait for one put to reach every agent; a put
@@ -93,6 +100,39 @@ func (a *arrivals) saw(key string, i int, t time.Time) {
 	}
 }
 
+// last returns the observer that saw key last, when, and when the one
+// before it did (durations from t0).
+func (a *arrivals) last(key string, t0 time.Time) (last int, at, before time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ds := make([]time.Duration, 0, a.n)
+	for i, t := range a.at[key] {
+		d := t.Sub(t0)
+		if d >= at {
+			last, at = i, d
+		}
+		ds = append(ds, d)
+	}
+	slices.Sort(ds)
+	if len(ds) > 1 {
+		before = ds[len(ds)-2]
+	}
+	return last, at, before
+}
+
+// missing returns the observers that have not seen key.
+func (a *arrivals) missing(key string) []int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []int
+	for i, t := range a.at[key] {
+		if t.IsZero() {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 // spread returns, for key written at t0, the time until every observer
 // had it (or limit, censored, when some never did) and until half had it.
 func (a *arrivals) spread(key string, t0 time.Time, limit time.Duration) (all, half time.Duration, censored bool) {
@@ -121,12 +161,19 @@ type putResult struct {
 	putRTT    time.Duration
 }
 
+// maxCensored ends a propagation run early: that many puts missing an
+// agent after perPutLimit means the cluster itself is unhealthy (on a
+// starved machine, members flapping), not slow dissemination.
+const maxCensored = 5
+
 // propagationRun writes puts keys, one at a time, each after a random
 // pause of up to one gossip interval (so writes do not lock onto the
-// gossip ticks), and waits for each to reach every observer.
-func propagationRun(ctx context.Context, arr *arrivals, puts int, prefix string, put func(ctx context.Context, i int, key string) error) ([]putResult, error) {
+// gossip ticks), and waits for each to reach every observer. A put that
+// misses observers is logged with their names.
+func (e *env) propagationRun(ctx context.Context, arr *arrivals, names []string, puts int, prefix string, put func(ctx context.Context, i int, key string) error) ([]putResult, error) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 6))
 	var out []putResult
+	censored := 0
 	for i := range puts {
 		key := fmt.Sprintf("%s%04d", prefix, i)
 		done := arr.expect(key)
@@ -148,6 +195,24 @@ func propagationRun(ctx context.Context, arr *arrivals, puts int, prefix string,
 		}
 		all, half, cens := arr.spread(key, t0, perPutLimit)
 		out = append(out, putResult{all: all, half: half, censored: cens, putRTT: rtt})
+		if !cens && all > propTarget {
+			// The tail is what the max figure shows: say whether one
+			// straggler or the whole spread was slow.
+			last, lastAt, prevAt := arr.last(key, t0)
+			e.logf("slow put %s (written on %s): half the agents after %v, the last but one after %v, the last (%s) after %v",
+				key, names[i%len(names)], half.Round(time.Millisecond), prevAt.Round(time.Millisecond), names[last], lastAt.Round(time.Millisecond))
+		}
+		if cens {
+			censored++
+			var missing []string
+			for _, j := range arr.missing(key) {
+				missing = append(missing, names[j])
+			}
+			e.logf("put %s (written on %s) missing on %d agents after %v: %v", key, names[i%len(names)], len(missing), perPutLimit, missing)
+			if censored >= maxCensored {
+				return out, fmt.Errorf("bench: %d puts did not reach every agent within %v: the cluster is unhealthy (see the agents' logs with -keep)", censored, perPutLimit)
+			}
+		}
 	}
 	return out, nil
 }
@@ -224,12 +289,19 @@ func (e *env) realPropagation(ctx context.Context, c *cluster, n int) error {
 			return err
 		}
 	}
+	if err := sleepCtx(ctx, settle); err != nil {
+		return err
+	}
 	before, err := e.kvSent(ctx, c)
 	if err != nil {
 		return err
 	}
 	value := []byte(strings.Repeat("v", 64))
-	res, err := propagationRun(ctx, arr, e.opts.puts, prefix, func(ctx context.Context, i int, key string) error {
+	var names []string
+	for _, a := range c.agents {
+		names = append(names, a.name)
+	}
+	res, err := e.propagationRun(ctx, arr, names, e.opts.puts, prefix, func(ctx context.Context, i int, key string) error {
 		_, err := c.agents[i%len(c.agents)].api.KVPut(ctx, key, value, 0)
 		return err
 	})
@@ -354,6 +426,16 @@ func (e *env) failureDetection(ctx context.Context, c *cluster, n int) error {
 	e.rec.add(Result{Figure: "6", Name: fmt.Sprintf("fd.real.n%d.all", n), Value: median(alls), Unit: "s", Command: cmd, Note: note})
 	e.rec.add(Result{Figure: "6", Name: fmt.Sprintf("fd.real.n%d.first", n), Value: median(firsts), Unit: "s", Command: cmd, Note: "first survivor to show it failed"})
 	return nil
+}
+
+// sleepCtx waits for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func fmtList(xs []float64) string {

@@ -109,7 +109,7 @@ func runDNS(ctx context.Context, e *env) error {
 	cmdline := fmt.Sprintf("dnsperf -s 127.0.0.1 -p PORT -d queries.txt %s -v (GOMAXPROCS=%d for both servers)", strings.Join(flags, " "), e.gomaxprocs)
 	// Warm both up (page faults, socket buffers, the Go heap), unrecorded.
 	for _, s := range servers {
-		if _, err := e.dnsperf(ctx, dnsperf, s.addr, qPath, []string{"-c", strconv.Itoa(e.opts.dnsClients), "-l", "1"}); err != nil {
+		if _, err := e.dnsperf(ctx, dnsperf, s.addr, qPath, []string{"-c", strconv.Itoa(e.opts.dnsClients), "-l", "1"}, nil); err != nil {
 			return fmt.Errorf("warm-up %s: %w", s.name, err)
 		}
 	}
@@ -117,11 +117,13 @@ func runDNS(ctx context.Context, e *env) error {
 	for r := 1; r <= e.opts.dnsRounds; r++ {
 		for _, s := range servers {
 			cpu0, _ := cpuTime(s.pid)
-			pr, err := e.dnsperf(ctx, dnsperf, s.addr, qPath, flags)
+			var cpu1 time.Duration
+			var cpuErr error
+			pr, err := e.dnsperf(ctx, dnsperf, s.addr, qPath, flags, func() { cpu1, cpuErr = cpuTime(s.pid) })
 			if err != nil {
 				return fmt.Errorf("%s round %d: %w", s.name, r, err)
 			}
-			if cpu1, err := cpuTime(s.pid); err == nil && pr.Completed > 0 {
+			if cpuErr == nil && pr.Completed > 0 {
 				pr.CPUPerQuery = (cpu1 - cpu0).Seconds() / float64(pr.Completed)
 			}
 			runs[s.name] = append(runs[s.name], pr)
@@ -282,8 +284,9 @@ type perfRun struct {
 }
 
 // dnsperf runs dnsperf against addr with -v, its output in a file, and
-// parses the statistics and the per-query latencies.
-func (e *env) dnsperf(ctx context.Context, bin, addr, queries string, flags []string) (perfRun, error) {
+// parses the statistics and the per-query latencies. exited, when not
+// nil, is called as soon as dnsperf has exited, before the parsing.
+func (e *env) dnsperf(ctx context.Context, bin, addr, queries string, flags []string, exited func()) (perfRun, error) {
 	host, port, _ := strings.Cut(addr, ":")
 	out, err := os.CreateTemp(e.dir, "dnsperf-*.out")
 	if err != nil {
@@ -306,6 +309,12 @@ func (e *env) dnsperf(ctx context.Context, bin, addr, queries string, flags []st
 	case <-ctx.Done():
 		_ = cmd.Process.Kill()
 		<-done
+		err = ctx.Err()
+	}
+	if exited != nil {
+		exited()
+	}
+	if ctx.Err() != nil {
 		return perfRun{}, ctx.Err()
 	}
 	if err != nil {

@@ -264,17 +264,25 @@ func (e *env) startCluster(ctx context.Context, n int, config string, timeout ti
 		}
 		c.agents = append(c.agents, a)
 	}
+	lastRejoin := time.Now()
 	for {
-		ok := true
+		var behind []*agentProc
 		for _, a := range c.agents {
 			ms, err := a.api.Members(ctx, "alive")
 			if err != nil || len(ms) != n {
-				ok = false
-				break
+				behind = append(behind, a)
 			}
 		}
-		if ok {
+		if len(behind) == 0 {
 			return c, nil
+		}
+		// As in the in-process clusters: a member missed by the join
+		// gossip is found by a push/pull with the first agent.
+		if time.Since(lastRejoin) > 5*time.Second {
+			lastRejoin = time.Now()
+			for _, a := range behind {
+				_, _ = a.api.Join(ctx, []string{first.gossip})
+			}
 		}
 		if ctx.Err() != nil {
 			c.stop()

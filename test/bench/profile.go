@@ -60,8 +60,8 @@ func (e *env) profileDNS(ctx context.Context, dnsperf, queries string, flags []s
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return err
 	}
-	pr, err := e.dnsperf(ctx, dnsperf, cfg.DNS.Addr, queries, flags)
-	pprof.StopCPUProfile()
+	defer pprof.StopCPUProfile() // no-op once dnsperf's exit has stopped it
+	pr, err := e.dnsperf(ctx, dnsperf, cfg.DNS.Addr, queries, flags, pprof.StopCPUProfile)
 	if err != nil {
 		return err
 	}

@@ -504,10 +504,38 @@ func (s *Store) sendLoop(ctx context.Context) {
 		case o := <-s.outbox:
 			s.outBytes.Add(-int64(len(o.msg)))
 			s.stats.countSent(o.msg)
-			if err := s.tr.Send(o.to, o.msg); err != nil {
-				s.stats.sendErrors.Add(1)
-				s.log.Debug("send failed", "to", o.to, "kind", Kind(o.msg[1]), "err", err)
-			}
+			s.send(ctx, o)
+		}
+	}
+}
+
+// Reliable sends are retried: every message is idempotent (entries merge,
+// sync steps are recomputed from the receiver's state), and a lost SYN
+// under packet loss fails a whole connection, which would otherwise end
+// the sync session until the next push/pull (found by the netns fault
+// suite at 20% loss).
+const (
+	sendAttempts = 3
+	sendBackoff  = 100 * time.Millisecond
+)
+
+func (s *Store) send(ctx context.Context, o outMsg) {
+	for attempt := 1; ; attempt++ {
+		err := s.tr.Send(o.to, o.msg)
+		if err == nil {
+			return
+		}
+		s.stats.sendErrors.Add(1)
+		if attempt == sendAttempts {
+			s.log.Debug("send failed", "to", o.to, "kind", Kind(o.msg[1]), "attempts", attempt, "err", err)
+			return
+		}
+		t := time.NewTimer(time.Duration(attempt) * sendBackoff) // network time, not the store's clock
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
 		}
 	}
 }

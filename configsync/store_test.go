@@ -27,6 +27,8 @@ type hub struct {
 	dropAll bool           // gossip and forwards are lost
 	group   map[string]int // partition
 	sends   int
+	// failSends makes the next failSends reliable sends fail.
+	failSends int
 }
 
 func newHub(seed uint64) *hub {
@@ -74,7 +76,14 @@ func (t memTransport) Send(node string, msg []byte) error {
 	s, ok := t.h.stores[node]
 	same := t.h.group[node] == t.h.group[t.self]
 	t.h.sends++
+	fail := t.h.failSends > 0
+	if fail {
+		t.h.failSends--
+	}
 	t.h.mu.Unlock()
+	if fail {
+		return fmt.Errorf("simulated connection failure to %s", node)
+	}
 	if !ok || !same {
 		return fmt.Errorf("no route to %s", node)
 	}
@@ -528,4 +537,28 @@ func TestConfigValidate(t *testing.T) {
 // no goroutine is left behind.
 func checkLeaks(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
+}
+
+// TestSyncSurvivesFailedSends: reliable sends that fail (a lost SYN under
+// packet loss) are retried, so a sync session still completes.
+func TestSyncSurvivesFailedSends(t *testing.T) {
+	h := newHub(7)
+	a := startStore(t, h, Config{Node: "a"})
+	b := startStore(t, h, Config{Node: "b"})
+	h.mu.Lock()
+	h.dropAll = true // no gossip: only the sync can carry the keys
+	h.mu.Unlock()
+	for i := 0; i < 50; i++ {
+		if _, err := a.Put(context.Background(), fmt.Sprintf("k%02d", i), []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.mu.Lock()
+	h.failSends = 2 // the first two attempts of the session's first send fail
+	h.mu.Unlock()
+	h.pushPull(a, b)
+	eventually(t, "b to receive all 50 keys in one session", func() bool { return len(b.Keys("")) == 50 })
+	if e := b.Stats().SendErrors + a.Stats().SendErrors; e != 2 {
+		t.Fatalf("send errors = %d, want the 2 injected", e)
+	}
 }

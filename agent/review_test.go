@@ -144,3 +144,29 @@ func TestDeregisterWhenStoreKeyGone(t *testing.T) {
 		t.Fatalf("deregister after the key was deleted elsewhere: %v", err)
 	}
 }
+
+// TestSendPathTakesNoAgentLock pins the fix of a startup deadlock found by
+// the netns suite: Start holds a.mu while it registers services, and a
+// store write forwards to peers through the send path, so that path must
+// never take a.mu.
+func TestSendPathTakesNoAgentLock(t *testing.T) {
+	peer := startAgent(t, testConfig("peer"))
+	a := startAgent(t, testConfig("self"))
+	joinAll(t, []*Agent{peer, a})
+	a.mu.Lock()
+	done := make(chan error, 1)
+	go func() {
+		kvTransport{a}.Forward([]byte("x"), 3, "")
+		done <- a.SendBestEffort("peer", msgTest, []byte("x"))
+	}()
+	select {
+	case err := <-done:
+		a.mu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		a.mu.Unlock()
+		t.Fatal("the send path blocked on the agent's mutex")
+	}
+}

@@ -131,6 +131,11 @@ type KVConfig struct {
 	MaxValueBytes int `toml:"max_value_bytes"`
 	// TombstoneTTL is how long deletes are remembered. Default 24h.
 	TombstoneTTL client.Duration `toml:"tombstone_ttl"`
+	// SyncInterval is how often the store's summary (a few dozen bytes)
+	// goes to one random peer, which syncs if the two differ: an update
+	// that gossip and forwarding both missed is repaired within about
+	// this long instead of at the next push/pull. Default 5s.
+	SyncInterval client.Duration `toml:"sync_interval"`
 }
 
 // LogConfig sets up logging of agentd (an embedding program passes its own
@@ -166,6 +171,7 @@ func DefaultConfig() Config {
 			MaxKeyBytes:   512,
 			MaxValueBytes: 512 << 10,
 			TombstoneTTL:  client.Duration(24 * time.Hour),
+			SyncInterval:  client.Duration(5 * time.Second),
 		},
 		Log: LogConfig{Level: "info"},
 	}
@@ -276,6 +282,9 @@ func (c *Config) Validate() error {
 	}
 	if c.KV.TombstoneTTL <= 0 {
 		bad("kv.tombstone_ttl", "must be positive")
+	}
+	if c.KV.SyncInterval < client.Duration(100*time.Millisecond) {
+		bad("kv.sync_interval", "%v: must be at least 100ms", c.KV.SyncInterval.D())
 	}
 	if _, err := ParseLevel(c.Log.Level); err != nil {
 		bad("log.level", "%v", err)

@@ -51,6 +51,23 @@ func (a *Agent) randomPeers(n int, except string) []string {
 	return cand[:min(n, len(cand))]
 }
 
+// probeLoop sends the store's summary to one random peer every
+// kv.sync_interval (see configsync.Store.Probe).
+func (a *Agent) probeLoop(ctx context.Context) {
+	t := a.clk.NewTicker(a.cfg.KV.SyncInterval.D())
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C():
+		case <-ctx.Done():
+			return
+		}
+		for _, peer := range a.randomPeers(1, "") {
+			_ = a.SendBestEffort(peer, MsgConfigSync, a.store.Probe()) // lost: the next tick
+		}
+	}
+}
+
 // openStore opens configsync in data_dir (in memory without one).
 func (a *Agent) openStore() (*configsync.Store, error) {
 	cfg := configsync.DefaultConfig()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/murmurhq/murmur/agent/client"
+	"github.com/murmurhq/murmur/internal/memnet"
 )
 
 func TestKVReplicatesInMemory(t *testing.T) {
@@ -98,5 +99,37 @@ func TestOwnerReassertsServices(t *testing.T) {
 	waitFor(t, 10*time.Second, "db re-asserted", func() bool {
 		r, err := a.Store().Get(svcKey("n2", "db"))
 		return err == nil && r.Version.Node == "n2"
+	})
+}
+
+// TestProbeRepairsMissedUpdate: with gossip and forwarding lost and
+// push/pull an hour apart, the periodic probe still delivers an update.
+func TestProbeRepairsMissedUpdate(t *testing.T) {
+	nw := memnet.New(21)
+	var as []*Agent
+	for _, name := range []string{"q1", "q2"} {
+		tr, _ := nw.NewTransport(name)
+		cfg := testConfig(name)
+		hour := client.Duration(time.Hour)
+		cfg.Gossip.PushPullInterval = &hour
+		cfg.KV.SyncInterval = client.Duration(200 * time.Millisecond)
+		as = append(as, startAgent(t, cfg, WithTransport(tr)))
+	}
+	joinAll(t, as)
+	// Drop every UDP packet from q1 to q2 for the write: the forward and
+	// every gossip retransmission are lost.
+	if err := nw.SetLoss("q1", "q2", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := as[0].Store().Put(context.Background(), "missed", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "q1's gossip queue to drain", func() bool { return as[0].del.local.NumQueued() == 0 })
+	if err := nw.SetLoss("q1", "q2", 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the probe to repair q2", func() bool {
+		r, err := as[1].Store().Get("missed")
+		return err == nil && string(r.Value) == "v"
 	})
 }

@@ -107,6 +107,11 @@ type Summary struct {
 	// Count is the number of entries, tombstones included.
 	Count uint64
 	Floor Version
+	// Probe marks a one-way summary (Store.Probe), not half of a
+	// push/pull: the receiver acts on a difference itself instead of
+	// leaving the sync to the node with the smaller name, which never
+	// hears a summary back.
+	Probe bool
 }
 
 // SyncBuckets opens a session: the initiator's bucket hashes, salted and
@@ -362,6 +367,11 @@ func (s *State) stepSummary(m *Summary, nowMs int64) Output {
 	}
 	out := Output{To: m.Node}
 	switch {
+	case m.Probe && s.tree.entries == 0:
+		// Empty here: answer with our summary; a count of zero makes the
+		// prober send everything.
+		sum := s.Summary()
+		out.Replies = []Message{&sum}
 	case m.Count == 0 && s.tree.entries > 0:
 		s.sessions++
 		var all []Entry
@@ -372,7 +382,7 @@ func (s *State) stepSummary(m *Summary, nowMs int64) Output {
 		out.Replies = s.entryChunks(s.sessions, all, nil)
 		out.SyncStarted = true
 	case s.tree.entries == 0 || m.Count == 0:
-	case s.cfg.Node < m.Node:
+	case m.Probe || s.cfg.Node < m.Node:
 		out.Replies = []Message{s.StartSync(nowMs)}
 		out.SyncStarted = true
 	}

@@ -562,3 +562,42 @@ func TestSyncSurvivesFailedSends(t *testing.T) {
 		t.Fatalf("send errors = %d, want the 2 injected", e)
 	}
 }
+
+// TestProbeRepairsOneWay: a one-way probe makes the receiver sync
+// whichever node name is smaller, and pulls everything into an empty
+// receiver, so an update that gossip missed is repaired without a
+// push/pull.
+func TestProbeRepairsOneWay(t *testing.T) {
+	h := newHub(9)
+	a := startStore(t, h, Config{Node: "a"})
+	z := startStore(t, h, Config{Node: "z"})
+	h.mu.Lock()
+	h.dropAll = true // gossip and forwards lost
+	h.mu.Unlock()
+	ctx := context.Background()
+	if _, err := a.Put(ctx, "only/on/a", []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	// z is empty: a's probe makes z answer with its summary, and a sends all.
+	z.HandleMessage(a.Probe())
+	eventually(t, "z to pull from a", func() bool { return len(z.Keys("")) == 1 })
+	// Both non-empty, z's name is larger: z still starts the sync on a probe.
+	if _, err := a.Put(ctx, "second", []byte("2"), 0); err != nil {
+		t.Fatal(err)
+	}
+	z.HandleMessage(a.Probe())
+	eventually(t, "z to sync from a's probe", func() bool { return len(z.Keys("")) == 2 })
+	// And the other way: a's probe to z when z has something new.
+	if _, err := z.Put(ctx, "from/z", []byte("3"), 0); err != nil {
+		t.Fatal(err)
+	}
+	a.HandleMessage(z.Probe())
+	eventually(t, "a to sync from z's probe", func() bool { return len(a.Keys("")) == 3 })
+	// In sync, a probe starts nothing.
+	before := a.Stats().Syncs + z.Stats().Syncs
+	z.HandleMessage(a.Probe())
+	a.HandleMessage(z.Probe())
+	if got := a.Stats().Syncs + z.Stats().Syncs; got != before {
+		t.Fatalf("probes between stores in sync started %d syncs", got-before)
+	}
+}

@@ -25,6 +25,12 @@ import (
 // ProtocolVersion is the first byte of every message.
 const ProtocolVersion = 1
 
+// Summary flag bits.
+const (
+	summaryFloor byte = 1 << iota // a floor version follows
+	summaryProbe                  // Summary.Probe
+)
+
 // Encode serialises m.
 func Encode(m Message) []byte {
 	var e encoder
@@ -49,10 +55,15 @@ func Encode(m Message) []byte {
 		e.node(m.Node)
 		e.fixed64(m.Root)
 		e.uvarint(m.Count)
-		if m.Floor.IsZero() {
-			e.buf = append(e.buf, 0)
-		} else {
-			e.buf = append(e.buf, 1)
+		var flags byte // bit 0: a floor follows; bit 1: a probe
+		if !m.Floor.IsZero() {
+			flags |= summaryFloor
+		}
+		if m.Probe {
+			flags |= summaryProbe
+		}
+		e.buf = append(e.buf, flags)
+		if !m.Floor.IsZero() {
 			e.version(m.Floor)
 		}
 	case *SyncBuckets:
@@ -231,13 +242,14 @@ func (d *decoder) body() Message {
 		return &Fetch{From: d.node("from"), Key: d.key("key"), Version: d.version("version")}
 	case KindSummary:
 		m := &Summary{Node: d.node("node"), Root: d.fixed64("root"), Count: d.uvarint("count")}
-		switch d.byte("floor flag") {
-		case 0:
-		case 1:
-			m.Floor = d.version("floor")
-		default:
-			d.fail("floor flag is not 0 or 1")
+		flags := d.byte("summary flags")
+		if flags&^(summaryFloor|summaryProbe) != 0 {
+			d.fail("unknown summary flags %#x", flags)
 		}
+		if flags&summaryFloor != 0 {
+			m.Floor = d.version("floor")
+		}
+		m.Probe = flags&summaryProbe != 0
 		return m
 	case KindSyncBuckets:
 		m := &SyncBuckets{From: d.node("from"), Session: d.uvarint("session"), Salt: d.fixed64("salt")}

@@ -156,7 +156,7 @@ func TestWireMalformed(t *testing.T) {
 		{"value over cap", cat(hdr(KindUpdate, "a"), uv(0), uv(1), uv(1), []byte("k"), []byte{2, 0, 0, 0, 0}, uv(MaxValueBytesCap+1)), "exceeds limit"},
 		{"logical over 32 bits", cat(hdr(KindFetch, "a"), uv(0), uv(1), []byte("k"), []byte{2}, uv(1<<33), uv(0)), "exceeds 32 bits"},
 		{"bad varint", cat(hdr(KindFetch, "a"), uv(0), uv(1), []byte("k"), bytes.Repeat([]byte{0xff}, 11)), "bad varint"},
-		{"summary floor flag", cat(hdr(KindSummary, "a"), uv(0), make([]byte, 8), uv(0), []byte{9}), "floor flag"},
+		{"summary floor flag", cat(hdr(KindSummary, "a"), uv(0), make([]byte, 8), uv(0), []byte{9}), "summary flags"},
 		{"short bucket hashes", cat(hdr(KindSyncBuckets, "a"), uv(0), uv(1), make([]byte, 8), make([]byte, 100)), "bucket hashes"},
 		{"too many buckets", cat(hdr(KindSyncGroups, "a"), uv(0), uv(1), make([]byte, 8), uv(257), make([]byte, 257*33)), "257 buckets"},
 		{"group out of range", cat(hdr(KindSyncLeaves, "a"), uv(0), uv(1), make([]byte, 8), uv(1), []byte{0x00, 0x10}, make([]byte, 32)), "group 4096 out of range"},

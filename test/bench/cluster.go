@@ -159,6 +159,11 @@ type putResult struct {
 	all, half time.Duration
 	censored  bool
 	putRTT    time.Duration
+	// late is, for a censored put, when its last agent got it after all
+	// (by the end of the run; 0 if still missing then).
+	late time.Duration
+	key  string
+	t0   time.Time
 }
 
 // maxCensored ends a propagation run early: that many puts missing an
@@ -194,7 +199,7 @@ func (e *env) propagationRun(ctx context.Context, arr *arrivals, names []string,
 			return out, ctx.Err()
 		}
 		all, half, cens := arr.spread(key, t0, perPutLimit)
-		out = append(out, putResult{all: all, half: half, censored: cens, putRTT: rtt})
+		out = append(out, putResult{all: all, half: half, censored: cens, putRTT: rtt, key: key, t0: t0})
 		if !cens && all > propTarget {
 			// The tail is what the max figure shows: say whether one
 			// straggler or the whole spread was slow.
@@ -214,6 +219,16 @@ func (e *env) propagationRun(ctx context.Context, arr *arrivals, names []string,
 			}
 		}
 	}
+	// Puts that missed an agent: did anti-entropy repair them meanwhile?
+	for i, r := range out {
+		if !r.censored {
+			continue
+		}
+		if all, _, still := arr.spread(r.key, r.t0, 0); !still {
+			out[i].late = all
+			e.logf("put %s reached its last agent after %v", r.key, all.Round(time.Millisecond))
+		}
+	}
 	return out, nil
 }
 
@@ -231,7 +246,18 @@ func (e *env) reportPropagation(tag string, n int, res []putResult, perKind map[
 	}
 	d := distOf(all)
 	if censored > 0 {
-		note += fmt.Sprintf("; %d of %d puts did not reach every agent within %v (counted at %v)", censored, len(res), perPutLimit, perPutLimit)
+		var late []string
+		for _, r := range res {
+			switch {
+			case !r.censored:
+			case r.late > 0:
+				late = append(late, fmt.Sprintf("%.1fs", r.late.Seconds()))
+			default:
+				late = append(late, "not by the end of the run")
+			}
+		}
+		note += fmt.Sprintf("; %d of %d puts did not reach every agent within %v (counted at %v): missed by forwarding and by every gossip retransmission, repaired by anti-entropy after %s",
+			censored, len(res), perPutLimit, perPutLimit, strings.Join(late, ", "))
 	}
 	name := fmt.Sprintf("prop.%s.n%d", tag, n)
 	r := func(suffix string, v float64, unit string) Result {

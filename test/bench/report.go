@@ -150,9 +150,9 @@ func writeSummary(w io.Writer, s Summary, path string) error {
 	fmt.Fprintf(w, "\n==== Murmur benchmarks: %s, %d CPU %s, kernel %s, %s, load %s → %s, %.0fs\n",
 		s.Machine.Date, s.Machine.NProc, s.Machine.CPU, s.Machine.Kernel, s.Machine.Go,
 		s.Machine.LoadStart, s.Machine.LoadEnd, s.Seconds)
-	fmt.Fprintf(w, "%-4s %-44s %14s %-8s %-14s %s\n", "fig", "name", "value", "unit", "target", "met")
+	fmt.Fprintf(w, "%-4s %-56s %14s %-8s %-14s %s\n", "fig", "name", "value", "unit", "target", "met")
 	for _, r := range s.Results {
-		fmt.Fprintf(w, "%-4s %-44s %14s %-8s %-14s %s\n", r.Figure, r.Name, formatValue(r.Value), r.Unit, r.Target, r.Met)
+		fmt.Fprintf(w, "%-4s %-56s %14s %-8s %-14s %s\n", r.Figure, r.Name, formatValue(r.Value), r.Unit, r.Target, r.Met)
 	}
 	for _, sk := range s.Skipped {
 		fmt.Fprintf(w, "skipped: %s\n", sk)

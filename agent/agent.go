@@ -87,7 +87,7 @@ type Agent struct {
 	events  broker
 	coords  *coords
 	del     *delegate
-	meta    atomic.Pointer[[]byte]
+	meta    []byte // encoded node metadata; fixed at New
 	peers   *peerStore
 	intents intents
 	reg     *registry
@@ -99,7 +99,8 @@ type Agent struct {
 	dns     *dnsserver.Server
 	metrics *metrics
 
-	// handlers and states are filled by New and read-only afterwards.
+	// handlers and states are filled by New and Start, before memberlist
+	// exists, and read-only afterwards.
 	handlers map[MsgType]Handler
 	states   map[MsgType]StateHandler
 
@@ -175,8 +176,8 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		states:   map[MsgType]StateHandler{},
 		rnd:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		done:     make(chan struct{}),
+		meta:     meta,
 	}
-	a.meta.Store(&meta)
 	numNodes := func() int {
 		if ml := a.ml.Load(); ml != nil {
 			return ml.NumMembers()

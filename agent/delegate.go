@@ -69,11 +69,10 @@ var (
 )
 
 func (d *delegate) NodeMeta(limit int) []byte {
-	b := d.a.meta.Load()
-	if b == nil || len(*b) > limit {
+	if len(d.a.meta) > limit { // checked against memberlist's 512 in New
 		return nil
 	}
-	return *b
+	return d.a.meta
 }
 
 func (d *delegate) NotifyMsg(msg []byte) {

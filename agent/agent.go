@@ -127,7 +127,7 @@ type Agent struct {
 	applied *Config
 
 	mu sync.Mutex
-	// state, started and cancel are guarded by mu.
+	// state, started, cancel and the faces' addresses are guarded by mu.
 	state    lifecycle
 	started  time.Time
 	cancel   context.CancelFunc

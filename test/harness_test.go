@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/murmurhq/murmur/internal/testutil"
 )
 
 // The end-to-end tests build agentd and agentctl once per test binary and
@@ -353,13 +355,7 @@ func runCtl(t testing.TB, stdin string, args ...string) (string, string, int) {
 // eventually polls cond every 20ms until it holds or timeout passes.
 func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Poll(t, timeout, 20*time.Millisecond, what, cond)
 }
 
 // allSee waits until every observer sees name with status.

@@ -44,11 +44,18 @@ func FindLeaks(timeout time.Duration, opts ...goleak.Option) error {
 // WaitFor polls cond every 10ms until it is true, failing t after timeout.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	Poll(t, timeout, 10*time.Millisecond, what, cond)
+}
+
+// Poll checks cond every interval until it is true, failing t after
+// timeout. The sleep is the polling period of a deadline-bounded wait.
+func Poll(t testing.TB, timeout, interval time.Duration, what string, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }

@@ -147,29 +147,21 @@ func (s *Store) isClosed() bool {
 // completes. A rejected write (ErrInvalidKey, ErrKeyTooLarge,
 // ErrValueTooLarge) changes nothing.
 func (s *Store) Put(ctx context.Context, key string, value []byte, flags uint64) (Record, error) {
-	if err := s.writable(ctx); err != nil {
-		return Record{}, err
-	}
-	s.mu.Lock()
-	e, err := s.st.PreparePut(key, value, flags, s.nowMs())
-	s.mu.Unlock()
-	if err != nil {
-		return Record{}, err
-	}
-	recs, err := s.commitLocal([]Entry{e})
-	if err != nil {
-		return Record{}, err
-	}
-	return recs[0], nil
+	return s.writeOne(ctx, func(now int64) (Entry, error) { return s.st.PreparePut(key, value, flags, now) })
 }
 
 // Delete deletes a live key (ErrNotFound otherwise), durably.
 func (s *Store) Delete(ctx context.Context, key string) (Record, error) {
+	return s.writeOne(ctx, func(now int64) (Entry, error) { return s.st.PrepareDelete(key, now) })
+}
+
+// writeOne prepares one local entry under the lock and commits it durably.
+func (s *Store) writeOne(ctx context.Context, prepare func(nowMs int64) (Entry, error)) (Record, error) {
 	if err := s.writable(ctx); err != nil {
 		return Record{}, err
 	}
 	s.mu.Lock()
-	e, err := s.st.PrepareDelete(key, s.nowMs())
+	e, err := prepare(s.nowMs())
 	s.mu.Unlock()
 	if err != nil {
 		return Record{}, err

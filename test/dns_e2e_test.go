@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/murmurhq/murmur/internal/testutil"
 )
 
 // digResult is dig's answer, parsed.
@@ -48,9 +50,7 @@ var (
 // needDig skips when dig is missing (CI installs dnsutils).
 func needDig(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("dig"); err != nil {
-		t.Skip("dig not installed (apt-get install dnsutils); .ci/run installs it")
-	}
+	testutil.NeedTool(t, "dig", "apt-get install dnsutils")
 }
 
 // dig queries p's DNS server.

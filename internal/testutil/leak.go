@@ -4,6 +4,7 @@ package testutil
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -58,4 +59,25 @@ func Poll(t testing.TB, timeout, interval time.Duration, what string, cond func(
 		}
 		time.Sleep(interval)
 	}
+}
+
+// RequireToolsEnv, when set to 1 (as .ci/run does), turns a missing
+// external program into a test failure: in CI a real-client test must
+// never skip silently.
+const RequireToolsEnv = "MURMUR_REQUIRE_TOOLS"
+
+// NeedTool returns the path of the external program name. When it is not
+// installed the test is skipped with how to install it, or failed when
+// RequireToolsEnv is set.
+func NeedTool(t testing.TB, name, install string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv(RequireToolsEnv) == "1" {
+		t.Fatalf("%s not found but %s=1: %s (.ci/run installs it)", name, RequireToolsEnv, install)
+	}
+	t.Skipf("%s not installed (%s); .ci/run installs it", name, install)
+	return ""
 }

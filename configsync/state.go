@@ -30,6 +30,12 @@ type StateConfig struct {
 	// one message brings at most this many (default 256; negative never).
 	// Bulk transfers (a join) are not re-gossiped: anti-entropy spreads them.
 	RegossipSyncMax int
+	// MaxClockSkew (kv.max_clock_skew) is how far ahead of this node's
+	// clock a remote version's wall time may be (default 1m). Versions
+	// beyond it are refused: not applied, relayed or observed by the
+	// clock. Floors and Rejects are plausible only if at least
+	// TombstoneTTL - MaxClockSkew old.
+	MaxClockSkew time.Duration
 	// Seed varies the salts of sync sessions.
 	Seed uint64
 }
@@ -39,6 +45,7 @@ const (
 	defaultGossipBudget = 1200
 	defaultChunkBytes   = 4 << 20
 	defaultRegossipSync = 256
+	defaultMaxClockSkew = time.Minute
 	// fetchRetryMs: a pending fetch of a key suppresses new fetches of the
 	// same or an older version for this long.
 	fetchRetryMs = 5000
@@ -64,6 +71,9 @@ func (c StateConfig) withDefaults() StateConfig {
 	if c.RegossipSyncMax == 0 {
 		c.RegossipSyncMax = defaultRegossipSync
 	}
+	if c.MaxClockSkew == 0 {
+		c.MaxClockSkew = defaultMaxClockSkew
+	}
 	return c
 }
 
@@ -77,6 +87,9 @@ func (c StateConfig) validate() error {
 	if c.TombstoneTTL < time.Millisecond {
 		return fmt.Errorf("configsync: kv.tombstone_ttl is %v, must be at least 1ms", c.TombstoneTTL)
 	}
+	if c.MaxClockSkew < time.Millisecond || c.MaxClockSkew >= c.TombstoneTTL {
+		return fmt.Errorf("configsync: kv.max_clock_skew is %v, must be at least 1ms and below kv.tombstone_ttl (%v)", c.MaxClockSkew, c.TombstoneTTL)
+	}
 	if c.GossipBudget < 64 {
 		return fmt.Errorf("configsync: gossip budget is %d bytes, must be at least 64", c.GossipBudget)
 	}
@@ -86,11 +99,23 @@ func (c StateConfig) validate() error {
 	return nil
 }
 
-// record is an entry in the State with its cached hashes.
+// record is an entry in the State with its cached hashes: of the key, of
+// the content (value, flags, deleted) and of the whole entry.
 type record struct {
 	Entry
-	index  uint64
-	kh, eh uint64
+	index      uint64
+	kh, ch, eh uint64
+}
+
+// newRecord makes a record of e with its hashes; kh is the key hash when
+// known (0 computes it).
+func newRecord(e Entry, index, kh uint64) *record {
+	if kh == 0 {
+		kh = keyHash(e.Key)
+	}
+	r := &record{Entry: e, index: index, kh: kh, ch: contentHash(&e)}
+	r.eh = entryHash(r.kh, r.ch, &r.Entry)
+	return r
 }
 
 func (r *record) rec() Record { return Record{Entry: r.Entry, Index: r.index} }
@@ -108,9 +133,10 @@ type mark struct {
 // the time takes nowMs (unix milliseconds). It is not safe for concurrent
 // use; the Store serialises access.
 type State struct {
-	cfg   StateConfig
-	ttlMs int64
-	hlc   HLC
+	cfg    StateConfig
+	ttlMs  int64
+	skewMs int64
+	hlc    HLC
 
 	byKey map[string]*record
 	order *btree.BTreeG[*record]
@@ -140,7 +166,8 @@ func NewState(c StateConfig) (*State, error) {
 	return &State{
 		cfg:      c,
 		ttlMs:    c.TombstoneTTL.Milliseconds(),
-		hlc:      NewHLC(c.Node),
+		skewMs:   c.MaxClockSkew.Milliseconds(),
+		hlc:      NewHLC(c.Node, c.MaxClockSkew.Milliseconds()),
 		byKey:    make(map[string]*record),
 		order:    btree.NewG(32, func(a, b *record) bool { return a.Key < b.Key }),
 		tombs:    make(map[string]*record),
@@ -282,7 +309,7 @@ func (s *State) PrepareDeletePrefix(prefix string, nowMs int64) []Entry {
 // ApplyLocal applies an entry made by a Prepare method. It reports false
 // when a newer version of the key arrived in between (that one stays).
 func (s *State) ApplyLocal(e Entry) (Record, bool) {
-	s.hlc.Observe(e.Version, e.Version.Wall)
+	s.hlc.advance(e.Version)
 	return s.apply(e)
 }
 
@@ -327,19 +354,39 @@ type MergeResult struct {
 	Stale int
 	// Invalid counts entries with a malformed key or node (skipped).
 	Invalid int
-	// SkewMs is the greatest amount by which a version was ahead of nowMs.
+	// SkewMs is the greatest amount by which an accepted version was
+	// ahead of nowMs.
 	SkewMs int64
+	// Future counts entries refused because their wall time was more than
+	// MaxClockSkew ahead of nowMs; FutureMs is the greatest such lead and
+	// FutureOrigin the origin node of that version.
+	Future       int
+	FutureMs     int64
+	FutureOrigin string
+}
+
+// refuseFuture records a version refused by the skew bound.
+func (res *MergeResult) refuseFuture(v Version, skewMs int64) {
+	res.Future++
+	if skewMs > res.FutureMs {
+		res.FutureMs, res.FutureOrigin = skewMs, v.Node
+	}
 }
 
 // Merge applies remote entries by last-writer-wins.
 func (s *State) Merge(entries []Entry, nowMs int64) MergeResult {
 	var res MergeResult
 	for _, e := range entries {
-		if checkKeyForm(e.Key) != nil || checkNode(e.Version.Node) != nil {
+		if checkKeyForm(e.Key) != nil || checkNode(e.Version.Node) != nil || checkWall(e.Version.Wall) != nil {
 			res.Invalid++
 			continue
 		}
-		res.SkewMs = max(res.SkewMs, s.hlc.Observe(e.Version, nowMs))
+		skew, ok := s.hlc.Observe(e.Version, nowMs)
+		if !ok {
+			res.refuseFuture(e.Version, skew)
+			continue
+		}
+		res.SkewMs = max(res.SkewMs, skew)
 		if s.byKey[e.Key] == nil && s.belowFloor(e) {
 			res.Rejected = append(res.Rejected, e)
 			continue
@@ -356,11 +403,40 @@ func (s *State) Merge(entries []Entry, nowMs int64) MergeResult {
 // belowFloor reports whether an entry for an absent key could be a stale
 // copy of a collected or dropped one.
 func (s *State) belowFloor(e Entry) bool {
+	_, below := s.rejectFloor(e)
+	return below
+}
+
+// rejectFloor returns the floor that refuses e (the tombstone floor, or
+// the key's mark), if one does.
+func (s *State) rejectFloor(e Entry) (Version, bool) {
 	if e.Version.Compare(s.floor) <= 0 {
-		return true
+		return s.floor, true
 	}
-	m, ok := s.marks[e.Key]
-	return ok && e.Version.Compare(m.v) <= 0
+	if m, ok := s.marks[e.Key]; ok && e.Version.Compare(m.v) <= 0 {
+		return m.v, true
+	}
+	return Version{}, false
+}
+
+// plausibleFloor reports whether f could be a floor on a correct node:
+// floors are versions of tombstones collected TombstoneTTL after their
+// wall time, so a floor less than TombstoneTTL - MaxClockSkew old is
+// forged or comes from a clock beyond the bound.
+func (s *State) plausibleFloor(f Version, nowMs int64) bool {
+	return !f.IsZero() && f.Wall <= nowMs-s.ttlMs+s.skewMs
+}
+
+// adoptFloor raises the floor to a peer's, if that is plausible: floors
+// only rise, and a node that joins adopts its peers' floor before it
+// accepts entries below it, so it does not bring back a key the cluster
+// deleted and collected.
+func (s *State) adoptFloor(f Version, nowMs int64) bool {
+	if f.Compare(s.floor) <= 0 || !s.plausibleFloor(f, nowMs) || checkNode(f.Node) != nil {
+		return false
+	}
+	s.floor = f
+	return true
 }
 
 func (s *State) apply(e Entry) (Record, bool) {
@@ -372,14 +448,12 @@ func (s *State) apply(e Entry) (Record, bool) {
 		e.Value = nil
 	}
 	s.index++
-	r := &record{Entry: e, index: s.index}
+	var kh uint64
 	if old != nil {
-		r.kh = old.kh
+		kh = old.kh
 		s.unlink(old)
-	} else {
-		r.kh = keyHash(e.Key)
 	}
-	r.eh = entryHash(r.kh, &r.Entry)
+	r := newRecord(e, s.index, kh)
 	s.link(r)
 	delete(s.marks, e.Key)
 	return r.rec(), true
@@ -435,9 +509,10 @@ func (s *State) GC(nowMs int64) []Entry {
 }
 
 // Restore loads a persisted entry at startup: no floor check, the clock
-// advances past it, and it takes the given index.
+// advances past it, and it takes the given index. After restoring, the
+// driver calls Restamp, which repairs a clock restored beyond the bound.
 func (s *State) Restore(e Entry, index uint64) {
-	s.hlc.Observe(e.Version, e.Version.Wall)
+	s.hlc.advance(e.Version)
 	if old := s.byKey[e.Key]; old != nil && !e.Newer(old.Entry) {
 		return
 	}
@@ -447,22 +522,33 @@ func (s *State) Restore(e Entry, index uint64) {
 	s.index = max(saved, index)
 }
 
-// RestoreMeta loads the persisted clock, floor and index.
+// RestoreMeta loads the persisted clock, floor and index (then Restamp,
+// as after Restore).
 func (s *State) RestoreMeta(clock, floor Version, index uint64) {
-	s.hlc.Observe(clock, clock.Wall)
-	s.hlc.Observe(floor, floor.Wall)
+	s.hlc.advance(clock)
+	s.hlc.advance(floor)
 	if floor.Compare(s.floor) > 0 {
 		s.floor = floor
 	}
 	s.index = max(s.index, index)
 }
 
-// dropRejected removes entries a peer rejected: the held version must not
-// be newer than the rejected one. It marks the key so other stale copies
-// are rejected here too.
-func (s *State) dropRejected(items []KeyVersion, nowMs int64) []Record {
-	var out []Record
-	for _, it := range items {
+// dropRejected removes entries a peer rejected, if the Reject is
+// plausible: its floor is old enough to be a real floor (see
+// plausibleFloor) and every item is at or below it. Otherwise nothing is
+// dropped and ignored is true. The held version must not be newer than
+// the rejected one. Each dropped key is marked so other stale copies are
+// rejected here too.
+func (s *State) dropRejected(m *Reject, nowMs int64) (out []Record, ignored bool) {
+	if !s.plausibleFloor(m.Floor, nowMs) {
+		return nil, true
+	}
+	for _, it := range m.Items {
+		if it.Version.Compare(m.Floor) > 0 {
+			return nil, true
+		}
+	}
+	for _, it := range m.Items {
 		r := s.byKey[it.Key]
 		if r == nil || r.Version.Compare(it.Version) > 0 {
 			continue
@@ -473,6 +559,63 @@ func (s *State) dropRejected(items []KeyVersion, nowMs int64) []Record {
 			s.marks[it.Key] = mark{v: it.Version, atMs: nowMs}
 		}
 		out = append(out, Record{Entry: r.Entry, Index: s.index})
+	}
+	return out, false
+}
+
+// ClockAhead is how far this node's clock runs beyond nowMs plus
+// MaxClockSkew, in ms (0 normally; see HLC.Ahead). The driver calls
+// Restamp before a local write when it is positive.
+func (s *State) ClockAhead(nowMs int64) int64 { return s.hlc.Ahead(nowMs) }
+
+// Restamp repairs a clock that runs more than MaxClockSkew ahead of nowMs
+// (the wall clock went back, or the store was written while it was set
+// ahead): versions issued from it would be refused by every peer, and a
+// key held at such a version could not be written without issuing one.
+// The clock is reset to the greatest of nowMs and the versions held within
+// the bound; every entry held beyond the bound is stamped again as a local
+// write made now, keeping its content, so nothing acknowledged is lost
+// and every key stays writable; a floor beyond what a correct clock could
+// have collected is lowered to the plausible bound. It returns the
+// restamped records (the driver persists them, replacing the stored
+// versions, and gossips them); nil when the clock was within the bound.
+func (s *State) Restamp(nowMs int64) []Record {
+	if s.hlc.Ahead(nowMs) == 0 {
+		return nil
+	}
+	limit := nowMs + s.skewMs
+	h := NewHLC(s.cfg.Node, s.skewMs)
+	var future []*record
+	for _, r := range s.byKey {
+		if r.Version.Wall > limit {
+			future = append(future, r)
+		} else {
+			h.advance(r.Version)
+		}
+	}
+	if pf := nowMs - s.ttlMs + s.skewMs; s.floor.Wall > pf {
+		s.floor = Version{}
+		if pf > 0 {
+			s.floor = Version{Wall: pf, Node: s.cfg.Node}
+		}
+	}
+	h.advance(s.floor)
+	for k, m := range s.marks {
+		if m.v.Wall > limit {
+			delete(s.marks, k)
+		}
+	}
+	s.hlc = h
+	slices.SortFunc(future, func(a, b *record) int { return strings.Compare(a.Key, b.Key) })
+	out := make([]Record, 0, len(future))
+	for _, old := range future {
+		e := old.Entry
+		e.Version = s.hlc.Next(nowMs)
+		s.unlink(old)
+		s.index++
+		r := newRecord(e, s.index, old.kh)
+		s.link(r)
+		out = append(out, r.rec())
 	}
 	return out
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +24,12 @@ type Store struct {
 	tr   Transport
 	disk *disk // nil in memory
 
+	// gate orders local writes (shared) against clock repair (exclusive):
+	// restamped entries replace what is on disk before any local write
+	// that could otherwise be skipped as older than a stale stored
+	// version.
+	gate sync.RWMutex
+
 	mu sync.Mutex
 	st *State
 	// dirty holds keys changed by peers or GC and not yet committed.
@@ -34,11 +39,20 @@ type Store struct {
 	indexCeil   uint64
 	watchers    map[*watcher]struct{}
 	lastSkewLog time.Time
+	// lastFutureLog rate-limits the log of refused future versions.
+	lastFutureLog time.Time
+	// replaceKeys and replaceMeta are restamped entries and a lowered
+	// clock or floor not yet written over the stored ones (clock repair).
+	replaceKeys map[string]struct{}
+	replaceMeta bool
+	// transferring names peers with a full transfer queued or under way.
+	transferring map[string]bool
 
 	inbox      chan []byte
 	inboxBytes atomic.Int64
 	outbox     chan outMsg
 	outBytes   atomic.Int64
+	transfers  chan string
 	commitKick chan struct{}
 	done       chan struct{} // closed by Close
 
@@ -76,18 +90,21 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		cfg:        cfg,
-		log:        cfg.Logger.With("component", "configsync"),
-		clk:        cfg.Clock,
-		tr:         cfg.Transport,
-		st:         st,
-		dirty:      make(map[string]dirtyOp),
-		watchers:   make(map[*watcher]struct{}),
-		inbox:      make(chan []byte, cfg.InboxMessages),
-		outbox:     make(chan outMsg, cfg.OutboxMessages),
-		commitKick: make(chan struct{}, 1),
-		done:       make(chan struct{}),
-		runDone:    make(chan struct{}),
+		cfg:          cfg,
+		log:          cfg.Logger.With("component", "configsync"),
+		clk:          cfg.Clock,
+		tr:           cfg.Transport,
+		st:           st,
+		dirty:        make(map[string]dirtyOp),
+		watchers:     make(map[*watcher]struct{}),
+		replaceKeys:  make(map[string]struct{}),
+		transferring: make(map[string]bool),
+		transfers:    make(chan string, maxTransfers),
+		inbox:        make(chan []byte, cfg.InboxMessages),
+		outbox:       make(chan outMsg, cfg.OutboxMessages),
+		commitKick:   make(chan struct{}, 1),
+		done:         make(chan struct{}),
+		runDone:      make(chan struct{}),
 	}
 	if cfg.DataDir == "" {
 		return s, nil
@@ -95,7 +112,7 @@ func Open(cfg Config) (*Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("configsync: data dir: %w", err)
 	}
-	d, err := openDisk(filepath.Join(cfg.DataDir, DBFile), cfg.BatchDelay)
+	d, err := openDisk(cfg.DataDir, cfg.BatchDelay)
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +120,9 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		d.close()
 		return nil, err
+	}
+	if ds.migrated != 0 {
+		s.log.Info("migrated the database to the current schema (checksummed records)", "path", d.path, "from_schema", ds.migrated, "schema", schemaVersion)
 	}
 	if ds.node != "" && ds.node != cfg.Node {
 		s.log.Warn("database was written by another node name", "path", d.path, "was", ds.node, "now", cfg.Node)
@@ -116,7 +136,15 @@ func Open(cfg Config) (*Store, error) {
 	st.RestoreMeta(ds.clock, ds.floor, restored)
 	s.disk = d
 	s.indexCeil = restored + indexLease
+	if err := s.repairClock(); err != nil {
+		d.close()
+		return nil, err
+	}
 	if err := d.commit(cfg.Node, nil, nil, st.Clock(), st.Floor(), s.indexCeil); err != nil {
+		d.close()
+		return nil, err
+	}
+	if err := d.markHeld(); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -157,38 +185,63 @@ func (s *Store) Delete(ctx context.Context, key string) (Record, error) {
 
 // writeOne prepares one local entry under the lock and commits it durably.
 func (s *Store) writeOne(ctx context.Context, prepare func(nowMs int64) (Entry, error)) (Record, error) {
-	if err := s.writable(ctx); err != nil {
-		return Record{}, err
-	}
-	s.mu.Lock()
-	e, err := prepare(s.nowMs())
-	s.mu.Unlock()
-	if err != nil {
-		return Record{}, err
-	}
-	recs, err := s.commitLocal([]Entry{e})
-	if err != nil {
-		return Record{}, err
-	}
-	return recs[0], nil
+	var rec Record
+	err := s.write(ctx, func(nowMs int64) ([]Entry, error) {
+		e, err := prepare(nowMs)
+		if err != nil {
+			return nil, err
+		}
+		return []Entry{e}, nil
+	}, func(recs []Record) { rec = recs[0] })
+	return rec, err
 }
 
 // DeletePrefix deletes every live key under prefix ("" is everything) in
 // one durable transaction and returns how many it deleted.
 func (s *Store) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+	n := 0
+	err := s.write(ctx, func(nowMs int64) ([]Entry, error) {
+		return s.st.PrepareDeletePrefix(prefix, nowMs), nil
+	}, func(recs []Record) { n = len(recs) })
+	return n, err
+}
+
+// write prepares local entries under the lock (with a clock within the
+// skew bound, repaired first if need be) and commits them durably; done
+// receives the committed records.
+func (s *Store) write(ctx context.Context, prepare func(nowMs int64) ([]Entry, error), done func([]Record)) error {
 	if err := s.writable(ctx); err != nil {
-		return 0, err
+		return err
 	}
-	s.mu.Lock()
-	es := s.st.PrepareDeletePrefix(prefix, s.nowMs())
-	s.mu.Unlock()
-	if len(es) == 0 {
-		return 0, nil
+	for attempt := 0; ; attempt++ {
+		if err := s.repairClock(); err != nil {
+			return err
+		}
+		s.gate.RLock()
+		s.mu.Lock()
+		now := s.nowMs()
+		if s.clockNeedsRepairLocked(now) {
+			s.mu.Unlock()
+			s.gate.RUnlock()
+			if attempt == 3 {
+				return fmt.Errorf("configsync: the clock keeps running ahead of the wall clock beyond kv.max_clock_skew")
+			}
+			continue
+		}
+		es, err := prepare(now)
+		s.mu.Unlock()
+		if err != nil || len(es) == 0 {
+			s.gate.RUnlock()
+			return err
+		}
+		recs, err := s.commitLocal(es)
+		s.gate.RUnlock()
+		if err != nil {
+			return err
+		}
+		done(recs)
+		return nil
 	}
-	if _, err := s.commitLocal(es); err != nil {
-		return 0, err
-	}
-	return len(es), nil
 }
 
 func (s *Store) writable(ctx context.Context) error {
@@ -198,6 +251,79 @@ func (s *Store) writable(ctx context.Context) error {
 	if s.isClosed() {
 		return ErrClosed
 	}
+	if f := s.cfg.ClockOffset; f != nil {
+		if off, ok := f(); ok && (off > s.cfg.MaxClockSkew || off < -s.cfg.MaxClockSkew) {
+			dir := "ahead of"
+			if off < 0 {
+				dir, off = "behind", -off
+			}
+			return errorf(ErrClockOffset, "this agent's clock is %v %s its peers' (kv.max_clock_skew is %v): writes are refused, since peers would refuse them or this agent refuses theirs, until the clock is fixed (check NTP)",
+				off.Round(time.Millisecond), dir, s.cfg.MaxClockSkew)
+		}
+	}
+	return nil
+}
+
+// clockNeedsRepairLocked: the clock runs beyond the skew bound, or a
+// repair has not reached the disk yet.
+func (s *Store) clockNeedsRepairLocked(nowMs int64) bool {
+	return s.st.ClockAhead(nowMs) > 0 || len(s.replaceKeys) > 0 || s.replaceMeta
+}
+
+// repairClock runs State.Restamp when the clock runs more than
+// MaxClockSkew ahead of the wall clock, and writes its result over the
+// stored entries, clock and floor before any local write continues. It
+// runs at Open, before local writes and on every GC tick.
+func (s *Store) repairClock() error {
+	s.mu.Lock()
+	need := s.clockNeedsRepairLocked(s.nowMs())
+	s.mu.Unlock()
+	if !need {
+		return nil
+	}
+	s.gate.Lock()
+	defer s.gate.Unlock()
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	s.mu.Lock()
+	now := s.nowMs()
+	ahead := s.st.ClockAhead(now)
+	recs := s.st.Restamp(now)
+	if ahead > 0 {
+		s.replaceMeta = true
+	}
+	var msgs [][]byte
+	for _, r := range recs {
+		s.replaceKeys[r.Key] = struct{}{}
+		msgs = append(msgs, s.broadcastLocked(r.Entry, true))
+	}
+	s.notify(recs)
+	var puts []Entry
+	for k := range s.replaceKeys {
+		if r, ok := s.st.Lookup(k); ok {
+			puts = append(puts, r.Entry)
+		}
+	}
+	clk, floor := s.st.Clock(), s.st.Floor()
+	s.mu.Unlock()
+	if ahead > 0 {
+		s.stats.restamped.Add(uint64(len(recs)))
+		s.log.Warn("the clock was ahead of the wall clock beyond kv.max_clock_skew (the wall clock went back, or data was written with a clock set ahead): reset it, and stamped the entries held beyond the bound again as local writes made now",
+			"ahead", time.Duration(ahead)*time.Millisecond, "restamped", len(recs), "clock", clk.String(), "max_clock_skew", s.cfg.MaxClockSkew)
+	}
+	s.forward(msgs, "")
+	if s.disk != nil {
+		if err := s.disk.replace(puts, clk, floor); err != nil {
+			s.stats.commitErrors.Add(1)
+			return err
+		}
+	}
+	s.mu.Lock()
+	for _, e := range puts {
+		delete(s.replaceKeys, e.Key)
+	}
+	s.replaceMeta = false
+	s.mu.Unlock()
 	return nil
 }
 
@@ -391,6 +517,7 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { s.commitLoop(ctx) })
 	wg.Go(func() { s.gcLoop(ctx) })
+	wg.Go(func() { s.transferLoop(ctx) })
 	wg.Wait()
 	return s.flush()
 }
@@ -461,12 +588,34 @@ func (s *Store) process(b []byte) {
 	if logSkew {
 		s.lastSkewLog = s.clk.Now()
 	}
+	if out.MetaChanged {
+		s.metaDirty = true
+	}
 	pending := s.needFlushLocked()
+	if out.Transfer {
+		s.startTransferLocked(out.To)
+	}
+	logFuture := out.Future > 0 && s.clk.Now().Sub(s.lastFutureLog) > time.Minute
+	if logFuture {
+		s.lastFutureLog = s.clk.Now()
+	}
 	s.mu.Unlock()
 
 	s.stats.observeSkew(out.SkewMs)
 	if logSkew {
 		s.log.Warn("peer version ahead of local clock", "from", m.Sender(), "skew", time.Duration(out.SkewMs)*time.Millisecond)
+	}
+	if out.Future > 0 {
+		n := s.stats.skewRejected.Add(uint64(out.Future))
+		if logFuture {
+			s.log.Warn("refused versions beyond kv.max_clock_skew ahead of the local clock (a peer's clock is wrong, or a forged message): not applied, relayed or observed",
+				"origin", out.FutureOrigin, "from", m.Sender(), "skew", time.Duration(out.FutureMs)*time.Millisecond,
+				"max_clock_skew", s.cfg.MaxClockSkew, "refused_total", n)
+		}
+	}
+	if out.RejectIgnored {
+		s.stats.rejectsIgnored.Add(1)
+		s.log.Debug("ignored a Reject: its floor is implausible or does not cover its items", "from", m.Sender())
 	}
 	s.stats.rejected.Add(uint64(out.Rejected))
 	s.stats.dropped.Add(uint64(len(out.Removed)))
@@ -524,24 +673,86 @@ const (
 	sendBackoff  = 100 * time.Millisecond
 )
 
-func (s *Store) send(ctx context.Context, o outMsg) {
+// send delivers o, retrying; it reports whether o was delivered.
+func (s *Store) send(ctx context.Context, o outMsg) bool {
 	for attempt := 1; ; attempt++ {
 		err := s.tr.Send(o.to, o.msg)
 		if err == nil {
-			return
+			return true
 		}
 		s.stats.sendErrors.Add(1)
 		if attempt == sendAttempts {
 			s.log.Debug("send failed", "to", o.to, "kind", Kind(o.msg[1]), "attempts", attempt, "err", err)
-			return
+			return false
 		}
 		t := time.NewTimer(time.Duration(attempt) * sendBackoff) // network time, not the store's clock
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
+			return false
+		}
+	}
+}
+
+// maxTransfers bounds the full transfers queued at once; a peer whose
+// request does not fit is counted (Stats.TransfersDeferred) and served on
+// its next push/pull or probe.
+const maxTransfers = 16
+
+// startTransferLocked queues a full transfer to a peer that has none
+// queued or under way. Called with s.mu held.
+func (s *Store) startTransferLocked(to string) {
+	if s.transferring[to] {
+		return
+	}
+	select {
+	case s.transfers <- to:
+		s.transferring[to] = true
+	default:
+		s.stats.transfersDeferred.Add(1)
+	}
+}
+
+func (s *Store) transferLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case to := <-s.transfers:
+			s.transfer(ctx, to)
+			s.mu.Lock()
+			delete(s.transferring, to)
+			s.mu.Unlock()
+		}
+	}
+}
+
+// transfer streams every entry to a peer, one chunk at a time: each
+// chunk is taken from the current state and sent (reliably, with
+// retries) before the next, so a transfer is paced by the network and
+// never fills the outbox. It stops when a chunk cannot be delivered; the
+// peer's next summary starts it again.
+func (s *Store) transfer(ctx context.Context, to string) {
+	s.mu.Lock()
+	session := s.st.NewSession()
+	s.mu.Unlock()
+	from := ""
+	for ctx.Err() == nil {
+		s.mu.Lock()
+		m, next, done := s.st.TransferChunk(session, from)
+		s.mu.Unlock()
+		if len(m.Entries) > 0 {
+			msg := Encode(m)
+			s.stats.countSent(msg)
+			if !s.send(ctx, outMsg{to: to, msg: msg}) {
+				return
+			}
+		}
+		if done {
 			return
 		}
+		from = next
 	}
 }
 
@@ -571,6 +782,9 @@ func (s *Store) gcLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tk.C():
+			if err := s.repairClock(); err != nil {
+				s.log.Error("clock repair failed; local writes fail until it succeeds", "err", err)
+			}
 			s.GC()
 		}
 	}

@@ -19,11 +19,14 @@ import (
 // byte and strips it before Decode.
 //
 // Decode is strict: every length is checked against what remains and
-// against the caps before anything is allocated, trailing bytes are an
+// against the caps before anything is allocated, versions must have a
+// wall time a clock can produce (0 to year 9999), trailing bytes are an
 // error, and every error wraps ErrMalformed.
 
-// ProtocolVersion is the first byte of every message.
-const ProtocolVersion = 1
+// ProtocolVersion is the first byte of every message. Version 2 added
+// content hashes to SyncKeys and the floor to Reject; agents of different
+// versions drop each other's messages as malformed.
+const ProtocolVersion = 2
 
 // Summary flag bits.
 const (
@@ -98,6 +101,7 @@ func Encode(m Message) []byte {
 	case *SyncKeys:
 		e.node(m.From)
 		e.uvarint(m.Session)
+		e.fixed64(m.Salt)
 		e.uvarint(uint64(len(m.Leaves)))
 		for _, lk := range m.Leaves {
 			e.buf = binary.LittleEndian.AppendUint16(e.buf, lk.Leaf)
@@ -105,6 +109,7 @@ func Encode(m Message) []byte {
 			for _, hv := range lk.Keys {
 				e.fixed64(hv.Hash)
 				e.version(hv.Version)
+				e.buf = binary.LittleEndian.AppendUint32(e.buf, hv.Content)
 			}
 		}
 	case *SyncEntries:
@@ -120,6 +125,7 @@ func Encode(m Message) []byte {
 		}
 	case *Reject:
 		e.node(m.From)
+		e.optVersion(m.Floor)
 		e.uvarint(uint64(len(m.Items)))
 		for _, it := range m.Items {
 			e.str(it.Key)
@@ -170,6 +176,16 @@ func (e *encoder) version(v Version) {
 	e.buf = binary.AppendVarint(e.buf, v.Wall)
 	e.uvarint(uint64(v.Logical))
 	e.node(v.Node)
+}
+
+// optVersion writes a presence byte, then v unless it is zero.
+func (e *encoder) optVersion(v Version) {
+	if v.IsZero() {
+		e.buf = append(e.buf, 0)
+		return
+	}
+	e.buf = append(e.buf, 1)
+	e.version(v)
 }
 
 func (e *encoder) entry(en *Entry) {
@@ -294,17 +310,17 @@ func (d *decoder) body() Message {
 		}
 		return m
 	case KindSyncKeys:
-		m := &SyncKeys{From: d.node("from"), Session: d.uvarint("session")}
+		m := &SyncKeys{From: d.node("from"), Session: d.uvarint("session"), Salt: d.fixed64("salt")}
 		n := d.count("leaves", 3)
 		m.Leaves = make([]LeafKeys, 0, min(n, preallocMax))
 		for i := 0; i < n && d.err == nil; i++ {
 			lk := LeafKeys{Leaf: d.fixed16("leaf")}
-			k := d.count("leaf keys", 11)
+			k := d.count("leaf keys", 15)
 			if k > 0 {
 				lk.Keys = make([]HashVersion, 0, min(k, preallocMax))
 			}
 			for j := 0; j < k && d.err == nil; j++ {
-				lk.Keys = append(lk.Keys, HashVersion{Hash: d.fixed64("key hash"), Version: d.version("version")})
+				lk.Keys = append(lk.Keys, HashVersion{Hash: d.fixed64("key hash"), Version: d.version("version"), Content: d.fixed32("content hash")})
 			}
 			m.Leaves = append(m.Leaves, lk)
 		}
@@ -321,7 +337,7 @@ func (d *decoder) body() Message {
 		}
 		return m
 	case KindReject:
-		m := &Reject{From: d.node("from")}
+		m := &Reject{From: d.node("from"), Floor: d.optVersion("floor")}
 		n := d.count("items", 5)
 		m.Items = make([]KeyVersion, 0, min(n, preallocMax))
 		for i := 0; i < n && d.err == nil; i++ {
@@ -405,6 +421,14 @@ func (d *decoder) fixed64(what string) uint64 {
 	return binary.LittleEndian.Uint64(d.b[d.off-8:])
 }
 
+func (d *decoder) fixed32(what string) uint32 {
+	if !d.need(what, 4) {
+		return 0
+	}
+	d.off += 4
+	return binary.LittleEndian.Uint32(d.b[d.off-4:])
+}
+
 func (d *decoder) fixed16(what string) uint16 {
 	if !d.need(what, 2) {
 		return 0
@@ -476,6 +500,11 @@ func (d *decoder) node(what string) string {
 
 func (d *decoder) version(what string) Version {
 	v := Version{Wall: d.varint(what + " wall")}
+	if d.err == nil {
+		if err := checkWall(v.Wall); err != nil {
+			d.fail("%s: %v", what, err)
+		}
+	}
 	l := d.uvarint(what + " logical")
 	if l > math.MaxUint32 {
 		d.fail("%s: logical %d exceeds 32 bits", what, l)
@@ -483,6 +512,18 @@ func (d *decoder) version(what string) Version {
 	v.Logical = uint32(l)
 	v.Node = d.node(what + " node")
 	return v
+}
+
+// optVersion reads what encoder.optVersion wrote.
+func (d *decoder) optVersion(what string) Version {
+	switch d.byte(what + " presence") {
+	case 0:
+		return Version{}
+	case 1:
+		return d.version(what)
+	}
+	d.fail("%s: presence byte is not 0 or 1", what)
+	return Version{}
 }
 
 func (d *decoder) entries() []Entry {

@@ -33,8 +33,11 @@ package configsync
 // streamed one after another (Output.Transfer). Entries rejected by the
 // floor go back as a Reject naming the floor that refused them; the
 // sender drops its copies if that floor is plausible (old enough to be a
-// real floor) and covers every item. Summaries carry the floor, and a
-// plausible floor above ours is adopted.
+// real floor) and covers every item. Summaries carry the floor: an empty
+// store that hears a plausible floor holds back entries below it from
+// other senders until that peer's full transfer ends, and then adopts the
+// floor the transfer ends with, so a joiner neither brings back a key the
+// cluster collected nor rejects an old key it merely lacks.
 //
 // Versions are bounded: an entry whose wall time is more than
 // MaxClockSkew ahead of the receiver's clock is refused (not applied,
@@ -199,6 +202,10 @@ type SyncEntries struct {
 	Session uint64
 	Entries []Entry
 	Want    []uint64
+	// Final marks the last message of a full transfer; Floor is then the
+	// sender's floor, which a joiner adopts.
+	Final bool
+	Floor Version
 }
 
 // KeyVersion names one version of a key.
@@ -271,6 +278,8 @@ type Output struct {
 	// RejectIgnored is set when a Reject was not honoured (implausible
 	// floor, or an item above it).
 	RejectIgnored bool
+	// HeldBack counts entries a joiner held back (see State.joinFloor).
+	HeldBack int
 	// MetaChanged is set when the floor rose (persist it).
 	MetaChanged bool
 	// Transfer: stream every entry to To (a peer whose summary says it
@@ -329,8 +338,9 @@ func (s *State) Step(m Message, nowMs int64) Output {
 
 // merge applies entries and fills the common parts of out.
 func (s *State) merge(out *Output, entries []Entry, nowMs int64) {
-	res := s.Merge(entries, nowMs)
+	res := s.mergeFrom(out.To, entries, nowMs)
 	out.Accepted = res.Accepted
+	out.HeldBack = res.HeldBack
 	out.SkewMs = res.SkewMs
 	out.Future, out.FutureMs, out.FutureOrigin = res.Future, res.FutureMs, res.FutureOrigin
 	out.Rejected = len(res.Rejected)
@@ -403,11 +413,11 @@ func (s *State) stepFetch(m *Fetch) Output {
 // side with the smaller name, or the non-empty side when the other is
 // empty (it sends everything at once).
 func (s *State) stepSummary(m *Summary, nowMs int64) Output {
-	adopted := s.adoptFloor(m.Floor, nowMs)
+	s.heardFloor(m.Node, m.Floor, nowMs)
 	if m.Root == s.tree.root {
-		return Output{MetaChanged: adopted}
+		return Output{}
 	}
-	out := Output{To: m.Node, MetaChanged: adopted}
+	out := Output{To: m.Node}
 	switch {
 	case m.Probe && s.tree.entries == 0:
 		// Empty here: answer with our summary; a count of zero makes the
@@ -583,6 +593,9 @@ func (s *State) TransferChunk(session uint64, from string) (m *SyncEntries, next
 		m.Entries = append(m.Entries, r.Entry)
 		return true
 	})
+	if done {
+		m.Final, m.Floor = true, s.floor
+	}
 	return m, next, done
 }
 
@@ -595,6 +608,9 @@ func (s *State) NewSession() uint64 {
 func (s *State) stepEntries(m *SyncEntries, nowMs int64) Output {
 	out := Output{To: m.From}
 	s.merge(&out, m.Entries, nowMs)
+	if m.Final {
+		out.MetaChanged = s.transferDone(m.From, m.Floor, nowMs)
+	}
 	if n := len(out.Accepted); n > 0 && n <= s.cfg.RegossipSyncMax {
 		for _, r := range out.Accepted {
 			out.Gossip = append(out.Gossip, r.Entry)

@@ -153,6 +153,60 @@ func TestRegressJoinerAdoptsFloor(t *testing.T) {
 	if _, ok := joiner.Get("gone"); ok {
 		t.Fatalf("joiner accepted a stale copy of a collected key (floor %v, output %+v)", joiner.Floor(), out)
 	}
+	if len(out.Replies) != 0 {
+		t.Fatalf("joiner rejected before it held a's data: %+v", out.Replies)
+	}
+	// a's full transfer completes: the joiner takes a's floor and now
+	// rejects the stale copy, so the stale node drops it.
+	for _, c := range transferAll(a, "joiner") {
+		m, _ := Decode(c.data)
+		joiner.Step(m, now)
+	}
+	if joiner.Floor() != a.Floor() {
+		t.Fatalf("joiner floor %v after a's transfer, want %v", joiner.Floor(), a.Floor())
+	}
+	out = joiner.Step(&SyncEntries{From: "stale", Entries: []Entry{r.Entry}}, now)
+	if len(out.Replies) != 1 || out.Replies[0].Kind() != KindReject {
+		t.Fatalf("joiner did not reject the stale copy after the transfer: %+v", out)
+	}
+	if rm := stale.Step(out.Replies[0], now); len(rm.Removed) != 1 {
+		t.Fatalf("stale node did not drop its copy on the joiner's Reject: %+v", rm)
+	}
+}
+
+// A joiner never rejects a legitimate old key it merely lacks (it would
+// make the holders drop it): only its source's complete transfer gives
+// it a floor.
+func TestJoinerKeepsOldKeys(t *testing.T) {
+	ttl := time.Hour
+	t0 := regressT0.UnixMilli()
+	mk := func(node string) *State {
+		st, err := NewState(StateConfig{Node: node, TombstoneTTL: ttl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	a, b, joiner := mk("a"), mk("b"), mk("joiner")
+	old, _ := a.Put("old", []byte("v"), 0, t0)
+	b.Merge([]Entry{old.Entry}, t0)
+	a.Put("gone", []byte("v"), 0, t0+10)
+	a.Delete("gone", t0+20)
+	now := t0 + ttl.Milliseconds() + 5000
+	a.GC(now)
+	if a.Floor().Compare(old.Version) <= 0 {
+		t.Fatal("setup: the floor must cover the old key")
+	}
+	sum := a.Summary()
+	joiner.Step(&sum, now)
+	out := joiner.Step(&SyncEntries{From: "b", Entries: []Entry{old.Entry}}, now)
+	if len(out.Replies) != 0 {
+		t.Fatalf("the joiner rejected an old key from b: %+v", out.Replies)
+	}
+	exchange(t, a, joiner, now)
+	if _, ok := joiner.Get("old"); !ok {
+		t.Fatal("the joiner lacks the old key after a's transfer")
+	}
 }
 
 // Random byte flips in configsync.db crashed the process (SIGSEGV in

@@ -53,6 +53,9 @@ const (
 	maxMarks = 1 << 20
 	// maxFetching bounds pending fetches.
 	maxFetching = 1 << 14
+	// joinHoldMs bounds how long a joiner holds back entries below the
+	// floor it heard while waiting for that peer's full transfer.
+	joinHoldMs = 60_000
 )
 
 func (c StateConfig) withDefaults() StateConfig {
@@ -155,6 +158,16 @@ type State struct {
 	// fetching holds announced entries being fetched.
 	fetching map[string]mark
 	sessions uint64
+	// joinFloor is a floor heard from joinFrom while this store was
+	// empty (a joiner, or a node restarted without its data). Until
+	// joinFrom's full transfer completes (then its floor is adopted) or
+	// joinHoldMs pass, entries for absent keys at or below it from other
+	// senders are held back: neither applied nor rejected, so a stale copy
+	// of a key the cluster deleted and collected does not come back here,
+	// and a legitimate old key this node merely lacks is not rejected.
+	joinFloor Version
+	joinFrom  string
+	joinAtMs  int64
 }
 
 // NewState returns an empty State.
@@ -357,6 +370,8 @@ type MergeResult struct {
 	// SkewMs is the greatest amount by which an accepted version was
 	// ahead of nowMs.
 	SkewMs int64
+	// HeldBack counts entries a joiner held back (see State.joinFloor).
+	HeldBack int
 	// Future counts entries refused because their wall time was more than
 	// MaxClockSkew ahead of nowMs; FutureMs is the greatest such lead and
 	// FutureOrigin the origin node of that version.
@@ -375,6 +390,11 @@ func (res *MergeResult) refuseFuture(v Version, skewMs int64) {
 
 // Merge applies remote entries by last-writer-wins.
 func (s *State) Merge(entries []Entry, nowMs int64) MergeResult {
+	return s.mergeFrom("", entries, nowMs)
+}
+
+// mergeFrom is Merge of entries sent by from.
+func (s *State) mergeFrom(from string, entries []Entry, nowMs int64) MergeResult {
 	var res MergeResult
 	for _, e := range entries {
 		if checkKeyForm(e.Key) != nil || checkNode(e.Version.Node) != nil || checkWall(e.Version.Wall) != nil {
@@ -389,6 +409,10 @@ func (s *State) Merge(entries []Entry, nowMs int64) MergeResult {
 		res.SkewMs = max(res.SkewMs, skew)
 		if s.byKey[e.Key] == nil && s.belowFloor(e) {
 			res.Rejected = append(res.Rejected, e)
+			continue
+		}
+		if s.byKey[e.Key] == nil && s.holdBack(from, e, nowMs) {
+			res.HeldBack++
 			continue
 		}
 		if r, ok := s.apply(e); ok {
@@ -427,12 +451,44 @@ func (s *State) plausibleFloor(f Version, nowMs int64) bool {
 	return !f.IsZero() && f.Wall <= nowMs-s.ttlMs+s.skewMs
 }
 
-// adoptFloor raises the floor to a peer's, if that is plausible: floors
-// only rise, and a node that joins adopts its peers' floor before it
-// accepts entries below it, so it does not bring back a key the cluster
-// deleted and collected.
-func (s *State) adoptFloor(f Version, nowMs int64) bool {
-	if f.Compare(s.floor) <= 0 || !s.plausibleFloor(f, nowMs) || checkNode(f.Node) != nil {
+// heardFloor notes a peer's summary floor: an empty store starts holding
+// back entries below it (see joinFloor) until that peer's full transfer
+// completes. A store that holds data never adopts a floor from a summary:
+// it would then reject the legitimate old keys it happens to lack, and
+// their holders would drop them.
+func (s *State) heardFloor(from string, f Version, nowMs int64) {
+	if s.tree.entries > 0 || (!s.joinFloor.IsZero() && nowMs-s.joinAtMs < joinHoldMs) {
+		return
+	}
+	if f.Compare(s.floor) <= 0 || !s.plausibleFloor(f, nowMs) {
+		return
+	}
+	s.joinFloor, s.joinFrom, s.joinAtMs = f, from, nowMs
+}
+
+// holdBack reports whether a joiner holds back e (an entry for an absent
+// key) from sender from.
+func (s *State) holdBack(from string, e Entry, nowMs int64) bool {
+	if s.joinFloor.IsZero() {
+		return false
+	}
+	if nowMs-s.joinAtMs >= joinHoldMs {
+		s.joinFloor, s.joinFrom = Version{}, ""
+		return false
+	}
+	return from != s.joinFrom && e.Version.Compare(s.joinFloor) <= 0
+}
+
+// transferDone adopts the floor a completed full transfer ends with: this
+// store now holds everything the sender held, so what the sender would
+// reject it may reject too. Only the transfer of the peer whose floor a
+// joiner heard counts.
+func (s *State) transferDone(from string, f Version, nowMs int64) bool {
+	if s.joinFloor.IsZero() || from != s.joinFrom {
+		return false
+	}
+	s.joinFloor, s.joinFrom = Version{}, ""
+	if f.Compare(s.floor) <= 0 || !s.plausibleFloor(f, nowMs) {
 		return false
 	}
 	s.floor = f

@@ -52,6 +52,9 @@ type Stats struct {
 	// Restamped counts entries stamped again after the clock was found
 	// beyond the skew bound (State.Restamp).
 	Restamped uint64
+	// HeldBack counts entries a joiner held back below the floor it heard
+	// while waiting for that peer's full transfer.
+	HeldBack uint64
 	// TransfersDeferred counts full transfers not started because
 	// maxTransfers were queued; the peer's next summary asks again.
 	TransfersDeferred uint64
@@ -63,7 +66,7 @@ type counters struct {
 	sendErrors, rejected, dropped, syncs   atomic.Uint64
 	commitErrors, skewRejected             atomic.Uint64
 	rejectsIgnored, restamped              atomic.Uint64
-	transfersDeferred                      atomic.Uint64
+	transfersDeferred, heldBack            atomic.Uint64
 	maxSkew, lastSkew                      atomic.Int64
 }
 
@@ -126,5 +129,6 @@ func (s *Store) Stats() Stats {
 	st.RejectsIgnored = c.rejectsIgnored.Load()
 	st.Restamped = c.restamped.Load()
 	st.TransfersDeferred = c.transfersDeferred.Load()
+	st.HeldBack = c.heldBack.Load()
 	return st
 }

@@ -613,6 +613,9 @@ func (s *Store) process(b []byte) {
 				"max_clock_skew", s.cfg.MaxClockSkew, "refused_total", n)
 		}
 	}
+	if out.HeldBack > 0 {
+		s.stats.heldBack.Add(uint64(out.HeldBack))
+	}
 	if out.RejectIgnored {
 		s.stats.rejectsIgnored.Add(1)
 		s.log.Debug("ignored a Reject: its floor is implausible or does not cover its items", "from", m.Sender())
@@ -742,7 +745,7 @@ func (s *Store) transfer(ctx context.Context, to string) {
 		s.mu.Lock()
 		m, next, done := s.st.TransferChunk(session, from)
 		s.mu.Unlock()
-		if len(m.Entries) > 0 {
+		if len(m.Entries) > 0 || done {
 			msg := Encode(m)
 			s.stats.countSent(msg)
 			if !s.send(ctx, outMsg{to: to, msg: msg}) {

@@ -51,7 +51,7 @@ func transferAll(st *State, peer string) []env {
 	session, from := st.NewSession(), ""
 	for {
 		m, next, done := st.TransferChunk(session, from)
-		if len(m.Entries) > 0 {
+		if len(m.Entries) > 0 || done {
 			out = append(out, env{peer, Encode(m)})
 		}
 		if done {

@@ -24,14 +24,21 @@ import (
 // error, and every error wraps ErrMalformed.
 
 // ProtocolVersion is the first byte of every message. Version 2 added
-// content hashes to SyncKeys and the floor to Reject; agents of different
-// versions drop each other's messages as malformed.
+// content hashes to SyncKeys, the floor to Reject, and the final flag and
+// floor to SyncEntries; agents of different versions drop each other's
+// messages as malformed.
 const ProtocolVersion = 2
 
 // Summary flag bits.
 const (
 	summaryFloor byte = 1 << iota // a floor version follows
 	summaryProbe                  // Summary.Probe
+)
+
+// SyncEntries flag bits.
+const (
+	entriesFinal byte = 1 << iota // SyncEntries.Final
+	entriesFloor                  // a floor version follows
 )
 
 // Encode serialises m.
@@ -115,6 +122,17 @@ func Encode(m Message) []byte {
 	case *SyncEntries:
 		e.node(m.From)
 		e.uvarint(m.Session)
+		var flags byte
+		if m.Final {
+			flags |= entriesFinal
+		}
+		if !m.Floor.IsZero() {
+			flags |= entriesFloor
+		}
+		e.buf = append(e.buf, flags)
+		if !m.Floor.IsZero() {
+			e.version(m.Floor)
+		}
 		e.uvarint(uint64(len(m.Entries)))
 		for i := range m.Entries {
 			e.entry(&m.Entries[i])
@@ -327,6 +345,14 @@ func (d *decoder) body() Message {
 		return m
 	case KindSyncEntries:
 		m := &SyncEntries{From: d.node("from"), Session: d.uvarint("session")}
+		flags := d.byte("sync entries flags")
+		if flags&^(entriesFinal|entriesFloor) != 0 {
+			d.fail("unknown sync entries flags %#x", flags)
+		}
+		m.Final = flags&entriesFinal != 0
+		if flags&entriesFloor != 0 {
+			m.Floor = d.version("floor")
+		}
 		m.Entries = d.entries()
 		w := d.count("want", 8)
 		if w > 0 {

@@ -44,6 +44,7 @@ func sampleMessages() []Message {
 		}},
 		&SyncEntries{From: "node-b", Session: 9, Entries: []Entry{{Key: "x", Value: []byte{0, 1}, Version: v2}}, Want: []uint64{1, 1 << 63}},
 		&SyncEntries{From: "node-b", Session: 9},
+		&SyncEntries{From: "node-b", Session: 9, Final: true, Floor: v1},
 		&Reject{From: "node-a", Floor: v2, Items: []KeyVersion{{Key: "k1", Version: v1}, {Key: "k2", Version: v2}}},
 		&Reject{From: "node-a", Items: []KeyVersion{}},
 	}
@@ -168,7 +169,8 @@ func TestWireMalformed(t *testing.T) {
 		{"group out of range", cat(hdr(KindSyncLeaves, "a"), uv(0), uv(1), make([]byte, 8), uv(1), []byte{0x00, 0x10}, make([]byte, 32)), "group 4096 out of range"},
 		{"too many groups", cat(hdr(KindSyncLeaves, "a"), uv(0), uv(1), make([]byte, 8), uv(4097), make([]byte, 4097*34)), "4097 groups"},
 		{"leaf keys count lies", cat(hdr(KindSyncKeys, "a"), uv(0), uv(1), make([]byte, 8), uv(1), []byte{1, 2}, uv(1000)), "leaf keys count"},
-		{"want count lies", cat(hdr(KindSyncEntries, "a"), uv(0), uv(1), uv(0), uv(3), make([]byte, 16)), "want count"},
+		{"want count lies", cat(hdr(KindSyncEntries, "a"), uv(0), uv(1), []byte{0}, uv(0), uv(3), make([]byte, 16)), "want count"},
+		{"sync entries flags", cat(hdr(KindSyncEntries, "a"), uv(0), uv(1), []byte{4}, uv(0), uv(0)), "sync entries flags"},
 		{"announce size", cat(hdr(KindAnnounce, "a"), uv(0), uv(1), []byte("k"), []byte{2, 0, 0}, uv(1<<33)), "size"},
 	}
 	for _, tc := range tests {

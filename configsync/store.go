@@ -566,6 +566,9 @@ func (s *Store) process(b []byte) {
 		return
 	}
 	s.stats.countReceived(b)
+	if err := s.repairClock(); err != nil {
+		s.log.Error("clock repair failed; local writes fail until it succeeds", "err", err)
+	}
 	now := s.nowMs()
 	s.mu.Lock()
 	out := s.st.Step(m, now)

@@ -394,49 +394,59 @@ func (d *decoder) fail(format string, args ...any) {
 }
 
 // need reports whether n more bytes are there.
-func (d *decoder) need(what string, n int) bool {
+func (d *decoder) need(what string, n int, part ...string) bool {
 	if d.err != nil {
 		return false
 	}
 	if len(d.b)-d.off < n {
-		d.fail("%s: truncated (need %d bytes, have %d)", what, n, len(d.b)-d.off)
+		d.fail("%s: truncated (need %d bytes, have %d)", joinName(what, part), n, len(d.b)-d.off)
 		return false
 	}
 	return true
 }
 
-func (d *decoder) byte(what string) byte {
-	if !d.need(what, 1) {
+func (d *decoder) byte(what string, part ...string) byte {
+	if !d.need(what, 1, part...) {
 		return 0
 	}
 	d.off++
 	return d.b[d.off-1]
 }
 
-func (d *decoder) uvarint(what string) uint64 {
+// Field names are passed in two parts (what, part) and joined only in an
+// error message: decoding allocates nothing for names.
+
+func (d *decoder) uvarint(what string, part ...string) uint64 {
 	if d.err != nil {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b[d.off:])
 	if n <= 0 {
-		d.fail("%s: bad varint", what)
+		d.fail("%s: bad varint", joinName(what, part))
 		return 0
 	}
 	d.off += n
 	return v
 }
 
-func (d *decoder) varint(what string) int64 {
+func (d *decoder) varint(what string, part ...string) int64 {
 	if d.err != nil {
 		return 0
 	}
 	v, n := binary.Varint(d.b[d.off:])
 	if n <= 0 {
-		d.fail("%s: bad varint", what)
+		d.fail("%s: bad varint", joinName(what, part))
 		return 0
 	}
 	d.off += n
 	return v
+}
+
+func joinName(what string, part []string) string {
+	for _, p := range part {
+		what += " " + p
+	}
+	return what
 }
 
 func (d *decoder) fixed64(what string) uint64 {
@@ -467,7 +477,7 @@ func (d *decoder) fixed16(what string) uint16 {
 // so a length the rest of the message cannot hold is refused before
 // anything is allocated for it.
 func (d *decoder) count(what string, minSize int) int {
-	v := d.uvarint(what + " count")
+	v := d.uvarint(what, "count")
 	if d.err != nil {
 		return 0
 	}
@@ -480,7 +490,7 @@ func (d *decoder) count(what string, minSize int) int {
 
 // raw reads a length-prefixed byte string of at most limit bytes.
 func (d *decoder) raw(what string, limit int) []byte {
-	v := d.uvarint(what + " length")
+	v := d.uvarint(what, "length")
 	if d.err != nil {
 		return nil
 	}
@@ -512,37 +522,37 @@ func (d *decoder) key(what string) string {
 	return k
 }
 
-func (d *decoder) node(what string) string {
-	i := d.uvarint(what)
+func (d *decoder) node(what string, part ...string) string {
+	i := d.uvarint(what, part...)
 	if d.err != nil {
 		return ""
 	}
 	if i >= uint64(len(d.nodes)) {
-		d.fail("%s: node %d not in the table of %d", what, i, len(d.nodes))
+		d.fail("%s: node %d not in the table of %d", joinName(what, part), i, len(d.nodes))
 		return ""
 	}
 	return d.nodes[i]
 }
 
 func (d *decoder) version(what string) Version {
-	v := Version{Wall: d.varint(what + " wall")}
+	v := Version{Wall: d.varint(what, "wall")}
 	if d.err == nil {
 		if err := checkWall(v.Wall); err != nil {
 			d.fail("%s: %v", what, err)
 		}
 	}
-	l := d.uvarint(what + " logical")
+	l := d.uvarint(what, "logical")
 	if l > math.MaxUint32 {
 		d.fail("%s: logical %d exceeds 32 bits", what, l)
 	}
 	v.Logical = uint32(l)
-	v.Node = d.node(what + " node")
+	v.Node = d.node(what, "node")
 	return v
 }
 
 // optVersion reads what encoder.optVersion wrote.
 func (d *decoder) optVersion(what string) Version {
-	switch d.byte(what + " presence") {
+	switch d.byte(what, "presence") {
 	case 0:
 		return Version{}
 	case 1:

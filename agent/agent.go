@@ -171,7 +171,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		opts:     o,
 		clk:      o.clock,
 		log:      o.logger.With("component", "agent", "node", cfg.NodeName),
-		coords:   newCoords(),
+		coords:   newCoords(o.clock.Now),
 		handlers: map[MsgType]Handler{},
 		states:   map[MsgType]StateHandler{},
 		rnd:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),

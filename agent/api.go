@@ -47,6 +47,7 @@ func (b apiMembership) Members() []client.Member {
 	out := make([]client.Member, len(ms))
 	for i, m := range ms {
 		out[i] = toClientMember(m)
+		out[i].ClockOffsetMs = b.a.clockOffsetMs(m.Name)
 	}
 	return out
 }
@@ -89,6 +90,7 @@ func (a *Agent) configSummary() map[string]any {
 			"max_key_bytes":   c.KV.MaxKeyBytes,
 			"max_value_bytes": c.KV.MaxValueBytes,
 			"tombstone_ttl":   c.KV.TombstoneTTL.D().String(),
+			"max_clock_skew":  c.KV.maxClockSkew().String(),
 		},
 		"log": map[string]any{"level": c.Log.Level, "json": c.Log.JSON},
 	}

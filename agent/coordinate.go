@@ -13,36 +13,51 @@ import (
 
 // Network coordinates (Vivaldi, serf/coordinate) ride on memberlist's ping
 // acks: every ack carries the sender's coordinate, and every completed
-// direct probe updates ours with the measured RTT.
+// direct probe updates ours with the measured RTT. The ack also carries
+// the sender's wall clock, for clock offsets (clockoffset.go).
 
 const coordVersion = 1
 
 // coords owns this node's coordinate client and the last coordinate heard
 // from each peer.
 type coords struct {
-	client *coordinate.Client
-	dims   int
+	client  *coordinate.Client
+	dims    int
+	offsets *clockOffsets
 
 	mu sync.Mutex
 	// peers holds the last valid coordinate of each node; guarded by mu.
 	peers map[string]*coordinate.Coordinate
 }
 
-func newCoords() *coords {
+func newCoords(now func() time.Time) *coords {
 	cfg := coordinate.DefaultConfig()
 	c, err := coordinate.NewClient(cfg)
 	if err != nil { // only for an invalid config, and the default is valid
 		panic(err)
 	}
-	return &coords{client: c, dims: int(cfg.Dimensionality), peers: map[string]*coordinate.Coordinate{}}
+	return &coords{client: c, dims: int(cfg.Dimensionality), peers: map[string]*coordinate.Coordinate{}, offsets: newClockOffsets(now)}
 }
 
-// payload encodes this node's coordinate for an ack.
-func (c *coords) payload() []byte { return encodeCoord(c.client.GetCoordinate()) }
+// ackTimeTag follows the coordinate in an ack payload, then the sender's
+// wall clock in unix ms (8 bytes, big-endian).
+const ackTimeTag = 'T'
 
-// observe records a peer's coordinate and updates ours with the RTT. Bad
-// payloads from peers are ignored.
+// payload encodes this node's coordinate and wall clock for an ack.
+func (c *coords) payload() []byte {
+	b := append(encodeCoord(c.client.GetCoordinate()), ackTimeTag)
+	return binary.BigEndian.AppendUint64(b, uint64(c.offsets.now().UnixMilli()))
+}
+
+// observe records a peer's coordinate and clock and updates ours with the
+// RTT. Bad payloads from peers are ignored.
 func (c *coords) observe(node string, rtt time.Duration, payload []byte) {
+	if n := 2 + 8*(c.dims+3); len(payload) == n+9 && payload[n] == ackTimeTag {
+		if ms := int64(binary.BigEndian.Uint64(payload[n+1:])); ms > 0 {
+			c.offsets.observe(node, ms, rtt)
+		}
+		payload = payload[:n]
+	}
 	other, err := decodeCoord(payload, c.dims)
 	if err != nil {
 		return
@@ -72,6 +87,7 @@ func (c *coords) forget(node string) {
 	delete(c.peers, node)
 	c.mu.Unlock()
 	c.client.ForgetNode(node)
+	c.offsets.forget(node)
 }
 
 func encodeCoord(co *coordinate.Coordinate) []byte {

@@ -59,6 +59,8 @@ type delegate struct {
 	local, relay *memberlist.TransmitLimitedQueue
 	// unknown counts user messages with an unregistered type byte.
 	unknown atomic.Uint64
+	// pruned counts broadcasts dropped from full queues.
+	pruned atomic.Uint64
 }
 
 var (
@@ -208,10 +210,12 @@ func (a *Agent) Broadcast(t MsgType, name string, payload []byte, local bool) {
 		q = a.del.local
 	}
 	q.QueueBroadcast(b)
-	if q.NumQueued() > maxQueuedBroadcasts {
+	if n := q.NumQueued(); n > maxQueuedBroadcasts {
 		// Like Serf: bound the queue by dropping the oldest broadcasts;
-		// anti-entropy repairs what they carried.
+		// anti-entropy repairs what they carried. Counted
+		// (murmur_gossip_broadcasts_pruned_total).
 		q.Prune(maxQueuedBroadcasts)
+		a.del.pruned.Add(uint64(n - q.NumQueued()))
 	}
 }
 

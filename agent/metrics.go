@@ -3,6 +3,8 @@ package agent
 import (
 	"net/http"
 
+	"github.com/murmurhq/murmur/configsync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -35,7 +37,9 @@ var (
 	descKVSentB    = prometheus.NewDesc("murmur_kv_bytes_sent_total", "configsync bytes handed to memberlist, by kind.", []string{"kind"}, nil)
 	descKVRecv     = prometheus.NewDesc("murmur_kv_messages_received_total", "configsync messages received, by kind.", []string{"kind"}, nil)
 	descKVBad      = prometheus.NewDesc("murmur_kv_malformed_total", "configsync messages that failed to decode.", nil, nil)
-	descKVSkew     = prometheus.NewDesc("murmur_kv_max_clock_skew_seconds", "Largest lead of a received version over the local clock.", nil, nil)
+	descKVSkew     = prometheus.NewDesc("murmur_kv_max_clock_skew_seconds", "Largest lead of an accepted version over the local clock.", nil, nil)
+	descOffset     = prometheus.NewDesc("murmur_clock_offset_seconds", "Estimated wall-clock offset, from ping acks: of each member ahead of this agent, and for this agent itself ahead of the median of its peers (member=self name).", []string{"member"}, nil)
+	descPruned     = prometheus.NewDesc("murmur_gossip_broadcasts_pruned_total", "Queued broadcasts dropped because a broadcast queue was full (anti-entropy repairs what they carried).", nil, nil)
 	descDNSQueries = prometheus.NewDesc("murmur_dns_queries_total", "DNS queries received.", nil, nil)
 	descDNSResp    = prometheus.NewDesc("murmur_dns_responses_total", "DNS responses sent, by rcode.", []string{"rcode"}, nil)
 	descDNSTrunc   = prometheus.NewDesc("murmur_dns_truncated_total", "DNS answers sent with TC.", nil, nil)
@@ -70,6 +74,13 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descKVBad, prometheus.CounterValue, float64(st.Malformed))
 		ch <- prometheus.MustNewConstMetric(descKVSkew, prometheus.GaugeValue, float64(st.MaxSkewMs)/1000)
+		collectKVLoss(ch, st)
+	}
+	ch <- prometheus.MustNewConstMetric(descPruned, prometheus.CounterValue, float64(c.a.del.pruned.Load()))
+	for _, m := range c.a.Members() {
+		if ms := c.a.clockOffsetMs(m.Name); ms != nil {
+			ch <- prometheus.MustNewConstMetric(descOffset, prometheus.GaugeValue, float64(*ms)/1000, m.Name)
+		}
 	}
 	if d := c.a.dns; d != nil {
 		st := d.Stats()
@@ -79,5 +90,39 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descDNSTrunc, prometheus.CounterValue, float64(st.Truncated))
 		ch <- prometheus.MustNewConstMetric(descDNSBad, prometheus.CounterValue, float64(st.Malformed))
+	}
+}
+
+// The store's loss and durability counters (configsync.Stats), each with
+// its help text; murmur_kv_<name>_total, or a gauge for Pending.
+var (
+	descKVPending = prometheus.NewDesc("murmur_kv_pending", "Keys changed by peers or GC not yet committed to disk.", nil, nil)
+	kvLoss        = []struct {
+		desc *prometheus.Desc
+		get  func(configsync.Stats) uint64
+	}{
+		{kvCounterDesc("inbox_dropped", "Messages dropped because the store's inbox was full."), func(s configsync.Stats) uint64 { return s.InboxDropped }},
+		{kvCounterDesc("outbox_dropped", "Reliable messages dropped because the store's outbox was full."), func(s configsync.Stats) uint64 { return s.OutboxDropped }},
+		{kvCounterDesc("send_errors", "Failed reliable sends (each attempt)."), func(s configsync.Stats) uint64 { return s.SendErrors }},
+		{kvCounterDesc("commit_errors", "Failed commits of changes to disk (retried)."), func(s configsync.Stats) uint64 { return s.CommitErrors }},
+		{kvCounterDesc("rejected", "Entries refused here by the tombstone floor."), func(s configsync.Stats) uint64 { return s.Rejected }},
+		{kvCounterDesc("dropped", "Entries dropped here on a peer's Reject."), func(s configsync.Stats) uint64 { return s.Dropped }},
+		{kvCounterDesc("skew_rejected", "Versions refused for being more than kv.max_clock_skew ahead of the local clock."), func(s configsync.Stats) uint64 { return s.SkewRejected }},
+		{kvCounterDesc("rejects_ignored", "Reject messages not honoured (implausible floor, or an item above it)."), func(s configsync.Stats) uint64 { return s.RejectsIgnored }},
+		{kvCounterDesc("restamped", "Entries stamped again after the clock ran beyond kv.max_clock_skew."), func(s configsync.Stats) uint64 { return s.Restamped }},
+		{kvCounterDesc("held_back", "Entries a joining store held back below the floor it heard."), func(s configsync.Stats) uint64 { return s.HeldBack }},
+		{kvCounterDesc("transfers_deferred", "Full transfers to joining peers deferred because too many were queued."), func(s configsync.Stats) uint64 { return s.TransfersDeferred }},
+		{kvCounterDesc("syncs", "Anti-entropy sessions and full transfers started here."), func(s configsync.Stats) uint64 { return s.Syncs }},
+	}
+)
+
+func kvCounterDesc(name, help string) *prometheus.Desc {
+	return prometheus.NewDesc("murmur_kv_"+name+"_total", help, nil, nil)
+}
+
+func collectKVLoss(ch chan<- prometheus.Metric, st configsync.Stats) {
+	ch <- prometheus.MustNewConstMetric(descKVPending, prometheus.GaugeValue, float64(st.Pending))
+	for _, l := range kvLoss {
+		ch <- prometheus.MustNewConstMetric(l.desc, prometheus.CounterValue, float64(l.get(st)))
 	}
 }

@@ -21,6 +21,12 @@ type Member struct {
 	Meta   map[string]string `json:"meta,omitempty"`
 	// Protocol is the memberlist protocol version the member speaks.
 	Protocol uint8 `json:"protocol"`
+	// ClockOffsetMs is how far the member's wall clock is ahead of the
+	// answering agent's (negative: behind), estimated from ping acks; for
+	// the answering agent itself, how far its clock is ahead of the median
+	// of its peers'. Absent while not measured. Beyond kv.max_clock_skew,
+	// an agent refuses writes (503).
+	ClockOffsetMs *int64 `json:"clock_offset_ms,omitempty"`
 }
 
 // Self is GET /v1/agent/self.

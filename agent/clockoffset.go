@@ -1,0 +1,151 @@
+package agent
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Clock offsets. Every ping ack carries the responder's wall clock (next
+// to its network coordinate, coordinate.go); the pinger estimates the
+// responder's offset as its time plus half the round trip, minus its own
+// time when the ack arrived. This agent's own offset is the median of its
+// peers' offsets with the sign flipped (with an even count, the middle
+// value nearer zero: a two-node cluster trusts the clock it has), known
+// once a majority of its live peers were sampled, so the first ack from
+// a peer with a bad clock does not decide alone. The
+// store refuses local writes while that estimate exceeds
+// kv.max_clock_skew (configsync.ErrClockOffset): its peers would refuse
+// its versions, or it theirs.
+
+// offsetFresh is how long a peer's sample counts towards the estimate:
+// memberlist pings each peer at least every few probe intervals.
+const offsetFresh = 2 * time.Minute
+
+type offsetSample struct {
+	offset time.Duration
+	at     time.Time
+}
+
+// clockOffsets holds the latest offset sample of each peer. Safe for
+// concurrent use.
+type clockOffsets struct {
+	now func() time.Time
+
+	mu sync.Mutex
+	// peers is guarded by mu.
+	peers map[string]offsetSample
+
+	// self is this agent's estimated offset in ns, valid when selfKnown;
+	// recomputed on every sample so readers (every write) never sort.
+	self      atomic.Int64
+	selfKnown atomic.Bool
+	samples   atomic.Int64 // fresh samples behind self
+	// last is the unix ns of the latest sample: with none fresh, the
+	// estimate is unknown.
+	last atomic.Int64
+}
+
+func newClockOffsets(now func() time.Time) *clockOffsets {
+	return &clockOffsets{now: now, peers: map[string]offsetSample{}}
+}
+
+// observe records a peer's wall clock (unix ms) read when it sent an ack
+// that took rtt to come back.
+func (o *clockOffsets) observe(node string, peerMs int64, rtt time.Duration) {
+	now := o.now()
+	off := time.UnixMilli(peerMs).Add(rtt / 2).Sub(now)
+	o.mu.Lock()
+	o.peers[node] = offsetSample{offset: off, at: now}
+	o.recomputeLocked(now)
+	o.mu.Unlock()
+	o.last.Store(now.UnixNano())
+}
+
+func (o *clockOffsets) forget(node string) {
+	o.mu.Lock()
+	delete(o.peers, node)
+	o.recomputeLocked(o.now())
+	o.mu.Unlock()
+}
+
+func (o *clockOffsets) recomputeLocked(now time.Time) {
+	var d []time.Duration
+	for _, s := range o.peers {
+		if now.Sub(s.at) < offsetFresh {
+			d = append(d, -s.offset)
+		}
+	}
+	if len(d) == 0 {
+		o.selfKnown.Store(false)
+		return
+	}
+	o.samples.Store(int64(len(d)))
+	slices.Sort(d)
+	m := d[len(d)/2]
+	if len(d)%2 == 0 && absDur(d[len(d)/2-1]) < absDur(m) {
+		m = d[len(d)/2-1]
+	}
+	o.self.Store(int64(m))
+	o.selfKnown.Store(true)
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// peer is how far node's clock is ahead of this agent's (negative:
+// behind), from its latest fresh sample.
+func (o *clockOffsets) peer(node string) (time.Duration, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	s, ok := o.peers[node]
+	if !ok || o.now().Sub(s.at) >= offsetFresh {
+		return 0, false
+	}
+	return s.offset, true
+}
+
+// selfOffset is how far this agent's clock is ahead of its peers', and
+// from how many samples; false while no peer was sampled recently.
+func (o *clockOffsets) selfOffset() (off time.Duration, samples int, ok bool) {
+	if !o.selfKnown.Load() || o.now().UnixNano()-o.last.Load() >= int64(offsetFresh) {
+		return 0, 0, false
+	}
+	return time.Duration(o.self.Load()), int(o.samples.Load()), true
+}
+
+// clockOffset is this agent's estimated offset from its peers
+// (configsync.Config.ClockOffset): known once a majority of its live
+// peers have been sampled.
+func (a *Agent) clockOffset() (time.Duration, bool) {
+	off, n, ok := a.coords.offsets.selfOffset()
+	if !ok {
+		return 0, false
+	}
+	if ml := a.memberlist(); ml != nil && 2*n <= ml.NumMembers()-1 {
+		return 0, false
+	}
+	return off, true
+}
+
+// clockOffsetMs is a member's offset for the API (see
+// client.Member.ClockOffsetMs); nil while unknown.
+func (a *Agent) clockOffsetMs(node string) *int64 {
+	var off time.Duration
+	var ok bool
+	if node == a.cfg.NodeName {
+		off, ok = a.clockOffset()
+	} else {
+		off, ok = a.coords.offsets.peer(node)
+	}
+	if !ok {
+		return nil
+	}
+	ms := off.Milliseconds()
+	return &ms
+}

@@ -194,6 +194,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	}
 	a.members = newMemberTable(a.clk.Now, a.onEvent)
 	a.handlers[msgAgent] = HandlerFunc(a.handleAgentMsg)
+	a.states[msgClock] = clockState{a}
 	a.reg = &registry{a: a, services: map[string]*localService{}}
 	a.cat.kick = make(chan struct{}, 1)
 	if cfg.DataDir != "" {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/binary"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -12,12 +13,45 @@ import (
 // responder's offset as its time plus half the round trip, minus its own
 // time when the ack arrived. This agent's own offset is the median of its
 // peers' offsets with the sign flipped (with an even count, the middle
-// value nearer zero: a two-node cluster trusts the clock it has), known
-// once a majority of its live peers were sampled, so the first ack from
-// a peer with a bad clock does not decide alone. The
+// value nearer zero: a two-node cluster trusts the clock it has). The
+// first sample comes from the join's push/pull (msgClock), so an agent
+// whose clock is wrong knows it before it acknowledges a write its peers
+// would refuse; an agent that has heard from no peer cannot know. The
 // store refuses local writes while that estimate exceeds
 // kv.max_clock_skew (configsync.ErrClockOffset): its peers would refuse
 // its versions, or it theirs.
+
+// msgClock carries a clock sample in memberlist's push/pull state (the
+// exchange of every join and every push/pull interval): the sender's name
+// and wall clock, so a joining agent knows its offset at once, before the
+// first ping. The round trip is not known there; it is well below any
+// sensible kv.max_clock_skew. Wire value: never reuse it.
+const msgClock MsgType = 10
+
+// clockState is the StateHandler of msgClock.
+type clockState struct{ a *Agent }
+
+var _ StateHandler = clockState{}
+
+func (c clockState) LocalState(bool) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(c.a.cfg.NodeName)))
+	b = append(b, c.a.cfg.NodeName...)
+	return binary.BigEndian.AppendUint64(b, uint64(c.a.clk.Now().UnixMilli()))
+}
+
+func (c clockState) MergeRemoteState(buf []byte, _ bool) {
+	n, w := binary.Uvarint(buf)
+	if w <= 0 || n == 0 || n > 512 || uint64(len(buf)-w) != n+8 {
+		return // malformed: ignored, like a bad coordinate
+	}
+	name := string(buf[w : w+int(n)])
+	if name == c.a.cfg.NodeName {
+		return
+	}
+	if ms := int64(binary.BigEndian.Uint64(buf[w+int(n):])); ms > 0 {
+		c.a.coords.offsets.observe(name, ms, 0)
+	}
+}
 
 // offsetFresh is how long a peer's sample counts towards the estimate:
 // memberlist pings each peer at least every few probe intervals.
@@ -120,17 +154,10 @@ func (o *clockOffsets) selfOffset() (off time.Duration, samples int, ok bool) {
 }
 
 // clockOffset is this agent's estimated offset from its peers
-// (configsync.Config.ClockOffset): known once a majority of its live
-// peers have been sampled.
+// (configsync.Config.ClockOffset).
 func (a *Agent) clockOffset() (time.Duration, bool) {
-	off, n, ok := a.coords.offsets.selfOffset()
-	if !ok {
-		return 0, false
-	}
-	if ml := a.memberlist(); ml != nil && 2*n <= ml.NumMembers()-1 {
-		return 0, false
-	}
-	return off, true
+	off, _, ok := a.coords.offsets.selfOffset()
+	return off, ok
 }
 
 // clockOffsetMs is a member's offset for the API (see

@@ -62,6 +62,7 @@ type chkNode struct {
 	// changes at commit ticks, clock repairs at once.
 	disk             map[string]Entry
 	diskClock, floor Version
+	diskFrom         int64
 	// collected: the greatest tombstone version of each key this node
 	// collected since it last lost its data.
 	collected map[string]Version
@@ -126,6 +127,8 @@ func newChecker(seed uint64, trace func(string, ...any)) *checker {
 		nd := &chkNode{name: fmt.Sprintf("n%d", i), up: true, disk: map[string]Entry{}, collected: map[string]Version{}}
 		nd.offset = int64(rng.IntN(int(2*c.skewMs/3)+1)) - c.skewMs/3
 		nd.st = c.newState(nd.name)
+		nd.st.MarkEmpty(c.now) // a new store, as Store.Open marks one
+		nd.diskFrom = nd.st.CompleteFrom()
 		c.nodes = append(c.nodes, nd)
 		c.byName[nd.name] = nd
 	}
@@ -364,8 +367,11 @@ func (c *checker) deliver(pk simPacket) {
 	}
 	c.repair(n) // as Store.process does
 	now := c.nowOf(n)
-	before := n.st.Clock()
+	before, floorBefore := n.st.Clock(), n.st.Floor()
 	out := n.st.Step(m, now)
+	if f := n.st.Floor(); f != floorBefore && c.trace != nil {
+		c.trace("%s floor %v -> %v on a %v from %s", n.name, floorBefore, f, m.Kind(), pk.from)
+	}
 	c.stats["future"] += out.Future
 	if out.RejectIgnored {
 		c.stats["reject_ignored"]++
@@ -476,7 +482,7 @@ func (c *checker) commit(n *chkNode) {
 		n.disk[r.Key] = r.Entry
 		return true
 	})
-	n.diskClock, n.floor = n.st.Clock(), n.st.Floor()
+	n.diskClock, n.floor, n.diskFrom = n.st.Clock(), n.st.Floor(), n.st.CompleteFrom()
 }
 
 func (c *checker) noteTomb(e Entry) {
@@ -542,12 +548,15 @@ func (c *checker) restart(n *chkNode) {
 		clear(n.disk)
 		n.diskClock, n.floor = Version{}, Version{}
 		clear(n.collected)
+		n.st.MarkEmpty(c.nowOf(n))
+		n.diskFrom = n.st.CompleteFrom()
 		c.stats["wipes"]++
 	} else {
 		for _, e := range n.disk {
 			n.st.Restore(e, 1)
 		}
 		n.st.RestoreMeta(n.diskClock, n.floor, 1)
+		n.st.RestoreCompleteFrom(n.diskFrom)
 		c.repair(n) // as Open does
 		c.stats["restarts"]++
 	}

@@ -23,6 +23,7 @@ import (
 //	                  "clock"  → greatest version issued or observed
 //	                  "floor"  → tombstone floor
 //	                  "index"  → modification index ceiling (see indexLease)
+//	                  "complete" → State.CompleteFrom, when not 0
 //	                  (each meta value but the schema ends in a CRC-32C of
 //	                  its name and payload)
 //
@@ -52,6 +53,7 @@ var (
 	metaClock     = []byte("clock")
 	metaFloor     = []byte("floor")
 	metaIndex     = []byte("index")
+	metaComplete  = []byte("complete")
 )
 
 const (
@@ -149,8 +151,10 @@ type diskState struct {
 	node         string
 	clock, floor Version
 	index        uint64
+	completeFrom int64
 	entries      []Entry
-	migrated     int // schema the file was migrated from (0: none)
+	migrated     int  // schema the file was migrated from (0: none)
+	fresh        bool // a new database
 }
 
 // load reads the whole database, creating the buckets of a new one and
@@ -220,6 +224,15 @@ func (d *disk) load() (ds diskState, err error) {
 			}
 			ds.index = v
 		}
+		if b, err = get(metaComplete); err != nil {
+			return err
+		} else if b != nil {
+			v, n := binary.Varint(b)
+			if n != len(b) || checkWall(v) != nil {
+				return errors.New("complete: bad time")
+			}
+			ds.completeFrom = v
+		}
 		return entries.ForEach(func(k, v []byte) error {
 			e, err := decodeRecord(k, v, schema == 1)
 			if err != nil {
@@ -232,6 +245,7 @@ func (d *disk) load() (ds diskState, err error) {
 	if err != nil {
 		return ds, fmt.Errorf("%w: read %s: %v", ErrCorrupt, d.path, err)
 	}
+	ds.fresh = fresh
 	switch {
 	case fresh:
 		err = d.db.Update(func(tx *bolt.Tx) error {
@@ -306,7 +320,7 @@ func (d *disk) writeLocal(entries []Entry, clock Version) error {
 }
 
 // commit writes changes learned from peers, collections and metadata.
-func (d *disk) commit(node string, puts []Entry, removes []KeyVersion, clock, floor Version, indexCeil uint64) error {
+func (d *disk) commit(node string, puts []Entry, removes []KeyVersion, clock, floor Version, indexCeil uint64, completeFrom int64) error {
 	err := d.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEntries)
 		for i := range puts {
@@ -327,6 +341,13 @@ func (d *disk) commit(node string, puts []Entry, removes []KeyVersion, clock, fl
 			return err
 		}
 		if err := meta.Put(metaNode, sealMeta(metaNode, []byte(node))); err != nil {
+			return err
+		}
+		if completeFrom == 0 {
+			if err := meta.Delete(metaComplete); err != nil {
+				return err
+			}
+		} else if err := meta.Put(metaComplete, sealMeta(metaComplete, binary.AppendVarint(nil, completeFrom))); err != nil {
 			return err
 		}
 		return meta.Put(metaIndex, sealMeta(metaIndex, binary.AppendUvarint(nil, indexCeil)))

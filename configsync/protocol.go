@@ -203,9 +203,11 @@ type SyncEntries struct {
 	Entries []Entry
 	Want    []uint64
 	// Final marks the last message of a full transfer; Floor is then the
-	// sender's floor, which a joiner adopts.
+	// sender's floor, which a joiner adopts if all Total entries of the
+	// transfer arrived.
 	Final bool
 	Floor Version
+	Total uint64
 }
 
 // KeyVersion names one version of a key.
@@ -577,10 +579,12 @@ func (s *State) stepKeys(m *SyncKeys, nowMs int64) Output {
 // TransferChunk returns the next message of a full transfer (Output.
 // Transfer): the entries from key from on (all of them for ""), up to
 // ChunkBytes, and the key the next chunk starts at; done when none is
-// left. The driver sends one chunk before it asks for the next, so a
-// transfer is paced by the network and never fills a queue; entries
-// changed meanwhile reach the peer by gossip or anti-entropy.
-func (s *State) TransferChunk(session uint64, from string) (m *SyncEntries, next string, done bool) {
+// left. sent is how many entries the earlier chunks carried (the final
+// one announces the total). The driver sends one chunk before it asks for
+// the next, so a transfer is paced by the network and never fills a
+// queue; entries changed meanwhile reach the peer by gossip or
+// anti-entropy.
+func (s *State) TransferChunk(session uint64, from string, sent uint64) (m *SyncEntries, next string, done bool) {
 	m = &SyncEntries{From: s.cfg.Node, Session: session}
 	size := 0
 	done = true
@@ -594,7 +598,7 @@ func (s *State) TransferChunk(session uint64, from string) (m *SyncEntries, next
 		return true
 	})
 	if done {
-		m.Final, m.Floor = true, s.floor
+		m.Final, m.Floor, m.Total = true, s.floor, sent+uint64(len(m.Entries))
 	}
 	return m, next, done
 }
@@ -607,9 +611,10 @@ func (s *State) NewSession() uint64 {
 
 func (s *State) stepEntries(m *SyncEntries, nowMs int64) Output {
 	out := Output{To: m.From}
+	s.countJoin(m)
 	s.merge(&out, m.Entries, nowMs)
 	if m.Final {
-		out.MetaChanged = s.transferDone(m.From, m.Floor, nowMs)
+		out.MetaChanged = s.transferDone(m, nowMs)
 	}
 	if n := len(out.Accepted); n > 0 && n <= s.cfg.RegossipSyncMax {
 		for _, r := range out.Accepted {

@@ -123,10 +123,13 @@ func newRecord(e Entry, index, kh uint64) *record {
 
 func (r *record) rec() Record { return Record{Entry: r.Entry, Index: r.index} }
 
-// mark remembers a version with the local time it was set.
+// mark remembers a version with the local time it was set. A mark kept
+// untilComplete does not expire while the store is incomplete (see
+// completeFrom).
 type mark struct {
-	v    Version
-	atMs int64
+	v             Version
+	atMs          int64
+	untilComplete bool
 }
 
 // State is the replicated store's deterministic core: entries with
@@ -151,6 +154,12 @@ type State struct {
 	// incoming entry for an absent key at or below it may be a stale copy
 	// of a collected key, so it is rejected.
 	floor Version
+	// completeFrom: this store holds every entry written since this wall
+	// time (0: every entry; see MarkEmpty). Only entries written since
+	// then are rejected by the floor: an older entry an empty store lacks
+	// may be a legitimate key it never received, and rejecting it would
+	// make its holders drop it.
+	completeFrom int64
 	// marks are per-key floors set when a peer's Reject made us drop an
 	// entry, so other holders of the same stale copy cannot reinstate it.
 	// They expire after the tombstone TTL.
@@ -165,9 +174,15 @@ type State struct {
 	// senders are held back: neither applied nor rejected, so a stale copy
 	// of a key the cluster deleted and collected does not come back here,
 	// and a legitimate old key this node merely lacks is not rejected.
+	joining   bool
 	joinFloor Version
 	joinFrom  string
 	joinAtMs  int64
+	// joinRecv counts the entries received from joinFrom per session, so
+	// a transfer's final message is trusted only when every entry it
+	// announces arrived (a chunk lost or reordered on the way must not
+	// give this store a floor over keys it lacks).
+	joinRecv map[uint64]uint64
 }
 
 // NewState returns an empty State.
@@ -204,6 +219,20 @@ func (s *State) Root() uint64 { return s.tree.root }
 
 // Floor is the tombstone floor.
 func (s *State) Floor() Version { return s.floor }
+
+// MarkEmpty records that this store started empty at nowMs (a new agent,
+// or one whose data was lost): it may lack any entry written before, so
+// its floor refuses only entries written since, until a full transfer
+// from a peer completes. The driver calls it when it opens an empty store
+// and persists CompleteFrom.
+func (s *State) MarkEmpty(nowMs int64) { s.completeFrom = max(nowMs, 1) }
+
+// CompleteFrom is the time since which this store holds every entry (0:
+// always; see MarkEmpty).
+func (s *State) CompleteFrom() int64 { return s.completeFrom }
+
+// RestoreCompleteFrom loads the persisted CompleteFrom.
+func (s *State) RestoreCompleteFrom(ms int64) { s.completeFrom = ms }
 
 // Clock is the greatest version issued or observed.
 func (s *State) Clock() Version { return s.hlc.Last() }
@@ -434,7 +463,7 @@ func (s *State) belowFloor(e Entry) bool {
 // rejectFloor returns the floor that refuses e (the tombstone floor, or
 // the key's mark), if one does.
 func (s *State) rejectFloor(e Entry) (Version, bool) {
-	if e.Version.Compare(s.floor) <= 0 {
+	if e.Version.Compare(s.floor) <= 0 && e.Version.Wall >= s.completeFrom {
 		return s.floor, true
 	}
 	if m, ok := s.marks[e.Key]; ok && e.Version.Compare(m.v) <= 0 {
@@ -457,23 +486,37 @@ func (s *State) plausibleFloor(f Version, nowMs int64) bool {
 // it would then reject the legitimate old keys it happens to lack, and
 // their holders would drop them.
 func (s *State) heardFloor(from string, f Version, nowMs int64) {
-	if s.tree.entries > 0 || (!s.joinFloor.IsZero() && nowMs-s.joinAtMs < joinHoldMs) {
+	if s.tree.entries > 0 || (s.joining && nowMs-s.joinAtMs < joinHoldMs) {
 		return
 	}
-	if f.Compare(s.floor) <= 0 || !s.plausibleFloor(f, nowMs) {
+	if !f.IsZero() && !s.plausibleFloor(f, nowMs) {
+		return // forged, or a clock beyond the bound
+	}
+	if f.Compare(s.floor) <= 0 {
+		f = Version{} // nothing to hold back; still wait for the transfer
+	}
+	s.joining, s.joinFloor, s.joinFrom, s.joinAtMs = true, f, from, nowMs
+	s.joinRecv = map[uint64]uint64{}
+}
+
+// countJoin counts entries of a message from the peer a joiner waits for.
+func (s *State) countJoin(m *SyncEntries) {
+	if !s.joining || m.From != s.joinFrom {
 		return
 	}
-	s.joinFloor, s.joinFrom, s.joinAtMs = f, from, nowMs
+	if _, ok := s.joinRecv[m.Session]; ok || len(s.joinRecv) < 64 {
+		s.joinRecv[m.Session] += uint64(len(m.Entries))
+	}
 }
 
 // holdBack reports whether a joiner holds back e (an entry for an absent
 // key) from sender from.
 func (s *State) holdBack(from string, e Entry, nowMs int64) bool {
-	if s.joinFloor.IsZero() {
+	if !s.joining || s.joinFloor.IsZero() {
 		return false
 	}
 	if nowMs-s.joinAtMs >= joinHoldMs {
-		s.joinFloor, s.joinFrom = Version{}, ""
+		s.joining, s.joinFloor, s.joinFrom, s.joinRecv = false, Version{}, "", nil
 		return false
 	}
 	return from != s.joinFrom && e.Version.Compare(s.joinFloor) <= 0
@@ -482,16 +525,21 @@ func (s *State) holdBack(from string, e Entry, nowMs int64) bool {
 // transferDone adopts the floor a completed full transfer ends with: this
 // store now holds everything the sender held, so what the sender would
 // reject it may reject too. Only the transfer of the peer whose floor a
-// joiner heard counts.
-func (s *State) transferDone(from string, f Version, nowMs int64) bool {
-	if s.joinFloor.IsZero() || from != s.joinFrom {
+// joiner heard counts, and only when all its entries arrived.
+func (s *State) transferDone(m *SyncEntries, nowMs int64) bool {
+	if !s.joining || m.From != s.joinFrom {
 		return false
 	}
-	s.joinFloor, s.joinFrom = Version{}, ""
-	if f.Compare(s.floor) <= 0 || !s.plausibleFloor(f, nowMs) {
+	complete := s.joinRecv[m.Session] == m.Total
+	s.joining, s.joinFloor, s.joinFrom, s.joinRecv = false, Version{}, "", nil
+	if !complete {
 		return false
 	}
-	s.floor = f
+	s.completeFrom = 0
+	if f := m.Floor; f.Compare(s.floor) <= 0 || !s.plausibleFloor(f, nowMs) {
+		return true
+	}
+	s.floor = m.Floor
 	return true
 }
 
@@ -550,9 +598,14 @@ func (s *State) GC(nowMs int64) []Entry {
 		if e.Version.Compare(s.floor) > 0 {
 			s.floor = e.Version
 		}
+		if s.completeFrom > 0 && len(s.marks) < maxMarks {
+			// An incomplete store's floor does not cover old versions:
+			// remember this key's delete itself.
+			s.marks[e.Key] = mark{v: e.Version, atMs: nowMs, untilComplete: true}
+		}
 	}
 	for k, m := range s.marks {
-		if nowMs-m.atMs >= s.ttlMs {
+		if nowMs-m.atMs >= s.ttlMs && !(m.untilComplete && s.completeFrom > 0) {
 			delete(s.marks, k)
 		}
 	}

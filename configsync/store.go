@@ -107,6 +107,7 @@ func Open(cfg Config) (*Store, error) {
 		runDone:      make(chan struct{}),
 	}
 	if cfg.DataDir == "" {
+		st.MarkEmpty(s.nowMs())
 		return s, nil
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -134,13 +135,18 @@ func Open(cfg Config) (*Store, error) {
 		st.Restore(e, restored)
 	}
 	st.RestoreMeta(ds.clock, ds.floor, restored)
+	if ds.fresh {
+		st.MarkEmpty(s.nowMs())
+	} else {
+		st.RestoreCompleteFrom(ds.completeFrom)
+	}
 	s.disk = d
 	s.indexCeil = restored + indexLease
 	if err := s.repairClock(); err != nil {
 		d.close()
 		return nil, err
 	}
-	if err := d.commit(cfg.Node, nil, nil, st.Clock(), st.Floor(), s.indexCeil); err != nil {
+	if err := d.commit(cfg.Node, nil, nil, st.Clock(), st.Floor(), s.indexCeil, st.CompleteFrom()); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -743,11 +749,12 @@ func (s *Store) transfer(ctx context.Context, to string) {
 	s.mu.Lock()
 	session := s.st.NewSession()
 	s.mu.Unlock()
-	from := ""
+	from, sent := "", uint64(0)
 	for ctx.Err() == nil {
 		s.mu.Lock()
-		m, next, done := s.st.TransferChunk(session, from)
+		m, next, done := s.st.TransferChunk(session, from, sent)
 		s.mu.Unlock()
+		sent += uint64(len(m.Entries))
 		if len(m.Entries) > 0 || done {
 			msg := Encode(m)
 			s.stats.countSent(msg)
@@ -860,11 +867,11 @@ func (s *Store) flush() error {
 			removes = append(removes, KeyVersion{Key: k, Version: op.upTo})
 		}
 	}
-	clk, floor := s.st.Clock(), s.st.Floor()
+	clk, floor, from := s.st.Clock(), s.st.Floor(), s.st.CompleteFrom()
 	ceil := max(s.indexCeil, s.st.Index()+indexLease)
 	s.mu.Unlock()
 
-	err := s.disk.commit(s.cfg.Node, puts, removes, clk, floor, ceil)
+	err := s.disk.commit(s.cfg.Node, puts, removes, clk, floor, ceil, from)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.committing = 0

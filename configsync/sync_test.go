@@ -48,9 +48,10 @@ func exchange(t fataler, a, b *State, now int64) (total int, byKind map[Kind]int
 // streams it.
 func transferAll(st *State, peer string) []env {
 	var out []env
-	session, from := st.NewSession(), ""
+	session, from, sent := st.NewSession(), "", uint64(0)
 	for {
-		m, next, done := st.TransferChunk(session, from)
+		m, next, done := st.TransferChunk(session, from, sent)
+		sent += uint64(len(m.Entries))
 		if len(m.Entries) > 0 || done {
 			out = append(out, env{peer, Encode(m)})
 		}

@@ -133,6 +133,9 @@ func Encode(m Message) []byte {
 		if !m.Floor.IsZero() {
 			e.version(m.Floor)
 		}
+		if m.Final {
+			e.uvarint(m.Total)
+		}
 		e.uvarint(uint64(len(m.Entries)))
 		for i := range m.Entries {
 			e.entry(&m.Entries[i])
@@ -352,6 +355,9 @@ func (d *decoder) body() Message {
 		m.Final = flags&entriesFinal != 0
 		if flags&entriesFloor != 0 {
 			m.Floor = d.version("floor")
+		}
+		if m.Final {
+			m.Total = d.uvarint("total")
 		}
 		m.Entries = d.entries()
 		w := d.count("want", 8)

@@ -44,7 +44,7 @@ func sampleMessages() []Message {
 		}},
 		&SyncEntries{From: "node-b", Session: 9, Entries: []Entry{{Key: "x", Value: []byte{0, 1}, Version: v2}}, Want: []uint64{1, 1 << 63}},
 		&SyncEntries{From: "node-b", Session: 9},
-		&SyncEntries{From: "node-b", Session: 9, Final: true, Floor: v1},
+		&SyncEntries{From: "node-b", Session: 9, Final: true, Floor: v1, Total: 12345},
 		&Reject{From: "node-a", Floor: v2, Items: []KeyVersion{{Key: "k1", Version: v1}, {Key: "k2", Version: v2}}},
 		&Reject{From: "node-a", Items: []KeyVersion{}},
 	}

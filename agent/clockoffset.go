@@ -48,6 +48,12 @@ func (c clockState) MergeRemoteState(buf []byte, _ bool) {
 	if name == c.a.cfg.NodeName {
 		return
 	}
+	// Only members count: memberlist merges the sender's node list (so a
+	// joiner is a member) before it hands over this state, and samples for
+	// made-up names must not move the median.
+	if m, ok := c.a.members.get(name); !ok || (m.Status != StatusAlive && m.Status != StatusSuspect) {
+		return
+	}
 	if ms := int64(binary.BigEndian.Uint64(buf[w+int(n):])); ms > 0 {
 		c.a.coords.offsets.observe(name, ms, 0)
 	}

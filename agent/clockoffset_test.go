@@ -99,3 +99,27 @@ func TestClockOffsetEstimate(t *testing.T) {
 		t.Fatal("a stale estimate still counts")
 	}
 }
+
+// FuzzAckPayload: any ack payload (coordinate and clock) is either used
+// or ignored, never a panic.
+func FuzzAckPayload(f *testing.F) {
+	c := newCoords(time.Now)
+	f.Add(c.payload())
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c := newCoords(time.Now)
+		c.observe("peer", time.Millisecond, b)
+		c.offsets.selfOffset()
+	})
+}
+
+// FuzzClockState: any push/pull clock sample is either used or ignored.
+func FuzzClockState(f *testing.F) {
+	a := &Agent{cfg: Config{NodeName: "self"}, clk: clock.Real{}, coords: newCoords(time.Now)}
+	a.members = newMemberTable(time.Now, func(Event) {})
+	f.Add(clockState{&Agent{cfg: Config{NodeName: "peer"}, clk: clock.Real{}}}.LocalState(false))
+	f.Add([]byte{0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		clockState{a}.MergeRemoteState(b, true)
+	})
+}

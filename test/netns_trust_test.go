@@ -57,7 +57,9 @@ func TestNetnsForgedMessages(t *testing.T) {
 	now := time.Now()
 	year := now.AddDate(1, 0, 0).UnixMilli()
 	far := time.Date(9000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
-	mallory := func(wall int64) configsync.Version { return configsync.Version{Wall: wall, Logical: 1<<32 - 1, Node: "mallory"} }
+	mallory := func(wall int64) configsync.Version {
+		return configsync.Version{Wall: wall, Logical: 1<<32 - 1, Node: "mallory"}
+	}
 	target := "ph/k03"
 	msgs := []configsync.Message{
 		&configsync.Update{From: "mallory", Entries: []configsync.Entry{

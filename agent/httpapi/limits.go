@@ -54,7 +54,9 @@ func (c *ConnLimits) Stats() ConnStats {
 
 // Listener wraps ln so that every accepted connection is counted until it
 // is closed.
-func (c *ConnLimits) Listener(ln net.Listener) net.Listener { return &limitListener{Listener: ln, c: c} }
+func (c *ConnLimits) Listener(ln net.Listener) net.Listener {
+	return &limitListener{Listener: ln, c: c}
+}
 
 type limitListener struct {
 	net.Listener

@@ -105,9 +105,9 @@ type server struct {
 // New returns the HTTP API handler. It does not modify opts.
 func New(opts Options) http.Handler {
 	s := &server{
-		mux:     http.NewServeMux(),
-		mem:     opts.Membership,
-		kv:      opts.KV,
+		mux:      http.NewServeMux(),
+		mem:      opts.Membership,
+		kv:       opts.KV,
 		svc:      opts.Services,
 		keyring:  opts.Keyring,
 		acl:      opts.ACL,

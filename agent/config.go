@@ -206,7 +206,7 @@ func DefaultConfig() Config {
 		Gossip:       GossipConfig{Profile: "lan"},
 		HTTP: HTTPConfig{Addr: DefaultHTTPAddr, MaxConns: DefaultMaxConns,
 			MaxConnsPerClient: DefaultMaxConnsPerClient, MaxBlockingQueries: DefaultMaxBlockingQueries},
-		DNS:          DNSConfig{Addr: DefaultDNSAddr, Config: dnsserver.DefaultConfig()},
+		DNS: DNSConfig{Addr: DefaultDNSAddr, Config: dnsserver.DefaultConfig()},
 		KV: KVConfig{
 			MaxKeyBytes:   512,
 			MaxValueBytes: 512 << 10,

@@ -129,12 +129,17 @@ func (k *keyring) open() (*memberlist.Keyring, error) {
 	if keys == nil {
 		return nil, nil
 	}
-	ring, err := memberlist.NewKeyring(keys[1:], keys[0])
+	ring, err := newMemberlistKeyring(keys)
 	if err != nil {
 		return nil, fmt.Errorf("agent: keyring: %w", err)
 	}
 	k.ring = ring
 	return ring, nil
+}
+
+// newMemberlistKeyring returns a ring of keys, the first primary.
+func newMemberlistKeyring(keys [][]byte) (*memberlist.Keyring, error) {
+	return memberlist.NewKeyring(keys[1:], keys[0])
 }
 
 // randomID is a request id no one can predict (crypto/rand).

@@ -73,6 +73,10 @@ func (a *Agent) Reload(cfg Config) ReloadResult {
 		a.applied.DNS.Config = cfg.DNS.Config
 	}
 	a.appliedSecurity(cfg, secFailed)
+	if slices.Contains(secFailed, "http.tls") && !slices.Contains(res.NotReloaded, "http.tls_cert_file") {
+		// The files may be unchanged paths with new, broken contents.
+		res.NotReloaded = append(res.NotReloaded, "http.tls_cert_file")
+	}
 	return res
 }
 

@@ -194,7 +194,7 @@ func TestRemoveKeyKeepsOrder(t *testing.T) {
 func TestPlaintextRefusedOffLoopback(t *testing.T) {
 	for _, tc := range []struct {
 		name, bind, advertise, key string
-		allow, refused            bool
+		allow, refused             bool
 	}{
 		{"loopback", "127.0.0.1:7946", "", "", false, false},
 		{"loopback v6", "[::1]:7946", "", "", false, false},

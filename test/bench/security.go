@@ -47,7 +47,7 @@ default = "deny"
 [[acl.token]]
 name = "bench"
 secret = %q
-rules = [{ prefix = "bench/", access = "write" }]
+rules = [{ prefix = "bench/", access = "write" }, { kind = "agent", access = "read" }]
 `, f.ServerCert, f.ServerKey, f.CACert, secToken)
 }
 

@@ -46,7 +46,9 @@ type options struct {
 }
 
 // WithTransport runs memberlist over t instead of UDP/TCP sockets on
-// bind_addr (tests use internal/memnet). The agent shuts t down.
+// bind_addr (tests use internal/memnet). The agent shuts t down. Start
+// does not refuse a keyless agent on such a transport: securing it is the
+// embedder's part.
 func WithTransport(t memberlist.NodeAwareTransport) Option {
 	return func(o *options) { o.transport = t }
 }

@@ -263,7 +263,7 @@ func (a *Agent) remoteLogLoop(ctx context.Context) {
 	}
 }
 
-// securityKeys are the config keys reloadSecurity applies.
+// securityKey reports whether key is one reloadSecurity applies.
 func securityKey(key string) bool {
 	return strings.HasPrefix(key, "acl.") || key == "http.token" || key == "http.allowed_hosts" ||
 		strings.HasPrefix(key, "http.tls_")

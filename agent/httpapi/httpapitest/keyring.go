@@ -1,6 +1,7 @@
 package httpapitest
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -60,15 +61,7 @@ func (k *Keyring) List(context.Context) (client.KeyringResponse, error) {
 		}
 		r.Keys = append(r.Keys, kk)
 	}
-	slices.SortFunc(r.Keys, func(x, y client.KeyringKey) int {
-		switch {
-		case x.Key < y.Key:
-			return -1
-		case x.Key > y.Key:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(r.Keys, func(x, y client.KeyringKey) int { return cmp.Compare(x.Key, y.Key) })
 	return r, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -214,13 +215,32 @@ func (k *keyring) run(ctx context.Context) {
 			} else {
 				ans = k.apply(req.op, req.key)
 				ans.id = req.id
-				k.a.log.Info("keyring changed by a member", "op", req.op.String(), "origin", req.origin, "ok", ans.ok, "msg", ans.msg)
+				lvl := slog.LevelInfo
+				if req.op == opList {
+					lvl = slog.LevelDebug
+				}
+				k.a.log.Log(ctx, lvl, "keyring operation from a member", "op", req.op.String(), "origin", req.origin, "ok", ans.ok, "msg", ans.msg)
 			}
-			if err := k.a.SendReliable(req.origin, msgKeyring, ans.encode()); err != nil {
-				k.a.log.Debug("keyring answer not sent", "to", req.origin, "err", err)
+			if err := k.answer(req.origin, ans); err != nil {
+				k.a.log.Warn("keyring answer not sent", "to", req.origin, "err", err)
 			}
 		}
 	}
+}
+
+// answer sends ans to node over a stream even when this agent holds the
+// node failed or suspect: it has just sent a request, and a passing
+// suspicion must not turn a change applied here into "no answer" there.
+func (k *keyring) answer(node string, ans *keyringAnswer) error {
+	ml := k.a.memberlist()
+	if ml == nil {
+		return ErrNotRunning
+	}
+	m, ok := k.a.members.get(node)
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownNode, node)
+	}
+	return ml.SendReliable(&memberlist.Node{Name: m.Name, Addr: m.Addr.AsSlice(), Port: m.Port}, frame(msgKeyring, ans.encode()))
 }
 
 // admit refuses a request outside the replay window or seen before.

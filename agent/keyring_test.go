@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murmurhq/murmur/agent/client"
 	"github.com/murmurhq/murmur/agent/httpapi"
 )
 
@@ -22,6 +23,11 @@ const (
 
 func keyedConfig(t *testing.T, name, key string) Config {
 	c := testConfig(name)
+	// Failure detection relaxed: these tests are about keys, and a member
+	// wrongly declared failed on a loaded machine only adds noise.
+	d := func(v time.Duration) *client.Duration { x := client.Duration(v); return &x }
+	c.Gossip.ProbeInterval, c.Gossip.ProbeTimeout = d(500*time.Millisecond), d(250*time.Millisecond)
+	c.Gossip.SuspicionMult = nil
 	c.Gossip.Key = key
 	c.Dev = false
 	c.DataDir = t.TempDir()

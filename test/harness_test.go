@@ -314,6 +314,9 @@ func (p *proc) stop() {
 		p.signal(syscall.SIGKILL)
 		p.wait(10 * time.Second)
 	}
+	if strings.Contains(p.log(), "WARNING: DATA RACE") {
+		p.t.Errorf("agentd %s logged a data race (see its log)", p.name)
+	}
 	if p.t.Failed() {
 		p.t.Logf("---- log of %s ----\n%s", p.name, p.log())
 	}

@@ -174,6 +174,15 @@ func (s *server) denied(w http.ResponseWriter, r *http.Request, err error) bool 
 	return false
 }
 
+// someReadable answers 401/403 and returns false when id may read no name
+// of kind at all: an empty listing would hide the reason.
+func (s *server) someReadable(w http.ResponseWriter, r *http.Request, id *acl.Identity, kind acl.Kind) bool {
+	if id.CanSomeUnder(kind, "", acl.Read) {
+		return true
+	}
+	return s.denied(w, r, id.Allow(kind, "", acl.Read))
+}
+
 // guard wraps h with a check of one permission on the name taken from
 // the request.
 func (s *server) guard(kind acl.Kind, need acl.Access, name func(*http.Request) string, h http.HandlerFunc) http.HandlerFunc {

@@ -21,8 +21,11 @@ func (s *server) members(w http.ResponseWriter, r *http.Request) {
 			ErrBadRequest, status, strings.Join(memberStatuses, ", ")))
 		return
 	}
-	all := s.mem.Members()
 	id := identity(r)
+	if !s.someReadable(w, r, id, acl.KindAgent) {
+		return
+	}
+	all := s.mem.Members()
 	out := make([]client.Member, 0, len(all))
 	for _, m := range all {
 		if (status == "" || m.Status == status) && id.Can(acl.KindAgent, m.Name, acl.Read) {
@@ -71,6 +74,9 @@ func (s *server) leave(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) coordinates(w http.ResponseWriter, r *http.Request) {
 	id := identity(r)
+	if !s.someReadable(w, r, id, acl.KindAgent) {
+		return
+	}
 	cs := filter(slices.Clone(s.mem.Coordinates()), func(c client.Coordinate) bool { return id.Can(acl.KindAgent, c.Node, acl.Read) })
 	if cs == nil {
 		cs = []client.Coordinate{}

@@ -131,7 +131,9 @@ func TestACLRuleKinds(t *testing.T) {
 		{"root", "PUT", "/v1/keyring/remove", `{"key":"k"}`, want{200, nil}},
 		{"root", "DELETE", "/v1/kv/app/?recurse", "", want{200, nil}},
 		{"", "GET", "/v1/kv/zz", "", want{401, []string{"missing token", "kv:read", `acl.default is "deny"`}}},
-		{"", "GET", "/v1/members", "", want{200, []string{"[]"}}},
+		{"", "GET", "/v1/members", "", want{401, []string{"agent:read"}}},
+		{"t-kv", "GET", "/v1/members", "", want{403, []string{`token "kv" lacks agent:read`}}},
+		{"t-kv", "GET", "/v1/services", "", want{403, []string{"service:read"}}},
 		{"nope", "GET", "/v1/members", "", want{401, []string{"invalid token"}}},
 	}
 	for _, tt := range tests {
@@ -150,9 +152,14 @@ func TestACLRuleKinds(t *testing.T) {
 	if strings.Contains(w.Body.String(), "secret") || strings.Contains(w.Body.String(), `"zz"`) {
 		t.Errorf("recurse leaks unreadable keys: %s", w.Body)
 	}
-	w = serve(h, call{method: "GET", target: "/v1/services", header: map[string]string{client.TokenHeader: "t-agent"}})
-	if w.Body.String() != "[]\n" {
-		t.Errorf("services without service:read: %s", w.Body)
+	// A token reading some nodes sees only those.
+	a2, _ := acl.New(acl.Config{Default: "deny", Tokens: []acl.TokenConfig{{Name: "n", Secret: "n",
+		Rules: []acl.RuleConfig{{Kind: "agent", Prefix: "node", Access: "read"}}}}}, "")
+	h2, b2 := newHandler(t, func(o *httpapi.Options) { o.ACL = a2 })
+	b2.SetMembers(client.Member{Name: "node1", Status: "alive"}, client.Member{Name: "other", Status: "alive"})
+	w = serve(h2, call{method: "GET", target: "/v1/members", header: map[string]string{client.TokenHeader: "n"}})
+	if !strings.Contains(w.Body.String(), "node1") || strings.Contains(w.Body.String(), "other") {
+		t.Errorf("members filtered by agent prefix: %s", w.Body)
 	}
 	if got := kr.ops; strings.Join(got, ",") != "install,remove" {
 		t.Errorf("keyring ops reaching the backend: %v", got)

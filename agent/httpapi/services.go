@@ -98,6 +98,9 @@ func (s *server) check(health string) http.HandlerFunc {
 
 func (s *server) services(w http.ResponseWriter, r *http.Request) {
 	id := identity(r)
+	if !s.someReadable(w, r, id, acl.KindService) {
+		return
+	}
 	out := filter(slices.Clone(s.svc.Services()), func(x client.ServiceSummary) bool { return id.Can(acl.KindService, x.Name, acl.Read) })
 	if out == nil {
 		out = []client.ServiceSummary{}

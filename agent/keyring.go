@@ -77,9 +77,10 @@ type keyring struct {
 	dropped, malformed atomic.Uint64
 
 	mu sync.Mutex
-	// seen holds the ids of requests acted on, with when; guarded by mu,
-	// which also serialises changes of the ring and its file.
-	seen map[uint64]time.Time
+	// seen holds the requests acted on by id, with when and the answer
+	// given; guarded by mu, which also serialises changes of the ring and
+	// its file.
+	seen map[uint64]seenRequest
 
 	pmu sync.Mutex
 	// pending maps the id of an operation this agent started to the
@@ -88,7 +89,7 @@ type keyring struct {
 }
 
 func newKeyring(a *Agent) *keyring {
-	k := &keyring{a: a, work: make(chan *keyringRequest, keyringQueue), seen: map[uint64]time.Time{}, pending: map[uint64]chan *keyringAnswer{}}
+	k := &keyring{a: a, work: make(chan *keyringRequest, keyringQueue), seen: map[uint64]seenRequest{}, pending: map[uint64]chan *keyringAnswer{}}
 	if a.cfg.DataDir != "" {
 		k.path = filepath.Join(a.cfg.DataDir, keyringFile)
 	}
@@ -207,14 +208,16 @@ func (k *keyring) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case req := <-k.work:
-			var ans *keyringAnswer
-			if err := k.admit(req, k.a.clk.Now()); err != nil {
+			ans, err := k.admit(req, k.a.clk.Now())
+			switch {
+			case err != nil:
 				k.dropped.Add(1)
 				k.a.logRemote("keyring", req.origin, "refusing keyring request", "op", req.op.String(), "err", err)
 				ans = &keyringAnswer{id: req.id, node: k.a.cfg.NodeName, msg: err.Error()}
-			} else {
+			case ans == nil:
 				ans = k.apply(req.op, req.key)
 				ans.id = req.id
+				k.remember(req.id, ans)
 				lvl := slog.LevelInfo
 				if req.op == opList {
 					lvl = slog.LevelDebug
@@ -243,28 +246,49 @@ func (k *keyring) answer(node string, ans *keyringAnswer) error {
 	return ml.SendReliable(&memberlist.Node{Name: m.Name, Addr: m.Addr.AsSlice(), Port: m.Port}, frame(msgKeyring, ans.encode()))
 }
 
-// admit refuses a request outside the replay window or seen before.
-func (k *keyring) admit(req *keyringRequest, now time.Time) error {
+// seenRequest is a request acted on: when, and the answer given.
+type seenRequest struct {
+	at  time.Time
+	ans *keyringAnswer
+}
+
+// admit refuses a request outside the replay window. A request seen
+// before is not applied again: its first answer is returned, to be sent
+// again (the origin resends to members that did not answer in time).
+func (k *keyring) admit(req *keyringRequest, now time.Time) (*keyringAnswer, error) {
 	sent := time.UnixMilli(req.sentMs)
 	if d := now.Sub(sent); d > keyringReplayWindow || d < -keyringReplayWindow {
-		return fmt.Errorf("agent: keyring request sent at %s is more than %v from this agent's clock (replayed, or clocks apart)",
+		return nil, fmt.Errorf("agent: keyring request sent at %s is more than %v from this agent's clock (replayed, or clocks apart)",
 			sent.UTC().Format(time.RFC3339), keyringReplayWindow)
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for id, at := range k.seen {
-		if now.Sub(at) > 2*keyringReplayWindow {
+	for id, sr := range k.seen {
+		if now.Sub(sr.at) > 2*keyringReplayWindow {
 			delete(k.seen, id)
 		}
 	}
-	if _, dup := k.seen[req.id]; dup {
-		return errors.New("agent: keyring request already handled (replayed)")
+	if sr, dup := k.seen[req.id]; dup {
+		if sr.ans == nil {
+			return nil, errors.New("agent: keyring request already being handled")
+		}
+		return sr.ans, nil
 	}
 	if len(k.seen) >= maxSeenRequests {
-		return errors.New("agent: too many keyring requests; retry later")
+		return nil, errors.New("agent: too many keyring requests; retry later")
 	}
-	k.seen[req.id] = now
-	return nil
+	k.seen[req.id] = seenRequest{at: now}
+	return nil, nil
+}
+
+// remember records the answer given to request id.
+func (k *keyring) remember(id uint64, ans *keyringAnswer) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if sr, ok := k.seen[id]; ok {
+		sr.ans = ans
+		k.seen[id] = sr
+	}
 }
 
 // apply does op on this agent: the file is saved first, then memberlist's
@@ -383,35 +407,46 @@ func (k *keyring) operate(ctx context.Context, op keyringOp, key []byte) (client
 		k.pmu.Unlock()
 	}()
 
-	k.a.mu.Lock()
-	if k.a.state != stateRunning {
-		k.a.mu.Unlock()
-		return client.KeyringResponse{}, nil, ErrNotRunning
-	}
-	k.a.wg.Add(len(others)) // under a.mu: Shutdown cannot be waiting yet
-	k.a.mu.Unlock()
-
 	answers := map[string]*keyringAnswer{self: k.apply(op, key)}
 	failed := map[string]string{}
 	type sendErr struct{ node, why string }
-	errc := make(chan sendErr, len(others))
+	// Each member is sent the request at most twice.
+	errc := make(chan sendErr, 2*len(others))
 	sem := make(chan struct{}, keyringSenders)
 	payload := req.encode()
-	for _, name := range others {
-		go func() {
-			defer k.a.wg.Done()
-			sem <- struct{}{}
-			err := k.a.SendReliable(name, msgKeyring, payload)
-			<-sem
-			if err != nil {
-				errc <- sendErr{name, "not sent: " + err.Error()}
-			}
-		}()
+	send := func(names []string) error {
+		k.a.mu.Lock()
+		if k.a.state != stateRunning {
+			k.a.mu.Unlock()
+			return ErrNotRunning
+		}
+		k.a.wg.Add(len(names)) // under a.mu: Shutdown cannot be waiting yet
+		k.a.mu.Unlock()
+		for _, name := range names {
+			go func() {
+				defer k.a.wg.Done()
+				sem <- struct{}{}
+				err := k.a.SendReliable(name, msgKeyring, payload)
+				<-sem
+				if err != nil {
+					errc <- sendErr{name, "not sent: " + err.Error()}
+				}
+			}()
+		}
+		return nil
+	}
+	if err := send(others); err != nil {
+		return client.KeyringResponse{}, nil, err
 	}
 	asked := map[string]bool{self: true}
 	for _, n := range others {
 		asked[n] = true
 	}
+	// Halfway, the request goes again to members that have not answered
+	// (a stream lost or stalled on a loaded machine): they apply it once
+	// and answer again.
+	resend := time.NewTimer(keyringTimeout / 2)
+	defer resend.Stop()
 	timer := time.NewTimer(keyringTimeout)
 	defer timer.Stop()
 wait:
@@ -426,6 +461,14 @@ wait:
 			if answers[e.node] == nil {
 				failed[e.node] = e.why
 			}
+		case <-resend.C:
+			var again []string
+			for _, n := range others {
+				if answers[n] == nil {
+					again = append(again, n)
+				}
+			}
+			_ = send(again) // a shutdown ends the wait through ctx or the timer
 		case <-timer.C:
 			break wait
 		case <-ctx.Done():

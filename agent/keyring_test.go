@@ -162,21 +162,28 @@ func TestKeyringNeedsEncryption(t *testing.T) {
 }
 
 func TestKeyringReplayRefused(t *testing.T) {
-	k := &keyring{seen: map[uint64]time.Time{}}
+	k := &keyring{seen: map[uint64]seenRequest{}}
 	now := time.Unix(1_700_000_000, 0)
 	req := &keyringRequest{op: opUse, id: 7, sentMs: now.UnixMilli()}
-	if err := k.admit(req, now); err != nil {
-		t.Fatal(err)
+	if ans, err := k.admit(req, now); err != nil || ans != nil {
+		t.Fatal(ans, err)
 	}
-	if err := k.admit(req, now.Add(time.Second)); err == nil || !strings.Contains(err.Error(), "replayed") {
+	// The same request again, while it is being applied: refused.
+	if _, err := k.admit(req, now.Add(time.Second)); err == nil || !strings.Contains(err.Error(), "already") {
 		t.Fatalf("same request twice: %v", err)
 	}
+	// Once answered, a repeat gets the same answer and is not applied.
+	first := &keyringAnswer{id: 7, node: "n", ok: true}
+	k.remember(7, first)
+	if ans, err := k.admit(req, now.Add(time.Second)); err != nil || ans != first {
+		t.Fatalf("repeat after the answer: %v %v", ans, err)
+	}
 	old := &keyringRequest{op: opUse, id: 8, sentMs: now.Add(-10 * time.Minute).UnixMilli()}
-	if err := k.admit(old, now); err == nil || !strings.Contains(err.Error(), "clock") {
+	if _, err := k.admit(old, now); err == nil || !strings.Contains(err.Error(), "clock") {
 		t.Fatalf("old request: %v", err)
 	}
 	// Ids are forgotten after the window, but then the time refuses them.
-	if err := k.admit(req, now.Add(time.Hour)); err == nil {
+	if _, err := k.admit(req, now.Add(time.Hour)); err == nil {
 		t.Fatal("request accepted an hour later")
 	}
 }

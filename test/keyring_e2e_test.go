@@ -20,10 +20,11 @@ import (
 // joins, one with only the old key does not, and an agent restarted with
 // the old gossip.key in its config keeps the rotated keyring.
 func TestKeyringRotation(t *testing.T) {
-	// Failure detection is relaxed (LAN probe timings): the test is about
-	// the keys, and seven race-built agents with writers load the machine.
+	// Failure detection and streams are relaxed (LAN probe timings, the
+	// local profile's 1 s tcp_timeout raised to 5 s): the test is about the
+	// keys, and seven race-built agents with writers load the machine.
 	config := strings.Replace(keyed(e2eKey1), "probe_interval = \"200ms\"\nprobe_timeout = \"100ms\"",
-		"probe_interval = \"1s\"\nprobe_timeout = \"500ms\"", 1) + "suspicion_mult = 5\n"
+		"probe_interval = \"1s\"\nprobe_timeout = \"500ms\"", 1) + "suspicion_mult = 5\ntcp_timeout = \"5s\"\n"
 	config = strings.Replace(config, "suspicion_mult = 3\n", "", 1)
 	ps := cluster(t, 5, agentOpts{config: config})
 

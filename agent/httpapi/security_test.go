@@ -288,7 +288,9 @@ func TestConnLimits(t *testing.T) {
 	if code != 429 || retry == "" || !strings.Contains(body, "http.max_conns_per_client is 1") {
 		t.Fatalf("second connection from one IP: %d retry %q %s", code, retry, body)
 	}
-	// Another client IP is served; with it the total limit is reached.
+	// Another client IP is served once the refused connection is closed
+	// (asynchronously); with it the total limit is reached.
+	waitFor(t, "the refused connection to close", func() bool { return limits.Stats().Open == 1 })
 	b := clientFrom("127.0.0.2")
 	if code, _, body := get(b); code != 200 {
 		t.Fatalf("other client: %d %s", code, body)

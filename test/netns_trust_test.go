@@ -5,6 +5,10 @@ package test
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os/exec"
@@ -17,8 +21,9 @@ import (
 )
 
 // TestNetnsForgedMessages (h): a host on the lab network that never
-// joined (namespace n4, no agent) sends forged configsync messages to
-// every agent: far-future and year-ahead versions, a forged Announce,
+// joined (namespace n4, no agent) but holds the lab's gossip key (a leaked
+// key, or a compromised host: what gossip encryption cannot stop) sends
+// forged configsync messages to every agent: far-future and year-ahead versions, a forged Announce,
 // Rejects with an implausible floor or one that does not cover their
 // items, a summary with a future floor, and an equal-version conflict.
 // Nothing lasting changes: every acknowledged write stays, the conflict
@@ -83,7 +88,7 @@ func TestNetnsForgedMessages(t *testing.T) {
 		}
 		for range 3 {
 			for _, m := range msgs {
-				c.Write(forgedPacket(m))
+				c.Write(sealPacket(t, labGossipKey, forgedPacket(m)))
 			}
 		}
 		c.Close()
@@ -143,6 +148,30 @@ func TestNetnsForgedMessages(t *testing.T) {
 			t.Fatalf("%s died:\n%s", p.name, p.log())
 		}
 	}
+}
+
+// sealPacket encrypts a gossip packet as memberlist does with a key and
+// no label (encryption version 1: version byte, 12-byte nonce, AES-GCM).
+func sealPacket(t *testing.T, key64 string, plain []byte) []byte {
+	t.Helper()
+	key, err := base64.StdEncoding.DecodeString(key64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]byte, 1+12, 1+12+len(plain)+gcm.Overhead())
+	out[0] = 1
+	if _, err := rand.Read(out[1:13]); err != nil {
+		t.Fatal(err)
+	}
+	return gcm.Seal(out, out[1:13], plain, nil)
 }
 
 // membersJSON returns p's member list as agentctl members -json prints it.

@@ -31,6 +31,16 @@ func regressStore(t *testing.T, dir string, clk clock.Clock) *Store {
 	return s
 }
 
+// hourState is a State with a one-hour tombstone TTL.
+func hourState(t *testing.T, node string) *State {
+	t.Helper()
+	st, err := NewState(StateConfig{Node: node, TombstoneTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func forgedUpdate(key, value string, v Version) []byte {
 	return Encode(&Update{From: "mallory", Entries: []Entry{{Key: key, Value: []byte(value), Version: v}}})
 }
@@ -130,13 +140,7 @@ func TestRegressForgedRejectIgnored(t *testing.T) {
 func TestRegressJoinerAdoptsFloor(t *testing.T) {
 	ttl := time.Hour
 	t0 := regressT0.UnixMilli()
-	mk := func(node string) *State {
-		st, err := NewState(StateConfig{Node: node, TombstoneTTL: ttl})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	mk := func(node string) *State { return hourState(t, node) }
 	a, stale, joiner := mk("a"), mk("stale"), mk("joiner")
 	r, _ := a.Put("gone", []byte("v"), 0, t0)
 	stale.Merge([]Entry{r.Entry}, t0) // then stale goes away
@@ -180,15 +184,10 @@ func TestRegressJoinerAdoptsFloor(t *testing.T) {
 func TestJoinerKeepsOldKeys(t *testing.T) {
 	ttl := time.Hour
 	t0 := regressT0.UnixMilli()
-	mk := func(node string) *State {
-		st, err := NewState(StateConfig{Node: node, TombstoneTTL: ttl})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	mk := func(node string) *State { return hourState(t, node) }
 	a, b, joiner := mk("a"), mk("b"), mk("joiner")
 	old, _ := a.Put("old", []byte("v"), 0, t0)
+	joiner.MarkEmpty(t0 + ttl.Milliseconds() + 4000) // a new agent's store
 	b.Merge([]Entry{old.Entry}, t0)
 	a.Put("gone", []byte("v"), 0, t0+10)
 	a.Delete("gone", t0+20)

@@ -523,7 +523,9 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { s.commitLoop(ctx) })
 	wg.Go(func() { s.gcLoop(ctx) })
-	wg.Go(func() { s.transferLoop(ctx) })
+	for range s.cfg.SendWorkers {
+		wg.Go(func() { s.transferLoop(ctx) })
+	}
 	wg.Wait()
 	return s.flush()
 }
@@ -709,7 +711,9 @@ func (s *Store) send(ctx context.Context, o outMsg) bool {
 
 // maxTransfers bounds the full transfers queued at once; a peer whose
 // request does not fit is counted (Stats.TransfersDeferred) and served on
-// its next push/pull or probe.
+// its next push/pull or probe. Config.SendWorkers transfers run at once
+// (the 50-agent test joins 49 agents to one holding 10k keys: one at a
+// time, membership took twice as long to settle).
 const maxTransfers = 16
 
 // startTransferLocked queues a full transfer to a peer that has none

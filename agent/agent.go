@@ -303,7 +303,6 @@ func (a *Agent) Start() error {
 			a.log.Error("store stopped", "err", err)
 		}
 	})
-	a.goRun(ctx, a.probeLoop)
 	a.rebuildCatalog()
 	a.goRun(ctx, a.catalogLoop)
 	if err := a.reg.start(ctx, a.cfg.Services); err != nil {

@@ -51,23 +51,6 @@ func (a *Agent) randomPeers(n int, except string) []string {
 	return cand[:min(n, len(cand))]
 }
 
-// probeLoop sends the store's summary to one random peer every
-// kv.sync_interval (see configsync.Store.Probe).
-func (a *Agent) probeLoop(ctx context.Context) {
-	t := a.clk.NewTicker(a.cfg.KV.SyncInterval.D())
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C():
-		case <-ctx.Done():
-			return
-		}
-		for _, peer := range a.randomPeers(1, "") {
-			_ = a.SendBestEffort(peer, MsgConfigSync, a.store.Probe()) // lost: the next tick
-		}
-	}
-}
-
 // openStore opens configsync in data_dir (in memory without one).
 func (a *Agent) openStore() (*configsync.Store, error) {
 	cfg := configsync.DefaultConfig()
@@ -79,6 +62,7 @@ func (a *Agent) openStore() (*configsync.Store, error) {
 	cfg.Logger = a.opts.logger.With("node", a.cfg.NodeName)
 	cfg.Transport = kvTransport{a}
 	cfg.GossipBudget = MaxGossipPayload
+	cfg.SyncInterval = a.cfg.KV.SyncInterval.D()
 	s, err := configsync.Open(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("agent: open store: %w", err)

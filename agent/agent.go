@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/murmurhq/murmur/catalog"
 	"github.com/murmurhq/murmur/configsync"
 	"github.com/murmurhq/murmur/dnsserver"
 	"github.com/murmurhq/murmur/internal/clock"
@@ -90,9 +91,9 @@ type Agent struct {
 	meta    []byte // encoded node metadata; fixed at New
 	peers   *peerStore
 	intents intents
-	reg     *registry
-	cat     catalogState
-	catalog atomic.Pointer[Catalog]
+	// cat is set by Start, once; atomic because membership events (which
+	// memberlist delivers during Create already) read it.
+	cat atomic.Pointer[catalog.Catalog]
 
 	// store, dns and metrics are set by Start and read-only afterwards.
 	store   *configsync.Store
@@ -194,8 +195,6 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	}
 	a.members = newMemberTable(a.clk.Now, a.onEvent)
 	a.handlers[msgAgent] = HandlerFunc(a.handleAgentMsg)
-	a.reg = &registry{a: a, services: map[string]*localService{}}
-	a.cat.kick = make(chan struct{}, 1)
 	if cfg.DataDir != "" {
 		a.peers = &peerStore{path: peersPath(cfg.DataDir)}
 	}
@@ -255,6 +254,14 @@ func (a *Agent) Start() error {
 	a.store = store
 	a.handlers[MsgConfigSync] = store
 	a.states[MsgConfigSync] = store
+	a.newDNS(ls)
+	cat, err := a.newCatalog()
+	if err != nil {
+		ls.close()
+		store.Close()
+		return err
+	}
+	a.cat.Store(cat)
 	mc := a.cfg.memberlistConfig()
 	mc.Name = a.cfg.NodeName
 	host, port, _ := net.SplitHostPort(a.cfg.BindAddr)
@@ -303,12 +310,7 @@ func (a *Agent) Start() error {
 			a.log.Error("store stopped", "err", err)
 		}
 	})
-	a.rebuildCatalog()
-	a.goRun(ctx, a.catalogLoop)
-	if err := a.reg.start(ctx, a.cfg.Services); err != nil {
-		a.log.Error("services", "err", err)
-	}
-	a.goRun(ctx, a.reg.watchOwn)
+	a.goRun(ctx, func(ctx context.Context) { _ = cat.Run(ctx) })
 	a.startFaces(ctx, ls)
 	return nil
 }
@@ -524,7 +526,9 @@ func (a *Agent) onEvent(ev Event) {
 	if ev.Type == EventReap {
 		a.coords.forget(ev.Member.Name)
 	}
-	a.kickCatalog()
+	if c := a.cat.Load(); c != nil {
+		c.MembersChanged()
+	}
 	a.events.publish(ev)
 }
 

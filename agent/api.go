@@ -22,12 +22,13 @@ func toClientMember(m Member) client.Member {
 		Address:  m.Addr.String(),
 		Port:     m.Port,
 		Status:   m.Status.String(),
-		Meta:     userMeta(m.Meta),
+		Meta:     m.Meta,
 		Protocol: m.Protocol,
 	}
 }
 
-// userMeta drops the agent's own murmur.* header keys.
+// userMeta drops the agent's own murmur.* header keys from decoded node
+// metadata.
 func userMeta(m map[string]string) map[string]string {
 	var out map[string]string
 	for k, v := range m {

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/murmurhq/murmur/agent/client"
+	"github.com/murmurhq/murmur/catalog"
 	"github.com/murmurhq/murmur/configsync"
 	"github.com/murmurhq/murmur/dnsserver"
 )
@@ -290,8 +291,9 @@ func (c *Config) Validate() error {
 		bad("log.level", "%v", err)
 	}
 	ids := map[string]int{}
-	for i, def := range c.Services {
-		if err := ValidateService(&def); err != nil {
+	for i, d := range c.Services {
+		def, err := catalog.Normalize(toDefinition(d))
+		if err != nil {
 			bad(fmt.Sprintf("service[%d]", i), "%v", err)
 			continue
 		}

@@ -156,57 +156,6 @@ func (k apiKV) Wait(ctx context.Context, prefix string, index uint64) (uint64, e
 	return i, err
 }
 
-// apiServices adapts the registry and catalog to httpapi.Services.
-type apiServices struct{ a *Agent }
-
-var _ httpapi.Services = apiServices{}
-
-func svcError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, ErrInvalidService), errors.Is(err, ErrNotTTL):
-		return fmt.Errorf("%w: %w", httpapi.ErrBadRequest, err)
-	case errors.Is(err, ErrUnknownService):
-		return fmt.Errorf("%w: %w", httpapi.ErrNotFound, err)
-	}
-	return kvError(err)
-}
-
-func (s apiServices) Register(def client.ServiceDefinition) error {
-	return svcError(s.a.reg.Register(def))
-}
-
-func (s apiServices) Deregister(id string) error { return svcError(s.a.reg.Deregister(id)) }
-
-func (s apiServices) UpdateTTL(id, health, note string) error {
-	switch health {
-	case client.HealthPassing, client.HealthWarning, client.HealthCritical:
-	default:
-		return fmt.Errorf("%w: health %q: want passing, warning or critical", httpapi.ErrBadRequest, health)
-	}
-	return svcError(s.a.reg.UpdateTTL(id, health, note))
-}
-
-func (s apiServices) Services() []client.ServiceSummary {
-	if c := s.a.Catalog(); c != nil {
-		return c.Services()
-	}
-	return nil
-}
-
-func (s apiServices) Service(name string, passingOnly bool) ([]client.ServiceInstance, error) {
-	c := s.a.Catalog()
-	if c == nil {
-		return nil, fmt.Errorf("%w: agent starting", httpapi.ErrUnavailable)
-	}
-	out, ok := c.Service(name, passingOnly)
-	if !ok {
-		return nil, fmt.Errorf("%w: service %q", httpapi.ErrNotFound, name)
-	}
-	return out, nil
-}
-
 // statsKV adds the store's counters to /v1/agent/self.
 func (a *Agent) statsKV(st map[string]int64) {
 	if a.store == nil {

@@ -9,58 +9,22 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/murmurhq/murmur/catalog"
 )
 
-// Status is a member's state as users see it.
-type Status uint8
+// Member is one node of the cluster as this agent sees it: the catalog's
+// Node, the one type membership, the catalog, DNS and HTTP share. Values
+// are copies: changing one changes nothing in the agent.
+type Member = catalog.Node
 
-// Member states. memberlist's "dead" is shown as failed.
+// Member states (catalog.Status).
 const (
-	StatusAlive Status = iota
-	StatusSuspect
-	StatusFailed
-	StatusLeft
+	StatusAlive   = catalog.StatusAlive
+	StatusSuspect = catalog.StatusSuspect
+	StatusFailed  = catalog.StatusFailed
+	StatusLeft    = catalog.StatusLeft
 )
-
-func (s Status) String() string {
-	switch s {
-	case StatusAlive:
-		return "alive"
-	case StatusSuspect:
-		return "suspect"
-	case StatusFailed:
-		return "failed"
-	case StatusLeft:
-		return "left"
-	}
-	return "unknown"
-}
-
-// ParseStatus is the inverse of Status.String.
-func ParseStatus(s string) (Status, bool) {
-	for st := StatusAlive; st <= StatusLeft; st++ {
-		if st.String() == s {
-			return st, true
-		}
-	}
-	return 0, false
-}
-
-// Member is one node of the cluster as this agent sees it. Values are
-// copies: changing one changes nothing in the agent.
-type Member struct {
-	Name     string
-	Addr     netip.Addr
-	Port     uint16
-	Status   Status
-	Meta     map[string]string
-	Protocol uint8
-	// Since is when Status last changed, by this agent's clock.
-	Since time.Time
-}
-
-// AddrPort is Addr:Port.
-func (m Member) AddrPort() netip.AddrPort { return netip.AddrPortFrom(m.Addr, m.Port) }
 
 // EventType says what happened to a member.
 type EventType uint8
@@ -119,13 +83,13 @@ func newMemberTable(now func() time.Time, onEvent func(Event)) *memberTable {
 func fromNode(n *memberlist.Node) Member {
 	addr, _ := netip.AddrFromSlice(n.Addr)
 	meta, _ := decodeMeta(n.Meta) // bad meta from a peer: shown as none
-	return Member{Name: n.Name, Addr: addr.Unmap(), Port: n.Port, Meta: meta, Protocol: n.PCur}
+	return Member{Name: n.Name, Addr: addr.Unmap(), Port: n.Port, Meta: userMeta(meta), Protocol: n.PCur}
 }
 
 // set records member m with the status status(prev) returns and emits an
 // event of type typ. Events are emitted under t.mu, so subscribers see
 // them in the order the table changed (onEvent never blocks).
-func (t *memberTable) set(m Member, typ EventType, status func(prev *Member) Status) {
+func (t *memberTable) set(m Member, typ EventType, status func(prev *Member) catalog.Status) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	prev := t.members[m.Name]
@@ -141,14 +105,16 @@ func (t *memberTable) set(m Member, typ EventType, status func(prev *Member) Sta
 	t.onEvent(Event{Type: typ, Member: m})
 }
 
-func always(st Status) func(*Member) Status { return func(*Member) Status { return st } }
+func always(st catalog.Status) func(*Member) catalog.Status {
+	return func(*Member) catalog.Status { return st }
+}
 
 // join is memberlist's NotifyJoin.
 func (t *memberTable) join(m Member) { t.set(m, EventJoin, always(StatusAlive)) }
 
 // update is memberlist's NotifyUpdate: new metadata, same liveness.
 func (t *memberTable) update(m Member) {
-	t.set(m, EventUpdate, func(prev *Member) Status {
+	t.set(m, EventUpdate, func(prev *Member) catalog.Status {
 		if prev != nil && prev.Status == StatusSuspect {
 			return StatusSuspect
 		}
@@ -182,7 +148,7 @@ func (t *memberTable) alive(name string) {
 	t.transition(name, StatusSuspect, StatusAlive, EventAlive)
 }
 
-func (t *memberTable) transition(name string, from, to Status, typ EventType) {
+func (t *memberTable) transition(name string, from, to catalog.Status, typ EventType) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	m := t.members[name]
@@ -236,7 +202,7 @@ func (t *memberTable) list() []Member {
 }
 
 // withStatus returns the members in any of the given states.
-func (t *memberTable) withStatus(sts ...Status) []Member {
+func (t *memberTable) withStatus(sts ...catalog.Status) []Member {
 	var out []Member
 	for _, m := range t.list() {
 		if slices.Contains(sts, m.Status) {

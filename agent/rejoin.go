@@ -161,9 +161,8 @@ func (a *Agent) reapLoop(ctx context.Context) {
 	for {
 		select {
 		case <-t.C():
-			for _, m := range a.members.reap(after) {
-				a.forgetServices(ctx, m.Name)
-			}
+			a.members.reap(after) // the catalog removes their services, once
+
 		case <-ctx.Done():
 			return
 		}
@@ -198,14 +197,5 @@ func (a *Agent) persistPeersLoop(ctx context.Context) {
 		if err := a.peers.save(addrs); err != nil {
 			a.log.Warn("cannot save known peers", "err", err)
 		}
-	}
-}
-
-// forgetServices deletes a reaped node's service namespace. Every agent
-// does this on its own; should the node come back, it re-asserts its
-// services (registry.watchOwn).
-func (a *Agent) forgetServices(ctx context.Context, node string) {
-	if _, err := a.store.DeletePrefix(ctx, svcPrefix+node+"/"); err != nil && ctx.Err() == nil {
-		a.log.Warn("cannot remove services of reaped member", "member", node, "err", err)
 	}
 }

@@ -1,6 +1,7 @@
 package configsync
 
 import (
+	"bytes"
 	"context"
 	"sync/atomic"
 
@@ -206,3 +207,31 @@ func (sub *Subscription) Keys() []string {
 
 // Close stops notifications; it is idempotent.
 func (sub *Subscription) Close() { sub.s.removeWatcher(sub.w) }
+
+// Lookup returns the entry of key as this store holds it, a tombstone
+// included (Deleted set); ok is false when the store has no entry (never
+// written, or a tombstone already collected). A SubscribeKeys consumer
+// reads each changed key with it.
+func (s *Store) Lookup(key string) (Record, bool) {
+	s.mu.Lock()
+	r, ok := s.st.Lookup(key)
+	s.mu.Unlock()
+	r.Value = bytes.Clone(r.Value)
+	return r, ok
+}
+
+// Entries returns the entries under prefix, tombstones included, sorted
+// by key: the full state a SubscribeKeys consumer starts from.
+func (s *Store) Entries(prefix string) []Record {
+	var out []Record
+	s.mu.Lock()
+	s.st.Scan(prefix, func(r Record) bool {
+		out = append(out, r)
+		return true
+	})
+	s.mu.Unlock()
+	for i := range out {
+		out[i].Value = bytes.Clone(out[i].Value)
+	}
+	return out
+}

@@ -141,19 +141,13 @@ func BenchmarkQueryParallel(b *testing.B) {
 	})
 }
 
-func BenchmarkNewSnapshot(b *testing.B) {
-	d := bigData(1000)
-	b.ReportAllocs()
-	for b.Loop() {
-		NewSnapshot(d)
-	}
-}
-
+// BenchmarkCompile is a full compile of 1000 nodes with one instance
+// each (membership or config changes).
 func BenchmarkCompile(b *testing.B) {
 	snap := NewSnapshot(bigData(1000))
 	rc := mustCompile(b, DefaultConfig())
 	b.ReportAllocs()
 	for b.Loop() {
-		compile(snap, rc)
+		compile(nil, snap, rc)
 	}
 }

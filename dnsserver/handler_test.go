@@ -52,7 +52,7 @@ func TestHandlerSizes(t *testing.T) {
 			if m.Rcode != dns.RcodeSuccess || !m.Authoritative {
 				t.Errorf("rcode %d AA %v", m.Rcode, m.Authoritative)
 			}
-			all := len(tc.srv.cat.DNS().services["big"].all.a)
+			all := len(tc.srv.zone.Load().services["big"].all.a)
 			switch {
 			case tc.answers >= 0 && len(m.Answer) != tc.answers:
 				t.Errorf("%d answers, want %d", len(m.Answer), tc.answers)
@@ -89,7 +89,7 @@ func TestHandlerSizes(t *testing.T) {
 func TestPackKeepsAnswersOverGlue(t *testing.T) {
 	// Glue that does not fit is dropped without TC; answers first.
 	snap := NewSnapshot(bigData(40))
-	z := compile(snap, mustCompile(t, DefaultConfig()))
+	z := compile(nil, snap, mustCompile(t, DefaultConfig()))
 	sc := newScratch(nil)
 	z.resolve(sc, query("big.service.murmur.", dns.TypeSRV))
 	full, err := sc.pack(&sc.msg, maxTCPSize)
@@ -158,16 +158,12 @@ func TestHandlerBehaviour(t *testing.T) {
 		}
 	})
 	t.Run("snapshot swaps are seen by the next query", func(t *testing.T) {
-		cat := newCatalog(NewSnapshot(fixtureData()))
-		s, err := New(DefaultConfig(), cat, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := newServer(t, DefaultConfig(), NewSnapshot(fixtureData()))
 		q := query("big.service.murmur.", dns.TypeA)
 		if m, _ := serve(t, s, q, false); m.Rcode != dns.RcodeNameError {
 			t.Fatalf("rcode %d before the swap", m.Rcode)
 		}
-		cat.p.Store(NewSnapshot(bigData(3)))
+		s.Update(NewSnapshot(bigData(3)))
 		if m, _ := serve(t, s, q, false); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 3 {
 			t.Fatalf("after the swap: %v", m)
 		}
@@ -241,12 +237,8 @@ func (a *addrWriter) RemoteAddr() net.Addr { return nil }
 func TestHandlerConcurrentSwaps(t *testing.T) {
 	// Readers answer while snapshots and configs change under them; run
 	// with -race. Every answer must be well formed.
-	cat := newCatalog(NewSnapshot(fixtureData()))
-	s, err := New(DefaultConfig(), cat, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snaps := []*Snapshot{NewSnapshot(fixtureData()), NewSnapshot(bigData(50)), nil}
+	s := newServer(t, DefaultConfig(), NewSnapshot(fixtureData()))
+	snaps := []*Snapshot{NewSnapshot(fixtureData()), NewSnapshot(bigData(50)), emptyCatalog}
 	nearest := DefaultConfig()
 	nearest.Order = OrderNearest
 	nearest.MaxAnswers = 3
@@ -265,7 +257,7 @@ func TestHandlerConcurrentSwaps(t *testing.T) {
 				return
 			default:
 			}
-			cat.p.Store(snaps[i%len(snaps)])
+			s.Update(snaps[i%len(snaps)])
 			if err := s.SetConfig(cfgs[i%len(cfgs)]); err != nil {
 				t.Error(err)
 				return

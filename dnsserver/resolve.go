@@ -5,19 +5,21 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/murmurhq/murmur/catalog"
 )
 
-// Resolve answers req from snap under cfg. It is pure: no sockets, clock
-// or global randomness; rnd orders the answers (nil keeps the snapshot's
-// nearest-first order, which tests use for determinism). It never
-// modifies req or snap.
+// Resolve answers req from the catalog snapshot snap under cfg. It is
+// pure: no sockets, clock or global randomness; rnd orders the answers
+// (nil keeps the nearest-first order, which tests use for determinism).
+// It never modifies req or snap.
 //
 // The response is complete: trimming to a UDP size is the transport's
 // job (Server does it). Out-of-zone names are REFUSED here; Server
 // forwards them instead when recursors are configured. An invalid cfg
 // answers SERVFAIL. Resolve compiles snap for cfg on every call, which
-// the Server avoids by caching; it is meant for tests and tools.
-func Resolve(snap *Snapshot, cfg Config, req *dns.Msg, rnd *rand.Rand) *dns.Msg {
+// the Server does once per snapshot; it is meant for tests and tools.
+func Resolve(snap *catalog.Snapshot, cfg Config, req *dns.Msg, rnd *rand.Rand) *dns.Msg {
 	s := newScratch(rnd)
 	rc, err := cfg.compile()
 	if err != nil {
@@ -26,9 +28,9 @@ func Resolve(snap *Snapshot, cfg Config, req *dns.Msg, rnd *rand.Rand) *dns.Msg 
 		return &s.msg
 	}
 	if snap == nil {
-		snap = emptySnapshot
+		snap = emptyCatalog
 	}
-	compile(snap, rc).resolve(s, req)
+	compile(nil, snap, rc).resolve(s, req)
 	return &s.msg
 }
 
@@ -151,7 +153,7 @@ func (z *zone) apex(s *scratch, q dns.Question) {
 		s.ns = z.ns
 		s.ns.Hdr.Name = q.Name
 		s.msg.Answer = append(s.msg.Answer, &s.ns)
-		s.msg.Extra = append(s.msg.Extra, z.nsGlue...)
+		s.addGlue(z.nsName, z.selfIP, z.nodeTTL)
 	}
 	z.done(s)
 }
@@ -194,20 +196,19 @@ func (z *zone) inZone(s *scratch, q dns.Question, rel string) {
 // service answers <svc>, <tag>.<svc>, _<svc>._tcp and _<svc>._<tag>
 // (head is the part before ".service").
 func (z *zone) service(s *scratch, q dns.Question, head string) {
-	snap := z.snap
 	a, b := cutLast(head)
 	var v *view
 	switch {
 	case a == "":
-		if svc := snap.services[b]; svc != nil {
+		if svc := z.services[b]; svc != nil {
 			v = svc.all
-		} else if _, ok := snap.svcENT[b]; ok {
+		} else if _, ok := z.svcENT[b]; ok {
 			z.nodata(s)
 			return
 		}
 	case lastDot(a) >= 0: // three or more labels
 	case a[0] == '_' && b[0] == '_' && len(a) > 1: // RFC 2782
-		if svc := snap.services[a[1:]]; svc != nil {
+		if svc := z.services[a[1:]]; svc != nil {
 			if b == "_tcp" {
 				v = svc.all
 			} else {
@@ -215,7 +216,7 @@ func (z *zone) service(s *scratch, q dns.Question, head string) {
 			}
 		}
 	default:
-		if svc := snap.services[b]; svc != nil {
+		if svc := z.services[b]; svc != nil {
 			v = svc.tags[a]
 		}
 	}
@@ -296,13 +297,23 @@ func (z *zone) addrs(s *scratch, name string, list []addrEntry, tail int) {
 func (z *zone) srv(s *scratch, name string, v *view) {
 	list := v.srv
 	z.pick(s, len(list), v.srvTail, func(i int) uint8 { return list[i].serve })
-	if words := (len(z.targetName) + 63) / 64; len(s.seen) < words {
+	// seen dedupes glue: node targets by index, address targets after them.
+	nn := int32(len(z.nodes))
+	if words := (int(nn) + len(v.addrs) + 63) / 64; len(s.seen) < words {
 		s.seen = make([]uint64, words)
 	}
+	bitOf := func(t int32) int32 {
+		if t >= 0 {
+			return t
+		}
+		return nn + ^t
+	}
 	s.srv = reserve(s.srv, len(s.idx))
+	s.a = reserve(s.a, len(s.idx))
+	s.aaaa = reserve(s.aaaa, len(s.idx))
 	for _, i := range s.idx {
 		e := list[i]
-		target := z.targetName[e.target]
+		target, ip, ttl := z.target(v, e.target)
 		if target == "" {
 			continue
 		}
@@ -314,30 +325,30 @@ func (z *zone) srv(s *scratch, name string, v *view) {
 			Target:   target,
 		})
 		s.msg.Answer = append(s.msg.Answer, &s.srv[len(s.srv)-1])
-		w, bit := e.target/64, uint64(1)<<(e.target%64)
-		if rr := z.targetRR[e.target]; rr != nil && s.seen[w]&bit == 0 {
+		b := bitOf(e.target)
+		w, bit := b/64, uint64(1)<<(b%64)
+		if ip != nil && s.seen[w]&bit == 0 {
 			s.seen[w] |= bit
-			s.msg.Extra = append(s.msg.Extra, rr)
+			s.addGlue(target, ip, ttl)
 		}
 	}
 	for _, i := range s.idx {
-		t := list[i].target
-		s.seen[t/64] &^= 1 << (t % 64)
+		b := bitOf(list[i].target)
+		s.seen[b/64] &^= 1 << (b % 64)
 	}
 }
 
 func (z *zone) node(s *scratch, q dns.Question, head string) {
-	snap := z.snap
-	i, ok := snap.nodeIdx[head]
+	i, ok := z.nodeIdx[head]
 	if !ok {
-		if _, ent := snap.nodeENT[head]; ent {
+		if _, ent := z.nodeENT[head]; ent {
 			z.nodata(s)
 		} else {
 			z.nxdomain(s)
 		}
 		return
 	}
-	n := &snap.nodes[i]
+	n := &z.nodes[i]
 	if n.serve&z.bit == 0 {
 		z.nodata(s) // the node exists but is failed, left or filtered
 		return
@@ -372,11 +383,11 @@ func (z *zone) addr(s *scratch, q dns.Question, head string) {
 // reverse answers PTR for member addresses; it reports false when the
 // address is not a served member's, leaving the name out of zone.
 func (z *zone) reverse(s *scratch, q dns.Question, name string) bool {
-	nodes := z.snap.ptr[name]
+	nodes := z.ptr[name]
 	s.ptr = reserve(s.ptr, len(nodes))
 	for _, i := range nodes {
-		target := z.targetName[i] // node targets share the node's index
-		if z.snap.nodes[i].serve&z.bit == 0 || target == "" {
+		target := z.nodes[i].fqdn
+		if z.nodes[i].serve&z.bit == 0 || target == "" {
 			continue
 		}
 		s.ptr = append(s.ptr, dns.PTR{

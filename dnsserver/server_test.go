@@ -158,12 +158,9 @@ func TestServerRunErrors(t *testing.T) {
 	if err := s.Run(context.Background(), nil, ln); !errors.Is(err, ErrRunTwice) {
 		t.Errorf("second Run = %v, want ErrRunTwice", err)
 	}
-	if _, err := New(DefaultConfig(), nil, nil); err == nil {
-		t.Error("New with a nil catalog succeeded")
-	}
 	bad := DefaultConfig()
 	bad.Domain = ""
-	if _, err := New(bad, CatalogFunc(func() *Snapshot { return nil }), nil); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := New(bad, nil); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("New with a bad config = %v", err)
 	}
 }

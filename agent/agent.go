@@ -20,6 +20,7 @@ import (
 	"github.com/murmurhq/murmur/configsync"
 	"github.com/murmurhq/murmur/dnsserver"
 	"github.com/murmurhq/murmur/internal/clock"
+	"github.com/murmurhq/murmur/membership"
 )
 
 // Version is the agent's version, set by the build (-ldflags -X).
@@ -84,13 +85,13 @@ type Agent struct {
 	log     *slog.Logger
 	clk     clock.Clock
 	opts    options
-	members *memberTable
-	events  broker
-	coords  *coords
+	members *membership.Table
+	events  membership.Broker
+	coords  *membership.Coords
 	del     *delegate
 	meta    []byte // encoded node metadata; fixed at New
 	peers   *peerStore
-	intents intents
+	intents membership.Intents
 	// cat is set by Start, once; atomic because membership events (which
 	// memberlist delivers during Create already) read it.
 	cat atomic.Pointer[catalog.Catalog]
@@ -163,7 +164,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	if o.seed != nil {
 		seed = *o.seed
 	}
-	meta, err := encodeMeta(cfg.Meta)
+	meta, err := membership.EncodeMeta(cfg.Meta)
 	if err != nil {
 		return nil, fmt.Errorf("%w: meta: %w", ErrConfig, err)
 	}
@@ -172,7 +173,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		opts:     o,
 		clk:      o.clock,
 		log:      o.logger.With("component", "agent", "node", cfg.NodeName),
-		coords:   newCoords(),
+		coords:   membership.NewCoords(),
 		handlers: map[MsgType]Handler{},
 		states:   map[MsgType]StateHandler{},
 		rnd:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
@@ -193,8 +194,9 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		local: &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult},
 		relay: &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult},
 	}
-	a.members = newMemberTable(a.clk.Now, a.onEvent)
-	a.handlers[msgAgent] = HandlerFunc(a.handleAgentMsg)
+	a.members = membership.NewTable(a.clk.Now, a.onEvent)
+	a.handlers[msgAgent] = clockState{a}
+	a.states[msgAgent] = clockState{a}
 	if cfg.DataDir != "" {
 		a.peers = &peerStore{path: peersPath(cfg.DataDir)}
 	}
@@ -280,11 +282,10 @@ func (a *Agent) Start() error {
 	if a.opts.transport != nil {
 		mc.Transport = a.opts.transport
 	}
-	mc.Logger = memberlistLogger(a.opts.logger, a.watchLog)
+	mc.Logger = memberlistLogger(a.opts.logger)
 	mc.Delegate = a.del
 	mc.Events = a.del
 	mc.Ping = a.del
-	mc.Alive = a.del
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		ls.close()
@@ -302,6 +303,7 @@ func (a *Agent) Start() error {
 	a.goRun(ctx, a.joinLoop)
 	a.goRun(ctx, a.reconnectLoop)
 	a.goRun(ctx, a.reapLoop)
+	a.goRun(ctx, a.suspectLoop)
 	if a.peers != nil {
 		a.goRun(ctx, a.persistPeersLoop)
 	}
@@ -374,6 +376,7 @@ func (a *Agent) Join(ctx context.Context, addrs []string) (int, error) {
 		}
 		if r.n > 0 {
 			a.log.Info("joined cluster", "contacted", r.n, "members", ml.NumMembers())
+			a.announce(membership.IntentJoin) // after push/pull: the clock is the cluster's
 			return r.n, nil
 		}
 		return 0, r.err
@@ -446,7 +449,7 @@ func (a *Agent) Leave(ctx context.Context) error {
 	}
 	start := time.Now()
 	a.log.Info("leaving cluster", "timeout", timeout)
-	a.announceLeave()
+	a.announce(membership.IntentLeave)
 	if err := ml.Leave(timeout); err != nil {
 		a.log.Warn("leave broadcast not confirmed", "err", err)
 	}
@@ -495,42 +498,13 @@ func (a *Agent) Shutdown() error {
 		// Never started, or Start failed: the transport is still ours.
 		err = a.opts.transport.Shutdown()
 	}
-	a.events.close()
+	a.events.Close()
 	close(a.done)
 	return err
 }
 
 // Done is closed once Shutdown has finished.
 func (a *Agent) Done() <-chan struct{} { return a.done }
-
-// Members returns every member this agent knows, including failed and
-// left ones until they are reaped, sorted by name.
-func (a *Agent) Members() []Member { return a.members.list() }
-
-// Member returns the named member.
-func (a *Agent) Member(name string) (Member, bool) { return a.members.get(name) }
-
-// LocalMember is this agent as the cluster sees it.
-func (a *Agent) LocalMember() (Member, bool) { return a.members.get(a.cfg.NodeName) }
-
-// Subscribe returns a subscription to membership events with the given
-// buffer size (see Subscription for the drop policy).
-func (a *Agent) Subscribe(buffer int) *Subscription { return a.events.subscribe(buffer) }
-
-func (a *Agent) onEvent(ev Event) {
-	lvl := slog.LevelInfo
-	if ev.Type == EventUpdate || ev.Type == EventReap {
-		lvl = slog.LevelDebug
-	}
-	a.log.Log(context.Background(), lvl, "member "+ev.Type.String(), "member", ev.Member.Name, "addr", ev.Member.AddrPort().String())
-	if ev.Type == EventReap {
-		a.coords.forget(ev.Member.Name)
-	}
-	if c := a.cat.Load(); c != nil {
-		c.MembersChanged()
-	}
-	a.events.publish(ev)
-}
 
 // Uptime is how long the agent has been running.
 func (a *Agent) Uptime() time.Duration {

@@ -27,22 +27,6 @@ func toClientMember(m Member) client.Member {
 	}
 }
 
-// userMeta drops the agent's own murmur.* header keys from decoded node
-// metadata.
-func userMeta(m map[string]string) map[string]string {
-	var out map[string]string
-	for k, v := range m {
-		if len(k) >= 7 && k[:7] == "murmur." {
-			continue
-		}
-		if out == nil {
-			out = map[string]string{}
-		}
-		out[k] = v
-	}
-	return out
-}
-
 func (b apiMembership) Members() []client.Member {
 	ms := b.a.Members()
 	out := make([]client.Member, len(ms))
@@ -127,7 +111,7 @@ func (b apiMembership) Leave(ctx context.Context) error {
 func (b apiMembership) Coordinates() []client.Coordinate {
 	var out []client.Coordinate
 	for _, m := range b.a.Members() {
-		co, ok := b.a.coords.get(m.Name, m.Name == b.a.cfg.NodeName)
+		co, ok := b.a.coords.Get(m.Name, m.Name == b.a.cfg.NodeName)
 		if !ok {
 			continue
 		}
@@ -140,11 +124,11 @@ func (b apiMembership) RTT(from, to string) (time.Duration, error) {
 	if from == "" {
 		from = b.a.cfg.NodeName
 	}
-	cf, ok := b.a.coords.get(from, from == b.a.cfg.NodeName)
+	cf, ok := b.a.coords.Get(from, from == b.a.cfg.NodeName)
 	if !ok {
 		return 0, fmt.Errorf("%w: no coordinate for node %q", httpapi.ErrNotFound, from)
 	}
-	ct, ok := b.a.coords.get(to, to == b.a.cfg.NodeName)
+	ct, ok := b.a.coords.Get(to, to == b.a.cfg.NodeName)
 	if !ok {
 		return 0, fmt.Errorf("%w: no coordinate for node %q", httpapi.ErrNotFound, to)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/murmurhq/murmur/catalog"
 	"github.com/murmurhq/murmur/configsync"
 	"github.com/murmurhq/murmur/dnsserver"
+	"github.com/murmurhq/murmur/membership"
 )
 
 // Config is the agent's configuration. It maps one to one onto the TOML
@@ -256,7 +257,7 @@ func (c *Config) Validate() error {
 	if c.ReconnectInterval < 0 {
 		bad("reconnect_interval", "must not be negative")
 	}
-	if _, err := encodeMeta(c.Meta); err != nil {
+	if _, err := membership.EncodeMeta(c.Meta); err != nil {
 		bad("meta", "%v", err)
 	}
 	errs = append(errs, c.Gossip.validate()...)

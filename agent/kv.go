@@ -40,7 +40,7 @@ func (t kvTransport) Send(node string, msg []byte) error {
 // except.
 func (a *Agent) randomPeers(n int, except string) []string {
 	var cand []string
-	for _, m := range a.members.withStatus(StatusAlive) {
+	for _, m := range a.members.WithStatus(StatusAlive) {
 		if m.Name != a.cfg.NodeName && m.Name != except {
 			cand = append(cand, m.Name)
 		}

@@ -8,16 +8,13 @@ import (
 )
 
 // memberlistLogger adapts memberlist's *log.Logger ("[WARN] memberlist:
-// ...") to slog, mapping its bracketed level to a slog level. watch, when
-// set, sees every message (the agent learns of suspicion from one).
-func memberlistLogger(l *slog.Logger, watch func(msg string)) *log.Logger {
-	return log.New(&slogWriter{l: l.With("component", "memberlist"), watch: watch}, "", 0)
+// ...") to slog, mapping its bracketed level to a slog level. Nothing
+// reads the text: it is for people.
+func memberlistLogger(l *slog.Logger) *log.Logger {
+	return log.New(&slogWriter{l: l.With("component", "memberlist")}, "", 0)
 }
 
-type slogWriter struct {
-	l     *slog.Logger
-	watch func(msg string)
-}
+type slogWriter struct{ l *slog.Logger }
 
 var levelTags = []struct {
 	tag   []byte
@@ -41,9 +38,6 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 		}
 	}
 	msg = bytes.TrimPrefix(msg, []byte("memberlist: "))
-	if w.watch != nil {
-		w.watch(string(msg))
-	}
 	if w.l.Enabled(context.Background(), level) {
 		w.l.Log(context.Background(), level, string(msg))
 	}

@@ -132,7 +132,7 @@ func (a *Agent) reconnectLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		failed := a.members.withStatus(StatusFailed)
+		failed := a.members.WithStatus(StatusFailed)
 		if len(failed) == 0 {
 			continue
 		}
@@ -161,7 +161,7 @@ func (a *Agent) reapLoop(ctx context.Context) {
 	for {
 		select {
 		case <-t.C():
-			a.members.reap(after) // the catalog removes their services, once
+			a.members.Reap(after) // the catalog removes their services, once
 
 		case <-ctx.Done():
 			return
@@ -180,13 +180,13 @@ func (a *Agent) persistPeersLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		v := a.members.version.Load()
+		v := a.members.Version()
 		if v == seen {
 			continue
 		}
 		seen = v
 		var addrs []string
-		for _, m := range a.members.withStatus(StatusAlive, StatusSuspect) {
+		for _, m := range a.members.WithStatus(StatusAlive, StatusSuspect) {
 			if m.Name != a.cfg.NodeName {
 				addrs = append(addrs, m.AddrPort().String())
 			}

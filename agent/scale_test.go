@@ -60,7 +60,7 @@ func TestCluster50(t *testing.T) {
 	phase("joined")
 	waitFor(t, 120*time.Second, "all 50 alive everywhere", func() bool {
 		for _, a := range agents {
-			if len(a.members.withStatus(StatusAlive)) != n {
+			if len(a.members.WithStatus(StatusAlive)) != n {
 				return false
 			}
 		}

@@ -23,9 +23,9 @@ func (a *Agent) Catalog() *catalog.Catalog { return a.cat.Load() }
 type catalogMembers struct{ a *Agent }
 
 func (m catalogMembers) Members() []catalog.Node {
-	ms := m.a.members.list()
+	ms := m.a.members.List()
 	for i := range ms {
-		ms[i].Coord, _ = m.a.coords.get(ms[i].Name, ms[i].Name == m.a.cfg.NodeName)
+		ms[i].Coord, _ = m.a.coords.Get(ms[i].Name, ms[i].Name == m.a.cfg.NodeName)
 	}
 	return ms
 }

@@ -63,9 +63,9 @@ func FuzzHandler(f *testing.F) {
 			}
 			limit := maxTCPSize
 			if !tcp {
-				limit = udpLimit(0)
+				limit = udpLimit(0, DefaultMaxUDPSize)
 				if o := req.IsEdns0(); o != nil {
-					limit = udpLimit(int(o.UDPSize()))
+					limit = udpLimit(int(o.UDPSize()), DefaultMaxUDPSize)
 				}
 			}
 			if size > limit {

@@ -39,6 +39,7 @@ func Resolve(snap *catalog.Snapshot, cfg Config, req *dns.Msg, rnd *rand.Rand) *
 // replace by forwarding).
 func (z *zone) resolve(s *scratch, req *dns.Msg) (outOfZone bool) {
 	s.reset()
+	s.udpMax = z.udpMax
 	outOfZone = z.answer(s, req)
 	if s.clientSize > 0 {
 		s.msg.Extra = append(s.msg.Extra, &s.opt) // last, after any glue
@@ -57,7 +58,7 @@ func (z *zone) answer(s *scratch, req *dns.Msg) (outOfZone bool) {
 		s.q[0] = req.Question[0]
 		m.Question = s.q[:1]
 	}
-	version, optOK := s.readOPT(req)
+	version, optOK := s.readOPT(req, z.udpMax)
 	if req.Opcode != dns.OpcodeQuery {
 		m.Rcode = dns.RcodeNotImplemented
 		return false
@@ -66,7 +67,9 @@ func (z *zone) answer(s *scratch, req *dns.Msg) (outOfZone bool) {
 	m.CheckingDisabled = req.CheckingDisabled
 	switch {
 	case !optOK:
-		m.Rcode = dns.RcodeFormatError // RFC 6891 §6.1.1: more than one OPT
+		// RFC 6891 §6.1.1: more than one OPT, an OPT outside the
+		// additional section, or one whose owner is not the root.
+		m.Rcode = dns.RcodeFormatError
 		return false
 	case version != 0:
 		// RFC 6891 §6.1.3: we speak version 0 only, and say so in our OPT.
@@ -81,8 +84,15 @@ func (z *zone) answer(s *scratch, req *dns.Msg) (outOfZone bool) {
 		m.Rcode = dns.RcodeRefused
 		return false
 	}
-	if q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR {
+	switch q.Qtype {
+	case dns.TypeAXFR, dns.TypeIXFR:
 		m.Rcode = dns.RcodeRefused // no zone transfers
+		return false
+	case dns.TypeMAILA, dns.TypeMAILB:
+		m.Rcode = dns.RcodeNotImplemented // as BIND answers these meta qtypes
+		return false
+	case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY:
+		m.Rcode = dns.RcodeFormatError // meta types that are no question, as BIND
 		return false
 	}
 
@@ -92,7 +102,14 @@ func (z *zone) answer(s *scratch, req *dns.Msg) (outOfZone bool) {
 		z.apex(s, q)
 	case hasLabelSuffix(name, z.dotDomain):
 		z.inZone(s, q, name[:len(name)-len(z.dotDomain)])
-	case (q.Qtype == dns.TypePTR || q.Qtype == dns.TypeANY) && isReverse(name) && z.reverse(s, q, name):
+	case isReverse(name):
+		if !z.reverse(s, q, name) {
+			if z.ra {
+				m.Rcode = dns.RcodeRefused // replaced by the recursors' answer
+				return true
+			}
+			z.nxdomain(s) // not a member: no such name here, and no recursion
+		}
 	default:
 		m.Rcode = dns.RcodeRefused
 		return true
@@ -102,12 +119,21 @@ func (z *zone) answer(s *scratch, req *dns.Msg) (outOfZone bool) {
 
 // readOPT prepares our OPT record when the request has one: our payload
 // size, DO copied (RFC 3225 §3), version 0. It returns the client's EDNS
-// version, and ok false when the request has more than one OPT.
-func (s *scratch) readOPT(req *dns.Msg) (version uint8, ok bool) {
+// version, and ok false when the request's OPT is malformed: more than
+// one, one outside the additional section, or an owner other than the
+// root (RFC 6891 §6.1.1).
+func (s *scratch) readOPT(req *dns.Msg, udpMax int) (version uint8, ok bool) {
+	for _, sec := range [...][]dns.RR{req.Answer, req.Ns} {
+		for _, rr := range sec {
+			if rr.Header().Rrtype == dns.TypeOPT {
+				return 0, false
+			}
+		}
+	}
 	var opt *dns.OPT
 	for _, rr := range req.Extra {
 		if o, isOPT := rr.(*dns.OPT); isOPT {
-			if opt != nil {
+			if opt != nil || o.Hdr.Name != "." {
 				return 0, false
 			}
 			opt = o
@@ -117,7 +143,7 @@ func (s *scratch) readOPT(req *dns.Msg) (version uint8, ok bool) {
 		return 0, true
 	}
 	s.clientSize = int(max(opt.UDPSize(), dns.MinMsgSize))
-	s.opt = dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: maxUDPSize}}
+	s.opt = dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: uint16(udpMax)}}
 	if opt.Do() {
 		s.opt.SetDo()
 	}
@@ -127,7 +153,8 @@ func (s *scratch) readOPT(req *dns.Msg) (version uint8, ok bool) {
 // nodata answers NOERROR with no records and the SOA for negative caching.
 func (z *zone) nodata(s *scratch) {
 	s.msg.Authoritative = true
-	s.msg.Ns = append(s.msg.Ns, z.soa)
+	s.soaNS = *z.soa // the query's own copy: packing writes into records
+	s.msg.Ns = append(s.msg.Ns, &s.soaNS)
 }
 
 func (z *zone) nxdomain(s *scratch) {
@@ -380,10 +407,23 @@ func (z *zone) addr(s *scratch, q dns.Question, head string) {
 	z.done(s)
 }
 
-// reverse answers PTR for member addresses; it reports false when the
-// address is not a served member's, leaving the name out of zone.
+// reverse answers a name under in-addr.arpa or ip6.arpa: PTR of a member
+// address (NODATA for other types, and for a member that is not served),
+// NODATA for the empty non-terminals above member addresses. It reports
+// false when the name is none of these, for the caller to forward or deny.
 func (z *zone) reverse(s *scratch, q dns.Question, name string) bool {
-	nodes := z.ptr[name]
+	nodes, member := z.ptr[name]
+	if !member {
+		if _, ent := z.revENT[name]; ent {
+			z.nodata(s)
+			return true
+		}
+		return false
+	}
+	if q.Qtype != dns.TypePTR && q.Qtype != dns.TypeANY {
+		z.nodata(s)
+		return true
+	}
 	s.ptr = reserve(s.ptr, len(nodes))
 	for _, i := range nodes {
 		target := z.nodes[i].fqdn
@@ -396,9 +436,6 @@ func (z *zone) reverse(s *scratch, q dns.Question, name string) bool {
 		})
 		s.msg.Answer = append(s.msg.Answer, &s.ptr[len(s.ptr)-1])
 	}
-	if len(s.msg.Answer) == 0 {
-		return false
-	}
-	s.msg.Authoritative = true
+	z.done(s)
 	return true
 }

@@ -28,16 +28,19 @@ type scratch struct {
 	idx   []int32
 	seen  []uint64 // bitset over snapshot targets
 	ipbuf [16]byte
-	buf   []byte // pack buffer
+	buf   []byte         // pack buffer, maxTCPSize
+	comp  map[string]int // compression map of the pack
 	tmp   []dns.RR
+	soaNS dns.SOA    // the SOA of a negative answer
 	rnd   *rand.Rand // nil: no shuffling
 
 	// Set by resolve for the transport:
 	clientSize int // EDNS0 UDP payload size the client advertised, 0 without OPT
+	udpMax     int // our cap of UDP answers (dns.max_udp_size)
 }
 
 func newScratch(rnd *rand.Rand) *scratch {
-	return &scratch{rnd: rnd, buf: make([]byte, 1024)}
+	return &scratch{rnd: rnd, buf: make([]byte, maxTCPSize)}
 }
 
 func (s *scratch) reset() {

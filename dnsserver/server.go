@@ -173,7 +173,7 @@ func isTCP(w dns.ResponseWriter) bool {
 func (s *Server) send(w dns.ResponseWriter, sc *scratch, m *dns.Msg, tcp bool) {
 	limit := maxTCPSize
 	if !tcp {
-		limit = udpLimit(sc.clientSize)
+		limit = udpLimit(sc.clientSize, sc.udpMax)
 	}
 	b, err := sc.pack(m, limit)
 	if err != nil {
@@ -255,7 +255,7 @@ func (s *Server) Run(ctx context.Context, pc net.PacketConn, ln net.Listener) er
 	}
 	var attrs []any
 	if pc != nil {
-		start("udp", &dns.Server{PacketConn: pc, UDPSize: maxUDPSize})
+		start("udp", &dns.Server{PacketConn: pc, UDPSize: readUDPSize})
 		attrs = append(attrs, "udp", pc.LocalAddr().String())
 	}
 	if ln != nil {

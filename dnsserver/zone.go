@@ -31,6 +31,7 @@ type zone struct {
 	bit       uint8  // modeBit of the health filter
 	nearest   bool
 	max       int
+	udpMax    int  // cap of UDP answers
 	ra        bool // recursion available
 	nodeTTL   uint32
 	svcTTL    uint32
@@ -45,6 +46,7 @@ type zone struct {
 	nodeIdx  map[string]int32    // lower presentation name
 	nodeENT  map[string]struct{} // proper suffixes of dotted node names
 	ptr      map[string][]int32  // reverse name -> nodes
+	revENT   map[string]struct{} // reverse names above member addresses
 	services map[string]*service // lower label
 	svcENT   map[string]int      // "_tcp", "_<tag>": empty non-terminals under service, with how many services make each
 	skipped  []string            // nodes left out
@@ -176,6 +178,7 @@ func compileFull(snap *catalog.Snapshot, rc *runConfig) *zone {
 		bit:       modeBit(rc.OnlyPassing, rc.ServeSuspect),
 		nearest:   rc.Order == OrderNearest,
 		max:       rc.MaxAnswers,
+		udpMax:    rc.maxUDP,
 		ra:        len(rc.recursors) > 0,
 		nodeTTL:   ttlSeconds(rc.NodeTTL),
 		svcTTL:    ttlSeconds(rc.ServiceTTL),
@@ -184,6 +187,7 @@ func compileFull(snap *catalog.Snapshot, rc *runConfig) *zone {
 		nodeIdx:   map[string]int32{},
 		nodeENT:   map[string]struct{}{},
 		ptr:       map[string][]int32{},
+		revENT:    map[string]struct{}{},
 		services:  map[string]*service{},
 		svcENT:    map[string]int{},
 
@@ -239,6 +243,13 @@ func (z *zone) compileNodes(snap *catalog.Snapshot) {
 			rec.ip = net.IP(a.AsSlice())
 			if r := reverseName(a); r != "" {
 				z.ptr[r] = append(z.ptr[r], idx)
+				for p := r; ; {
+					_, p, _ = strings.Cut(p, ".")
+					if !isReverse(p) {
+						break
+					}
+					z.revENT[p] = struct{}{}
+				}
 			}
 		}
 		rec.txt = metaTXT(n, skip)
@@ -255,6 +266,9 @@ func (z *zone) compileNodes(snap *catalog.Snapshot) {
 		if n.Name == snap.Self() {
 			z.self = idx
 		}
+	}
+	for r := range z.ptr {
+		delete(z.revENT, r) // a member's own reverse name is not empty
 	}
 	for key := range z.nodeENT {
 		// A suffix that is itself a node is not empty.

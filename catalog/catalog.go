@@ -104,6 +104,13 @@ type Catalog struct {
 
 	running atomic.Bool
 
+	// applied is the store index the published snapshot covers; readers
+	// of the API wait on it (waitApplied) so a registration is visible in
+	// the catalog when it returns. appliedMu/appliedCh wake them.
+	applied   atomic.Uint64
+	appliedMu sync.Mutex
+	appliedCh chan struct{} // closed and replaced on each advance
+
 	// The view: touched only by the catalog's goroutine (and New).
 	recs     map[string]Instance            // decoded live records by key
 	bySvc    map[string]map[string]struct{} // service -> keys
@@ -137,8 +144,10 @@ func New(cfg Config) (*Catalog, error) {
 		recs:     map[string]Instance{},
 		bySvc:    map[string]map[string]struct{}{},
 		nodeWall: map[string]int64{},
+
+		appliedCh: make(chan struct{}),
 	}
-	c.reg = &registry{node: cfg.Node, kv: cfg.Store, clk: cfg.Clock, log: c.log, services: map[string]*local{}}
+	c.reg = &registry{node: cfg.Node, kv: cfg.Store, clk: cfg.Clock, log: c.log, services: map[string]*local{}, visible: c.waitApplied}
 	if cfg.DataDir != "" {
 		c.reg.file = &servicesFile{path: filepath.Join(cfg.DataDir, ServicesFile), state: c.reg.state}
 	}
@@ -166,6 +175,7 @@ func New(cfg Config) (*Catalog, error) {
 	// Subscribe before reading, so no change falls in between.
 	c.sub = cfg.Store.SubscribeKeys(Prefix)
 	c.load()
+	c.applied.Store(c.sub.Index())
 	return c, nil
 }
 
@@ -241,13 +251,47 @@ func (c *Catalog) loop(ctx context.Context) {
 	for {
 		select {
 		case <-c.sub.C():
-			c.update(c.sub.Keys(), false)
+			keys, index := c.sub.Next()
+			c.update(keys, false)
+			c.advance(index)
 		case <-c.kick:
 			c.update(nil, true)
 		case <-refresh.C():
 			c.update(nil, true)
 		case <-reap:
 			c.reapOnce(ctx)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// advance records that the published snapshot covers the store up to
+// index and wakes waitApplied.
+func (c *Catalog) advance(index uint64) {
+	if index <= c.applied.Load() {
+		return
+	}
+	c.applied.Store(index)
+	c.appliedMu.Lock()
+	close(c.appliedCh)
+	c.appliedCh = make(chan struct{})
+	c.appliedMu.Unlock()
+}
+
+// waitApplied waits until the catalog's snapshot includes the store write
+// at index (bounded by ctx). Without Run nothing applies writes, and it
+// returns at once.
+func (c *Catalog) waitApplied(ctx context.Context, index uint64) {
+	for c.running.Load() && c.applied.Load() < index {
+		c.appliedMu.Lock()
+		ch := c.appliedCh
+		c.appliedMu.Unlock()
+		if c.applied.Load() >= index {
+			return
+		}
+		select {
+		case <-ch:
 		case <-ctx.Done():
 			return
 		}

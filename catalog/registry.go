@@ -34,6 +34,9 @@ type registry struct {
 	// run starts a check goroutine once Run has begun (nil before);
 	// guarded by mu.
 	run func(func(context.Context)) context.CancelFunc
+	// visible waits until the catalog's view includes the store write at
+	// an index, so a registration shows in listings when it returns.
+	visible func(ctx context.Context, index uint64)
 }
 
 // local is one instance registered on this agent.
@@ -230,9 +233,13 @@ func (r *registry) publish(id string) error {
 	}
 	ctx, cancel := writeCtx()
 	defer cancel()
-	if _, err := r.kv.Put(ctx, Key(r.node, id), l.value(), 0); err != nil {
+	rec, err := r.kv.Put(ctx, Key(r.node, id), l.value(), 0)
+	if err != nil {
 		r.log.Error("cannot publish service", "id", id, "err", err)
 		return fmt.Errorf("catalog: publish service %q: %w", id, err)
+	}
+	if r.visible != nil {
+		r.visible(ctx, rec.Index)
 	}
 	return nil
 }
@@ -241,9 +248,12 @@ func (r *registry) publish(id string) error {
 func (r *registry) remove(id string) error {
 	ctx, cancel := writeCtx()
 	defer cancel()
-	_, err := r.kv.Delete(ctx, Key(r.node, id))
+	rec, err := r.kv.Delete(ctx, Key(r.node, id))
 	if err != nil && !errors.Is(err, configsync.ErrNotFound) {
 		return fmt.Errorf("catalog: remove service %q: %w", id, err)
+	}
+	if err == nil && r.visible != nil {
+		r.visible(ctx, rec.Index)
 	}
 	return nil
 }

@@ -192,17 +192,25 @@ func (sub *Subscription) Index() uint64 { return sub.w.fired.Load() }
 // Keys returns the keys changed since the last call, in no particular
 // order, and forgets them; nil for a subscription made by Subscribe.
 func (sub *Subscription) Keys() []string {
+	keys, _ := sub.Next()
+	return keys
+}
+
+// Next is Keys with the index it covers: once the returned keys are read,
+// the consumer has seen every change under the prefix up to index.
+func (sub *Subscription) Next() (keys []string, index uint64) {
 	sub.s.mu.Lock()
 	defer sub.s.mu.Unlock()
+	index = sub.w.fired.Load()
 	if len(sub.w.keys) == 0 {
-		return nil
+		return nil, index
 	}
-	out := make([]string, 0, len(sub.w.keys))
+	keys = make([]string, 0, len(sub.w.keys))
 	for k := range sub.w.keys {
-		out = append(out, k)
+		keys = append(keys, k)
 	}
 	clear(sub.w.keys)
-	return out
+	return keys, index
 }
 
 // Close stops notifications; it is idempotent.

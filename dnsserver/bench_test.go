@@ -60,6 +60,7 @@ func (b *bareResponder) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
+	m.Compress = true // as Murmur always does
 	key := r.Question[0].Name + dns.TypeToString[r.Question[0].Qtype]
 	if rrs, ok := b.answers[key]; ok {
 		m.Answer = rrs

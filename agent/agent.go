@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,7 +89,7 @@ type Agent struct {
 	coords  *membership.Coords
 	del     *delegate
 	meta    []byte // encoded node metadata; fixed at New
-	peers   *peerStore
+	peers   *membership.Peers
 	intents membership.Intents
 	// cat is set by Start, once; atomic because membership events (which
 	// memberlist delivers during Create already) read it.
@@ -198,7 +197,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	a.handlers[msgAgent] = clockState{a}
 	a.states[msgAgent] = clockState{a}
 	if cfg.DataDir != "" {
-		a.peers = &peerStore{path: peersPath(cfg.DataDir)}
+		a.peers = membership.NewPeers(cfg.DataDir)
 	}
 	return a, nil
 }
@@ -372,7 +371,7 @@ func (a *Agent) Join(ctx context.Context, addrs []string) (int, error) {
 	select {
 	case r := <-ch:
 		if r.err != nil {
-			r.err = fmt.Errorf("agent: join: %w%s", flattenErr(r.err), joinHint(a.cfg.Gossip.Key != "", r.err))
+			r.err = fmt.Errorf("agent: join: %w", membership.JoinError(r.err, a.cfg.Gossip.Key != ""))
 		}
 		if r.n > 0 {
 			a.log.Info("joined cluster", "contacted", r.n, "members", ml.NumMembers())
@@ -383,41 +382,6 @@ func (a *Agent) Join(ctx context.Context, addrs []string) (int, error) {
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
-}
-
-// flattenErr turns memberlist's multierror ("1 error occurred:\n\t* ...")
-// into one line, keeping the wrapped errors for errors.Is.
-func flattenErr(err error) error {
-	var multi interface{ WrappedErrors() []error }
-	if !errors.As(err, &multi) {
-		return err
-	}
-	errs := multi.WrappedErrors()
-	parts := make([]string, len(errs))
-	for i, e := range errs {
-		parts[i] = e.Error()
-	}
-	return fmt.Errorf("%s%w", strings.Join(parts, "; "), silent{err})
-}
-
-// silent wraps an error for errors.Is/As without adding to the message.
-type silent struct{ error }
-
-func (silent) Error() string   { return "" }
-func (s silent) Unwrap() error { return s.error }
-
-// joinHint explains a join that failed on encryption. memberlist exports
-// no sentinel errors for it, so its messages are matched here, in one
-// place.
-func joinHint(encrypted bool, err error) string {
-	msg := err.Error()
-	if !strings.Contains(msg, "decrypt") && !strings.Contains(msg, "encrypt") {
-		return ""
-	}
-	if encrypted {
-		return " (this agent encrypts gossip: check that every agent has the same gossip.key)"
-	}
-	return " (if the cluster encrypts gossip, set its gossip.key on this agent)"
 }
 
 // Leave announces a graceful departure, waits for it to spread (bounded by

@@ -139,8 +139,8 @@ func (b apiMembership) RTT(from, to string) (time.Duration, error) {
 func (a *Agent) httpHandler(metrics http.Handler) http.Handler {
 	return httpapi.New(httpapi.Options{
 		Membership: apiMembership{a},
-		KV:         apiKV{a.store},
-		Services:   apiServices{a},
+		KV:         httpapi.StoreKV(a.store),
+		Services:   httpapi.CatalogServices(a.Catalog),
 		Token:      a.cfg.HTTP.Token,
 		Logger:     a.opts.logger,
 		Metrics:    metrics,

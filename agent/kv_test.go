@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/murmurhq/murmur/agent/client"
+	"github.com/murmurhq/murmur/agent/httpapi"
 	"github.com/murmurhq/murmur/catalog"
 	"github.com/murmurhq/murmur/internal/memnet"
 )
@@ -45,26 +46,26 @@ func TestKVReplicatesInMemory(t *testing.T) {
 func TestServicesInCatalog(t *testing.T) {
 	c := newMemCluster(t, 3, 12)
 	a, b := c.agents[0], c.agents[1]
-	if err := (apiServices{b}).Register(client.ServiceDefinition{Name: "web", ID: "web-1", Port: 8080, Tags: []string{"v1"}}); err != nil {
+	if err := httpapi.CatalogServices(b.Catalog).Register(client.ServiceDefinition{Name: "web", ID: "web-1", Port: 8080, Tags: []string{"v1"}}); err != nil {
 		t.Fatal(err)
 	}
 	ttl := client.ServiceDefinition{Name: "web", ID: "web-2", Port: 8081, Check: &client.CheckDefinition{TTL: client.Duration(time.Minute)}}
-	if err := (apiServices{b}).Register(ttl); err != nil {
+	if err := httpapi.CatalogServices(b.Catalog).Register(ttl); err != nil {
 		t.Fatal(err)
 	}
 	passing := func(ag *Agent) int {
-		in, _ := (apiServices{ag}).Service("web", true)
+		in, _ := httpapi.CatalogServices(ag.Catalog).Service("web", true)
 		return len(in)
 	}
 	waitFor(t, 10*time.Second, "web-1 in a's catalog", func() bool {
-		in, err := (apiServices{a}).Service("web", false)
+		in, err := httpapi.CatalogServices(a.Catalog).Service("web", false)
 		return err == nil && len(in) == 2 && passing(a) == 1
 	})
-	if err := (apiServices{b}).UpdateTTL("web-2", client.HealthPassing, "ok"); err != nil {
+	if err := httpapi.CatalogServices(b.Catalog).UpdateTTL("web-2", client.HealthPassing, "ok"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "web-2 passing on a", func() bool { return passing(a) == 2 })
-	if s := (apiServices{a}).Services(); len(s) != 1 || s[0].Instances != 2 || s[0].Passing != 2 || strings.Join(s[0].Tags, ",") != "v1" {
+	if s := httpapi.CatalogServices(a.Catalog).Services(); len(s) != 1 || s[0].Instances != 2 || s[0].Passing != 2 || strings.Join(s[0].Tags, ",") != "v1" {
 		t.Fatalf("summary = %+v", s)
 	}
 
@@ -74,13 +75,13 @@ func TestServicesInCatalog(t *testing.T) {
 	c.net.Unisolate("n2")
 	waitFor(t, 20*time.Second, "instances back", func() bool { return passing(a) == 2 })
 
-	if err := (apiServices{b}).Deregister("web-1"); err != nil {
+	if err := httpapi.CatalogServices(b.Catalog).Deregister("web-1"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "deregistration", func() bool {
 		return len(a.Catalog().Snapshot().Service("web")) == 1
 	})
-	if err := (apiServices{b}).Deregister("nope"); err == nil {
+	if err := httpapi.CatalogServices(b.Catalog).Deregister("nope"); err == nil {
 		t.Fatal("deregistering an unknown id succeeded")
 	}
 }

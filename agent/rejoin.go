@@ -2,11 +2,7 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 )
@@ -18,67 +14,12 @@ import (
 // data_dir/peers.json and rejoins them on restart, and retries the
 // configured join addresses with backoff until one answers.
 
-const peersFile = "peers.json"
-
-func peersPath(dataDir string) string { return filepath.Join(dataDir, peersFile) }
-
-// peerStore persists the addresses of known live peers.
-type peerStore struct {
-	path string
-	last []string
-}
-
-func (p *peerStore) load() ([]string, error) {
-	b, err := os.ReadFile(p.path)
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var addrs []string
-	if err := json.Unmarshal(b, &addrs); err != nil {
-		return nil, fmt.Errorf("agent: %s: %w", p.path, err)
-	}
-	return addrs, nil
-}
-
-// save writes addrs atomically (temp file, fsync, rename) when they
-// changed since the last save.
-func (p *peerStore) save(addrs []string) error {
-	if slices.Equal(addrs, p.last) {
-		return nil
-	}
-	b, _ := json.Marshal(addrs)
-	tmp := p.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, p.path); err != nil {
-		return err
-	}
-	p.last = addrs
-	return nil
-}
-
 // joinTargets is the configured join list plus remembered peers, without
 // this agent's own address.
 func (a *Agent) joinTargets() []string {
 	targets := slices.Clone(a.cfg.Join)
 	if a.peers != nil {
-		known, err := a.peers.load()
+		known, err := a.peers.Load()
 		if err != nil {
 			a.log.Warn("cannot read known peers", "err", err)
 		}
@@ -194,7 +135,7 @@ func (a *Agent) persistPeersLoop(ctx context.Context) {
 		if len(addrs) == 0 {
 			continue // keep the last known peers to rejoin
 		}
-		if err := a.peers.save(addrs); err != nil {
+		if err := a.peers.Save(addrs); err != nil {
 			a.log.Warn("cannot save known peers", "err", err)
 		}
 	}

@@ -102,7 +102,8 @@ type Catalog struct {
 	kick chan struct{}
 	stat counters
 
-	running atomic.Bool
+	started atomic.Bool // Run was called
+	running atomic.Bool // Run's loop applies changes
 
 	// applied is the store index the published snapshot covers; readers
 	// of the API wait on it (waitApplied) so a registration is visible in
@@ -216,9 +217,10 @@ func (c *Catalog) ReloadConfig(defs []Definition) error { return c.reg.reloadCon
 // node's records, runs the health checks and reaps. It returns after all
 // of its goroutines have stopped. Run may be called once.
 func (c *Catalog) Run(ctx context.Context) error {
-	if !c.running.CompareAndSwap(false, true) {
+	if !c.started.CompareAndSwap(false, true) {
 		return errors.New("catalog: Run called twice")
 	}
+	c.running.Store(true)
 	defer c.sub.Close()
 	var wg sync.WaitGroup
 	c.reg.mu.Lock()
@@ -235,6 +237,13 @@ func (c *Catalog) Run(ctx context.Context) error {
 	c.reg.mu.Unlock()
 	wg.Go(func() { c.reg.watchOwn(ctx) })
 	c.loop(ctx)
+	// Nothing applies writes any more: release registrations waiting to
+	// see theirs.
+	c.running.Store(false)
+	c.appliedMu.Lock()
+	close(c.appliedCh)
+	c.appliedCh = make(chan struct{})
+	c.appliedMu.Unlock()
 	wg.Wait()
 	return nil
 }

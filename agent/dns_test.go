@@ -1,6 +1,9 @@
 package agent
 
 import (
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,5 +44,35 @@ func TestSOASerialSurvivesRestart(t *testing.T) {
 	b := startAgent(t, cfg)
 	if s2 := serial(b); s2 != s1 {
 		t.Fatalf("serial after restart %d, before %d", s2, s1)
+	}
+}
+
+// TestCatalogMetrics: /metrics exports the catalog's age, rebuild time and
+// decodes.
+func TestCatalogMetrics(t *testing.T) {
+	cfg := testConfig("met")
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	a := startAgent(t, cfg)
+	if err := a.Catalog().Register(catalog.Definition{Name: "web"}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + a.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		"murmur_catalog_age_seconds ",
+		"murmur_catalog_rebuild_seconds_count ",
+		"murmur_catalog_rebuild_seconds_sum ",
+		"murmur_catalog_last_rebuild_seconds ",
+		"murmur_catalog_decodes_total 1\n",
+		"murmur_catalog_instances 1\n",
+		"murmur_catalog_services 1\n",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

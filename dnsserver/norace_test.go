@@ -1,5 +1,0 @@
-//go:build !race
-
-package dnsserver
-
-const raceEnabled = false

@@ -3,7 +3,9 @@ package agent
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -65,10 +67,11 @@ func (a *Agent) onEvent(ev membership.Event) {
 }
 
 // suspectLoop derives suspicion from this agent's probes (memberlist has
-// no suspect callback; see membership.Table.Suspect): a member that has
-// not answered for two probe rounds, stretched as memberlist stretches
-// its own probe interval when this node is degraded, is suspect until
-// its next answer.
+// no suspect callback; see membership.Table.Stale): a member that has not
+// answered for two probe rounds, stretched as memberlist stretches its own
+// probe interval when this node is degraded, gets a ping of this agent's
+// own (memberlist.Ping). No answer makes it suspect; an answer, or a later
+// one, clears it.
 func (a *Agent) suspectLoop(ctx context.Context) {
 	mc := a.cfg.memberlistConfig()
 	t := a.clk.NewTicker(mc.ProbeInterval)
@@ -86,6 +89,21 @@ func (a *Agent) suspectLoop(ctx context.Context) {
 		others := max(a.members.Count(StatusAlive, StatusSuspect)-1, 1)
 		round := time.Duration(others) * mc.ProbeInterval
 		window := time.Duration(ml.GetHealthScore()+1)*2*round + mc.ProbeTimeout
-		a.members.Suspect(a.cfg.NodeName, window)
+		stale := a.members.Stale(a.cfg.NodeName, window)
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 4) // pings at once; each waits up to probe_timeout
+		for _, m := range stale {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				addr := &net.UDPAddr{IP: m.Addr.AsSlice(), Port: int(m.Port)}
+				if _, err := ml.Ping(m.Name, addr); err == nil {
+					a.members.Acked(m.Name)
+				} else {
+					a.members.MarkSuspect(m.Name)
+				}
+			})
+		}
+		wg.Wait()
 	}
 }

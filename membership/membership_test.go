@@ -39,28 +39,38 @@ func TestSuspicionFromProbes(t *testing.T) {
 		tb.Join(catalog.Node{Name: n})
 	}
 	ev.take()
+	names := func(ns []catalog.Node) []string {
+		var out []string
+		for _, n := range ns {
+			out = append(out, n.Name)
+		}
+		return out
+	}
 	window := time.Second
 	clk.Advance(900 * time.Millisecond)
 	tb.Acked("a")
-	if n := tb.Suspect("self", window); n != 0 {
-		t.Fatalf("suspected %d members within the window", n)
+	if got := tb.Stale("self", window); len(got) != 0 {
+		t.Fatalf("stale within the window: %v", names(got))
 	}
 	clk.Advance(200 * time.Millisecond) // b: 1.1s since it joined; a: 0.2s since its ack
-	if n := tb.Suspect("self", window); n != 1 {
-		t.Fatalf("suspected %d, want b alone", n)
+	if got := names(tb.Stale("self", window)); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("stale %v, want b alone", got)
 	}
+	tb.MarkSuspect("b") // its ping went unanswered
 	if m, _ := tb.Get("b"); m.Status != catalog.StatusSuspect {
 		t.Fatalf("b is %s", m.Status)
 	}
-	clk.Advance(10 * time.Second) // self is never suspect, b stays suspect
-	tb.Suspect("self", window)
+	clk.Advance(10 * time.Second) // self is never stale; suspects stay stale until they answer
+	if got := names(tb.Stale("self", window)); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("stale %v, want a and b", got)
+	}
 	tb.Acked("b")
-	tb.Acked("a")
-	if got := ev.take(); !slices.Equal(got, []string{"suspect b", "suspect a", "alive b", "alive a"}) {
+	if got := ev.take(); !slices.Equal(got, []string{"suspect b", "alive b"}) {
 		t.Fatalf("events %q", got)
 	}
 	tb.Leave(catalog.Node{Name: "a"}, false)
 	tb.Acked("a") // a late ack does not revive a failed member
+	tb.MarkSuspect("a")
 	if m, _ := tb.Get("a"); m.Status != catalog.StatusFailed {
 		t.Fatalf("a is %s after a late ack", m.Status)
 	}

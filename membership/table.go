@@ -20,7 +20,7 @@ const (
 	// EventUpdate: an alive member's metadata or address changed.
 	EventUpdate
 	// EventSuspect: this agent's probes have not reached the member for a
-	// while (see Table.Suspect).
+	// while, nor a ping of its own (see Table.Stale).
 	EventSuspect
 	// EventAlive: a suspect member answered again.
 	EventAlive
@@ -47,7 +47,7 @@ type Event struct {
 // the agent keeps its own table, fed from memberlist's callbacks: it
 // remembers failed and left members until they are reaped, tells a leave
 // from a failure by the member's leave intent (Intents), and derives
-// suspicion from this agent's own probes (Acked, Suspect). All methods
+// suspicion from this agent's own probes (Acked, Stale, MarkSuspect). All methods
 // are safe for concurrent use; none blocks.
 type Table struct {
 	now     func() time.Time
@@ -134,7 +134,8 @@ func (t *Table) MarkLeft(name string) {
 }
 
 // Acked records that this agent's probe of the member completed
-// (memberlist's NotifyPingComplete): it is alive, and no longer suspect.
+// (memberlist's NotifyPingComplete, or the agent's own ping): it is
+// alive, and no longer suspect.
 func (t *Table) Acked(name string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -144,30 +145,39 @@ func (t *Table) Acked(name string) {
 	}
 }
 
-// Suspect marks suspect every alive member, other than self, that has
-// not answered a probe of this agent (nor joined) within window, and
-// returns how many it marked. memberlist offers no suspicion callback and
-// its Node.State is never set (see docs/memberlist-notes.md), so
-// suspicion is derived from what its API does report: completed direct
-// probes. The caller picks window from memberlist's schedule: it probes
-// one member per probe interval, round robin, so a member answers within
-// about a round of (members − 1) probe intervals unless probes fail.
-func (t *Table) Suspect(self string, window time.Duration) int {
+// Stale returns the live (alive or suspect) members, other than self, that
+// have not answered a probe of this agent (nor joined) within window.
+// memberlist offers no suspicion callback and its Node.State is never set
+// (see docs/memberlist-notes.md), so suspicion is derived from what its
+// API does report: completed direct probes (Acked). It probes one member
+// per probe interval, round robin, so a member answers within about a
+// round of (members − 1) probe intervals unless probes fail; the caller
+// picks window from that, pings the stale members itself
+// (memberlist.Ping) and marks suspect those that do not answer.
+func (t *Table) Stale(self string, window time.Duration) []catalog.Node {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	n := 0
+	var out []catalog.Node
 	for name, m := range t.members {
-		if name == self || m.Status != catalog.StatusAlive {
+		if name == self || !m.Status.Live() {
 			continue
 		}
 		if at, ok := t.acked[name]; ok && now.Sub(at) <= window {
 			continue
 		}
-		t.transition(name, catalog.StatusAlive, catalog.StatusSuspect, EventSuspect)
-		n++
+		out = append(out, *m)
 	}
-	return n
+	slices.SortFunc(out, func(a, b catalog.Node) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// MarkSuspect marks an alive member suspect: it did not answer this
+// agent's probes nor its own ping. Acked clears it.
+func (t *Table) MarkSuspect(name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.transition(name, catalog.StatusAlive, catalog.StatusSuspect, EventSuspect)
 }
 
 // transition moves a member from one status to another. Called with t.mu

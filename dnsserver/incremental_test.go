@@ -83,6 +83,8 @@ func TestIncrementalZoneMatchesFullCompile(t *testing.T) {
 		func() { put("n2", "web", "w2", "passing", "v1", "v3") },
 		func() { _, _ = st.Delete(context.Background(), catalog.Key("n3", "d1")) },
 		func() { put("n1", "web", "w1", "passing") },
+		func() { put("n1", "api", "w1", "passing", "v1") }, // the instance moves to another service
+		func() { _, _ = st.Delete(context.Background(), catalog.Key("n1", "a1")) },
 	}
 	queries := []string{"web", "v1.web", "v2.web", "v3.web", "_web._v1", "db", "primary.db", "api", "_v1", "_primary", "_tcp"}
 	for i, step := range steps {

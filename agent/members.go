@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -70,12 +71,15 @@ func (a *Agent) onEvent(ev membership.Event) {
 // no suspect callback; see membership.Table.Stale): a member that has not
 // answered for two probe rounds, stretched as memberlist stretches its own
 // probe interval when this node is degraded, gets a ping of this agent's
-// own (memberlist.Ping). No answer makes it suspect; an answer, or a later
-// one, clears it.
+// own (memberlist.Ping) every probe interval. Two pings in a row without
+// an answer make it suspect (one lost packet, or a busy moment, does not);
+// an answer clears it.
 func (a *Agent) suspectLoop(ctx context.Context) {
 	mc := a.cfg.memberlistConfig()
 	t := a.clk.NewTicker(mc.ProbeInterval)
 	defer t.Stop()
+	var mu sync.Mutex
+	missed := map[string]int{} // unanswered pings in a row, by member; guarded by mu
 	for {
 		select {
 		case <-t.C():
@@ -90,6 +94,13 @@ func (a *Agent) suspectLoop(ctx context.Context) {
 		round := time.Duration(others) * mc.ProbeInterval
 		window := time.Duration(ml.GetHealthScore()+1)*2*round + mc.ProbeTimeout
 		stale := a.members.Stale(a.cfg.NodeName, window)
+		mu.Lock()
+		for name := range missed {
+			if !slices.ContainsFunc(stale, func(m Member) bool { return m.Name == name }) {
+				delete(missed, name) // answered a probe since, or gone
+			}
+		}
+		mu.Unlock()
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, 4) // pings at once; each waits up to probe_timeout
 		for _, m := range stale {
@@ -97,9 +108,19 @@ func (a *Agent) suspectLoop(ctx context.Context) {
 			wg.Go(func() {
 				defer func() { <-sem }()
 				addr := &net.UDPAddr{IP: m.Addr.AsSlice(), Port: int(m.Port)}
-				if _, err := ml.Ping(m.Name, addr); err == nil {
-					a.members.Acked(m.Name)
+				_, err := ml.Ping(m.Name, addr)
+				mu.Lock()
+				if err == nil {
+					delete(missed, m.Name)
 				} else {
+					missed[m.Name]++
+				}
+				n := missed[m.Name]
+				mu.Unlock()
+				switch {
+				case err == nil:
+					a.members.Acked(m.Name)
+				case n >= 2:
 					a.members.MarkSuspect(m.Name)
 				}
 			})

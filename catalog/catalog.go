@@ -208,6 +208,16 @@ func (c *Catalog) UpdateTTL(id string, h Health, note string) error {
 	return c.reg.updateTTL(id, h, note)
 }
 
+// Local returns the definition of local instance id.
+func (c *Catalog) Local(id string) (Definition, bool) {
+	c.reg.mu.Lock()
+	defer c.reg.mu.Unlock()
+	if l, ok := c.reg.services[id]; ok {
+		return l.def, true
+	}
+	return Definition{}, false
+}
+
 // ReloadConfig replaces the instances registered from the config file
 // (SIGHUP); unchanged ones keep their check state.
 func (c *Catalog) ReloadConfig(defs []Definition) error { return c.reg.reloadConfig(defs) }

@@ -1,12 +1,16 @@
 package membership
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/serf/coordinate"
 
 	"github.com/murmurhq/murmur/catalog"
 	"github.com/murmurhq/murmur/internal/clock"
@@ -172,24 +176,42 @@ func FuzzDecodeIntent(f *testing.F) {
 	})
 }
 
-func FuzzDecodeMeta(f *testing.F) {
-	good, _ := EncodeMeta(map[string]string{"rack": "r7"})
-	f.Add(good)
-	f.Add([]byte{1, 200})
-	f.Add([]byte{2})
+// FuzzNodeMeta: node metadata from the network decodes to a map or an
+// error, and what decodes re-encodes within the limit.
+func FuzzNodeMeta(f *testing.F) {
+	b, _ := EncodeMeta(map[string]string{"rack": "r1", "murmur.v": "1"})
+	f.Add(b)
+	f.Add([]byte{metaVersion})
+	f.Add([]byte{metaVersion, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = DecodeMeta(b) // never panics
+		m, err := DecodeMeta(b)
+		if err != nil || len(b) == 0 {
+			return
+		}
+		n := 0
+		for k, v := range m {
+			n += len(k) + len(v)
+		}
+		if n > len(b) {
+			t.Fatalf("%d bytes decoded to %d bytes of metadata", len(b), n)
+		}
 	})
 }
 
-func FuzzDecodeCoord(f *testing.F) {
+// FuzzCoordinate: a peer's coordinate in a ping ack is either refused or
+// leaves this agent's own coordinate valid.
+func FuzzCoordinate(f *testing.F) {
 	c := NewCoords()
-	f.Add(c.Payload())
-	f.Add([]byte{1, 8})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		c.Observe("peer", time.Millisecond, b) // never panics; bad input ignored
-		if co, ok := c.Get("peer", false); ok && !co.IsValid() {
-			t.Fatal("an invalid coordinate was kept")
+	f.Add(c.Payload(), int64(time.Millisecond))
+	f.Add(encodeCoord(&coordinate.Coordinate{Vec: make([]float64, c.dims), Height: 1e300}), int64(time.Second))
+	inf := encodeCoord(&coordinate.Coordinate{Vec: make([]float64, c.dims)})
+	binary.BigEndian.PutUint64(inf[2:], math.Float64bits(math.Inf(1)))
+	f.Add(inf, int64(0))
+	f.Fuzz(func(t *testing.T, payload []byte, rtt int64) {
+		c := NewCoords()
+		c.Observe("peer", time.Duration(rtt), payload)
+		if !c.client.GetCoordinate().IsValid() {
+			t.Fatalf("own coordinate invalid after %x", payload)
 		}
 	})
 }

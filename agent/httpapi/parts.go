@@ -110,6 +110,15 @@ func CatalogServices(get func() *catalog.Catalog) Services { return catalogServi
 // catalogServices converts between the catalog's types and the wire types.
 type catalogServices struct{ cat func() *catalog.Catalog }
 
+var _ ServiceNamer = catalogServices{}
+
+// ServiceName implements ServiceNamer: ACLs on deregistering an instance
+// or updating its check name the instance's service.
+func (s catalogServices) ServiceName(id string) (string, bool) {
+	def, ok := s.cat().Local(id)
+	return def.Name, ok
+}
+
 // ToDefinition converts a wire registration (or a [[service]] table of that
 // shape) to the catalog's.
 func ToDefinition(d client.ServiceDefinition) catalog.Definition {

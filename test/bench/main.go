@@ -39,7 +39,8 @@ var steps = []step{
 	{"mem", "figure 4: RSS idle and with 10k and 100k keys of 1 KiB", 5 * time.Minute, runMemory},
 	{"write", "figure 5: fsynced puts/s, sequential and 16 concurrent clients", 2 * time.Minute, runWrites},
 	{"sim", "gossipsim at the same settings as the propagation figures, ratio measured/simulated", time.Minute, runSim},
-	{"catalog", "figure 9: decodes per health change and DNS p99 at a fixed rate, 10k instances, with and without a flapping service", 5 * time.Minute, runCatalog},
+	{"security", "figure 9: KV puts/s and DNS q/s with TLS, mTLS, ACLs and a gossip key on vs off, alternating", 4 * time.Minute, runSecurity},
+	{"catalog", "figure 10: decodes per health change and DNS p99 at a fixed rate, 10k instances, with and without a flapping service", 5 * time.Minute, runCatalog},
 }
 
 // env is what every step shares.

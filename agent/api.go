@@ -83,8 +83,10 @@ func (a *Agent) configSummary() map[string]any {
 			"profile":   c.Gossip.Profile,
 			"encrypted": c.Gossip.Key != "",
 		},
-		"http": map[string]any{"addr": c.HTTP.Addr, "token_set": c.HTTP.Token != ""},
-		"dns":  map[string]any{"addr": c.DNS.Addr},
+		"http":       map[string]any{"addr": c.HTTP.Addr, "token_set": c.HTTP.Token != ""},
+		"consul_api": map[string]any{"addr": c.ConsulAPI.Addr},
+		"datacenter": c.Datacenter,
+		"dns":        map[string]any{"addr": c.DNS.Addr},
 		"kv": map[string]any{
 			"max_key_bytes":   c.KV.MaxKeyBytes,
 			"max_value_bytes": c.KV.MaxValueBytes,

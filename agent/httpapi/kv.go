@@ -124,9 +124,20 @@ func (s *server) waitKV(r *http.Request, prefix string, index uint64, wait time.
 	return nil
 }
 
-func reserved(key string) bool { return strings.HasPrefix(key, ReservedPrefix) }
-
-var errReserved = fmt.Errorf("%w: httpapi: keys under %s hold the agents' service catalog and are read-only through the API", ErrForbidden, ReservedPrefix)
+// WriteAllowed returns nil when the API may write key (or delete every
+// key under the prefix key, when recurse), and an error wrapping
+// ErrForbidden otherwise: keys under ReservedPrefix hold the agents'
+// service catalog and are read-only through every HTTP face.
+func WriteAllowed(key string, recurse bool) error {
+	switch {
+	case strings.HasPrefix(key, ReservedPrefix):
+		return fmt.Errorf("%w: httpapi: keys under %s hold the agents' service catalog and are read-only through the API", ErrForbidden, ReservedPrefix)
+	case recurse && strings.HasPrefix(ReservedPrefix, key):
+		return fmt.Errorf("%w: httpapi: recursive delete of prefix %q would include the read-only %s keys; delete narrower prefixes",
+			ErrForbidden, key, ReservedPrefix)
+	}
+	return nil
+}
 
 func (s *server) kvPut(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
@@ -134,8 +145,8 @@ func (s *server) kvPut(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: httpapi: missing key in PUT /v1/kv/{key}", ErrBadRequest))
 		return
 	}
-	if reserved(key) {
-		s.fail(w, r, errReserved)
+	if err := WriteAllowed(key, false); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	var flags uint64
@@ -171,12 +182,9 @@ func (s *server) kvDelete(w http.ResponseWriter, r *http.Request) {
 	case key == "" && !recurse:
 		s.fail(w, r, fmt.Errorf("%w: httpapi: missing key in DELETE /v1/kv/{key} (add ?recurse to delete every key)", ErrBadRequest))
 		return
-	case reserved(key):
-		s.fail(w, r, errReserved)
-		return
-	case recurse && strings.HasPrefix(ReservedPrefix, key):
-		s.fail(w, r, fmt.Errorf("%w: httpapi: recursive delete of prefix %q would include the read-only %s keys; delete narrower prefixes",
-			ErrForbidden, key, ReservedPrefix))
+	}
+	if err := WriteAllowed(key, recurse); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	n, err := s.kv.Delete(r.Context(), key, recurse)

@@ -101,7 +101,7 @@ func TestRunDevSignals(t *testing.T) {
 	var stderr syncBuf
 	code := make(chan int, 1)
 	go func() {
-		code <- run([]string{"-dev", "-config", cf, "-node", "sigtest", "-bind", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-dns-addr", "127.0.0.1:0"}, &stderr, sig)
+		code <- run([]string{"-dev", "-config", cf, "-node", "sigtest", "-bind", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-consul-addr", "127.0.0.1:0", "-dns-addr", "127.0.0.1:0"}, &stderr, sig)
 	}()
 	waitLog := func(what string) {
 		t.Helper()

@@ -89,9 +89,9 @@ func (a *Agent) authorizeConsul(token string, acc consulapi.Access) error {
 	return nil
 }
 
-// consulHandler builds the Consul-compatible API handler; done releases
-// its blocking queries.
-func (a *Agent) consulHandler(done <-chan struct{}) http.Handler {
+// consulHandler builds the Consul-compatible API handler; the end of ctx
+// releases its blocking queries.
+func (a *Agent) consulHandler(ctx context.Context) http.Handler {
 	b := consulBackend{apiMembership{a}, apiServices{a}}
 	return consulapi.New(consulapi.Options{
 		KV:         consulKV{apiKV{a.store}},
@@ -104,7 +104,7 @@ func (a *Agent) consulHandler(done <-chan struct{}) http.Handler {
 		},
 		Logger:       a.opts.logger,
 		MaxBodyBytes: max(int64(a.cfg.KV.MaxValueBytes), consulapi.DefaultMaxBodyBytes),
-		Done:         done,
+		Context:      ctx,
 	})
 }
 
@@ -127,7 +127,7 @@ func (a *Agent) startConsul(ctx context.Context, ln net.Listener) {
 		return
 	}
 	a.consulAddr = ln.Addr().String()
-	h := a.consulHandler(ctx.Done())
+	h := a.consulHandler(ctx)
 	a.goRun(ctx, func(ctx context.Context) {
 		if err := httpapi.Serve(ctx, ln, h, a.opts.logger); err != nil {
 			a.log.Error("Consul-compatible API stopped", "err", err)

@@ -315,8 +315,9 @@ func TestRollUp(t *testing.T) {
 
 func TestBlocking(t *testing.T) {
 	f := newFake()
-	done := make(chan struct{})
-	srv := serve(t, f, Options{Done: done})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := serve(t, f, Options{Context: ctx})
 	// index=0 never blocks, as in Consul.
 	if a := do(t, srv, "GET", "/v1/kv/w?index=0&wait=10m", ""); a.code != 404 {
 		t.Fatalf("index=0 = %d", a.code)
@@ -350,16 +351,16 @@ func TestBlocking(t *testing.T) {
 	if a := do(t, srv, "GET", "/v1/catalog/services?index=2&wait=50ms", ""); a.code != 200 || a.header.Get("X-Consul-Index") != "2" {
 		t.Fatalf("timed out wait = %d %v", a.code, a.header)
 	}
-	// Closing Done releases everything at once.
+	// The end of Options.Context releases everything at once.
 	go func() { cres <- do(t, srv, "GET", "/v1/catalog/nodes?index=2&wait=10m", "") }()
-	close(done)
+	cancel() // before or after the query parks: either way it answers at once
 	select {
 	case a := <-cres:
 		if a.code != 200 {
-			t.Fatalf("released by Done = %d", a.code)
+			t.Fatalf("released by the context = %d", a.code)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("Done did not release a blocking query")
+		t.Fatal("the end of Options.Context did not release a blocking query")
 	}
 }
 

@@ -16,6 +16,6 @@
 // ?release, /v1/txn, sessions — is refused with 501 and the reason, never
 // emulated on one agent. Options.Authorize maps X-Consul-Token (or
 // ?token=, or Authorization: Bearer) onto Murmur's tokens; Options.Explain
-// maps backend errors onto status codes; closing Options.Done releases
+// maps backend errors onto status codes; ending Options.Context releases
 // blocking queries at shutdown.
 package consulapi

@@ -58,10 +58,11 @@ type Options struct {
 	// MaxBodyBytes caps request bodies (a KV value is the whole body).
 	// Default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// Done, when closed, makes every blocking query answer at once with
-	// the current state: close it when shutting down, so that a graceful
-	// HTTP shutdown does not wait out ten-minute long polls.
-	Done <-chan struct{}
+	// Context, when it ends, makes every blocking query answer at once
+	// with the current state, so that a graceful HTTP shutdown does not
+	// wait out ten-minute long polls; the agent passes its run context.
+	// Nil never ends.
+	Context context.Context
 }
 
 type server struct {
@@ -74,7 +75,7 @@ type server struct {
 	explain   func(error) (int, string)
 	log       *slog.Logger
 	maxBody   int64
-	done      <-chan struct{}
+	ctx       context.Context
 }
 
 // New returns the Consul-compatible HTTP handler. It does not modify
@@ -90,7 +91,10 @@ func New(opts Options) http.Handler {
 		explain:   opts.Explain,
 		log:       opts.Logger,
 		maxBody:   opts.MaxBodyBytes,
-		done:      opts.Done,
+		ctx:       opts.Context,
+	}
+	if s.ctx == nil {
+		s.ctx = context.Background()
 	}
 	if s.dc == "" {
 		s.dc = DefaultDatacenter
@@ -362,7 +366,7 @@ func blockingParams(q url.Values) (blocking, error) {
 
 // block waits, when the request asks for it, until wait returns (the
 // index grew past the client's), the wait time passes, the client goes
-// away or Done closes. Only a failure of the backend is an error: the
+// away or Options.Context ends. Only a failure of the backend is an error: the
 // caller answers the current state.
 func (s *server) block(r *http.Request, b blocking, wait func(ctx context.Context, index uint64) error) error {
 	if b.index == 0 {
@@ -373,15 +377,10 @@ func (s *server) block(r *http.Request, b blocking, wait func(ctx context.Contex
 	d := b.wait + rand.N(b.wait/16+1)
 	ctx, cancel := context.WithTimeout(r.Context(), d)
 	defer cancel()
-	if s.done != nil {
-		go func() {
-			select {
-			case <-s.done:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-	}
+	// A callback, not a goroutine per watcher: a thousand parked watchers
+	// cost a thousand handler goroutines and no more.
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
 	err := wait(ctx, b.index)
 	if err != nil && ctx.Err() == nil {
 		return err

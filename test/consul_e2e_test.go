@@ -32,7 +32,9 @@ import (
 
 const (
 	consulTemplateInstall = "go install github.com/hashicorp/consul-template@v0.41.1"
-	prometheusInstall     = "apt-get install -y prometheus"
+	// Debian's prometheus package is built with Consul SD disabled; this
+	// builds Prometheus with only that discovery mechanism.
+	prometheusInstall = "go install -tags remove_all_sd,enable_consul_sd github.com/prometheus/prometheus/cmd/prometheus@v0.316.0"
 )
 
 // consulAgents starts n joined in-process agents with the Consul API on
@@ -233,6 +235,9 @@ func startPrometheus(t *testing.T, bin, config string) string {
 		for time.Now().Before(deadline) {
 			select {
 			case <-exited:
+				if strings.Contains(out.String(), "consul_sd_configs not found") {
+					t.Fatalf("%s was built without Consul service discovery (Debian's package disables it); install one with: %s", bin, prometheusInstall)
+				}
 				if strings.Contains(out.String(), "address already in use") {
 					goto next
 				}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	consul "github.com/hashicorp/consul/api"
+
+	"github.com/murmurhq/murmur/agent/client"
 )
 
 // These tests drive the agent's Consul-compatible API with the official
@@ -361,5 +364,45 @@ func TestConsulClientCatalogHealthAgent(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "docs/consul-compat.md") {
 		t.Fatalf("unknown endpoint: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestCatalogIndex(t *testing.T) {
+	cfg := testConfig("idx")
+	a := startAgent(t, cfg)
+	i0 := a.Catalog().Index
+	if i0 < 1 {
+		t.Fatalf("first index %d, want at least 1", i0)
+	}
+	// Nothing changed: a rebuild (as for fresh coordinates) keeps the index.
+	built := a.Catalog()
+	a.kickCatalog()
+	waitFor(t, 10*time.Second, "a rebuild", func() bool { return a.Catalog() != built })
+	if got := a.Catalog().Index; got != i0 {
+		t.Fatalf("index after an idle rebuild = %d, want %d", got, i0)
+	}
+	done := make(chan uint64, 1)
+	go func() {
+		c, err := a.WaitCatalog(context.Background(), i0)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- c.Index
+	}()
+	if err := a.reg.Register(client.ServiceDefinition{Name: "web", Port: 80}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-done:
+		if got <= i0 {
+			t.Fatalf("WaitCatalog = %d, want > %d", got, i0)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("WaitCatalog not released by a registration")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := a.WaitCatalog(ctx, a.Catalog().Index); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitCatalog with nothing changing = %v", err)
 	}
 }

@@ -170,9 +170,8 @@ func (s *server) register(w http.ResponseWriter, r *http.Request) {
 	if !s.write(w, r, "service", "") {
 		return
 	}
-	if queryBool(r.URL.Query(), "replace-existing-checks") {
-		// Murmur always replaces: an instance has exactly its one check.
-	}
+	// ?replace-existing-checks needs nothing: a registration always
+	// replaces the instance and its one check.
 	var reg registration
 	if err := s.decode(w, r, "service registration", &reg); err != nil {
 		s.fail(w, r, err)

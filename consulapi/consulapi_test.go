@@ -140,7 +140,7 @@ func TestErrorsAndRefusals(t *testing.T) {
 		{"bad index", "GET", "/v1/kv/k?index=x", "", 400, `invalid index "x"`},
 		{"bad wait", "GET", "/v1/kv/k?index=1&wait=soon", "", 400, `invalid wait "soon"`},
 		{"bad flags", "PUT", "/v1/kv/k?flags=-1", "x", 400, `invalid flags "-1"`},
-		{"separator without keys", "GET", "/v1/kv/k?separator=/", "", 400, "?separator needs ?keys"},
+		{"no key", "GET", "/v1/kv/", "", 400, "Missing key name"},
 		{"bad node-meta", "GET", "/v1/catalog/nodes?node-meta=rack", "", 400, `invalid node-meta "rack": want KEY:VALUE`},
 		{"bad state", "GET", "/v1/health/state/sick", "", 400, `invalid check state "sick"`},
 		{"delete all without recurse", "DELETE", "/v1/kv/", "", 400, "missing key in DELETE"},
@@ -287,6 +287,15 @@ func TestKVAnswers(t *testing.T) {
 	}
 	if a := do(t, srv, "GET", "/v1/kv/nope/?recurse", ""); a.code != 404 {
 		t.Fatalf("missing prefix = %d", a.code)
+	}
+	if a := do(t, srv, "GET", "/v1/kv/nope/?keys", ""); a.code != 404 {
+		t.Fatalf("no keys under a prefix = %d", a.code)
+	}
+	if a := do(t, srv, "GET", "/v1/kv/?keys&seperator=/", ""); a.code != 200 || strings.TrimSpace(a.body) != `["a/"]` {
+		t.Fatalf("keys at the root, historic spelling = %d %q", a.code, a.body)
+	}
+	if a := do(t, srv, "GET", "/v1/kv/a/b/c?raw", ""); a.header.Get("X-Content-Type-Options") != "nosniff" || a.header.Get("Content-Security-Policy") != "sandbox" {
+		t.Fatalf("raw headers %v", a.header)
 	}
 }
 

@@ -43,8 +43,11 @@ func (s *server) kvGet(w http.ResponseWriter, r *http.Request) {
 	}
 	recurse, keys, raw := queryBool(q, "recurse"), queryBool(q, "keys"), queryBool(q, "raw")
 	sep := q.Get("separator")
-	if sep != "" && !keys {
-		s.fail(w, r, badRequest("?separator needs ?keys"))
+	if !q.Has("separator") {
+		sep = q.Get("seperator") // Consul's historic spelling, still accepted
+	}
+	if key == "" && !recurse && !keys {
+		s.fail(w, r, badRequest("Missing key name (add ?recurse or ?keys to list the whole store)"))
 		return
 	}
 	if err := s.block(r, b, func(ctx context.Context, index uint64) error {
@@ -59,7 +62,12 @@ func (s *server) kvGet(w http.ResponseWriter, r *http.Request) {
 	setIndex(w, kvIndex(s.kv.Index(key)))
 	switch {
 	case keys:
-		writeJSON(w, r, rollUp(s.kv.Keys(key), key, sep))
+		ks := rollUp(s.kv.Keys(key), key, sep)
+		if len(ks) == 0 && key != "" {
+			w.WriteHeader(http.StatusNotFound) // Consul: 404 under a prefix, [] at the root
+			return
+		}
+		writeJSON(w, r, ks)
 	case recurse:
 		pairs := s.kv.List(key)
 		if len(pairs) == 0 {
@@ -82,8 +90,13 @@ func (s *server) kvGet(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if raw {
-			w.Header().Set("Content-Type", "application/octet-stream")
-			w.Header().Set("Content-Length", strconv.Itoa(len(p.Value)))
+			// As Consul: a value is never sniffed or run as a page by a
+			// browser that is sent to this URL.
+			h := w.Header()
+			h.Set("Content-Type", "text/plain")
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("Content-Security-Policy", "sandbox")
+			h.Set("Content-Length", strconv.Itoa(len(p.Value)))
 			w.WriteHeader(http.StatusOK)
 			_, _ = w.Write(p.Value)
 			return

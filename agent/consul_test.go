@@ -406,3 +406,26 @@ func TestCatalogIndex(t *testing.T) {
 		t.Fatalf("WaitCatalog with nothing changing = %v", err)
 	}
 }
+
+func TestConsulAPIDefaults(t *testing.T) {
+	if d := DefaultConfig(); d.ConsulAPI.Addr != "" || d.Datacenter != "dc1" {
+		t.Fatalf("default consul_api.addr %q, datacenter %q: want off and dc1", d.ConsulAPI.Addr, d.Datacenter)
+	}
+	if d := DevConfig(); d.ConsulAPI.Addr != "127.0.0.1:8500" {
+		t.Fatalf("-dev consul_api.addr %q, want 127.0.0.1:8500", d.ConsulAPI.Addr)
+	}
+	// A port already taken fails Start, naming the key.
+	busy := testConfig("busy1")
+	busy.ConsulAPI.Addr = "127.0.0.1:0"
+	ln := startAgent(t, busy)
+	c := testConfig("busy2")
+	c.ConsulAPI.Addr = ln.ConsulAddr()
+	a, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Shutdown()
+	if err := a.Start(); err == nil || !strings.Contains(err.Error(), "consul_api.addr") {
+		t.Fatalf("Start on a busy consul_api.addr = %v", err)
+	}
+}

@@ -265,16 +265,17 @@ func plain(w http.ResponseWriter, code int, text string) {
 // otherwise.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var es errStatus
-	code, text := 0, ""
+	code, text, backend := 0, "", false
 	switch {
-	case errors.As(err, &es):
+	case errors.As(err, &es): // the request's fault, even a 500 for ?dc
 		code, text = es.code, err.Error()
 	case errors.Is(err, errCAS), errors.Is(err, errLock), errors.Is(err, errFilter):
 		code, text = http.StatusNotImplemented, err.Error()
 	default:
 		code, text = s.explain(err)
+		backend = true
 	}
-	if code >= 500 && code != http.StatusNotImplemented && r.Context().Err() == nil {
+	if backend && code >= 500 && r.Context().Err() == nil {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", code), slog.String("error", err.Error()))

@@ -2,9 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -71,24 +68,6 @@ func (b consulBackend) Instances() []client.ServiceInstance {
 	return nil
 }
 
-// authorizeConsul maps a Consul token onto Murmur's: today the one
-// management token http.token, required for every write when set; reads
-// are open, as on the native API. This is the one place that changes when
-// prefix ACLs arrive.
-func (a *Agent) authorizeConsul(token string, acc consulapi.Access) error {
-	if !acc.Write || a.cfg.HTTP.Token == "" {
-		return nil
-	}
-	if token == "" {
-		return errors.New("this agent requires a token for writes (http.token); send it in X-Consul-Token")
-	}
-	want, got := sha256.Sum256([]byte(a.cfg.HTTP.Token)), sha256.Sum256([]byte(token))
-	if subtle.ConstantTimeCompare(want[:], got[:]) != 1 {
-		return errors.New("ACL not found (the token is not this agent's http.token)")
-	}
-	return nil
-}
-
 // consulHandler builds the Consul-compatible API handler; the end of ctx
 // releases its blocking queries.
 func (a *Agent) consulHandler(ctx context.Context) http.Handler {
@@ -98,7 +77,11 @@ func (a *Agent) consulHandler(ctx context.Context) http.Handler {
 		Catalog:    b,
 		Agent:      b,
 		Datacenter: a.cfg.Datacenter,
-		Authorize:  a.authorizeConsul,
+		// The native API's security, shared: one set of tokens and rules,
+		// one Host policy, one bound on blocking queries for the agent.
+		ACL:      a.sec.acl,
+		Hosts:    a.sec.hosts,
+		Blocking: a.sec.gate,
 		Explain: func(err error) (int, string) {
 			return httpapi.StatusCode(err), httpapi.Message(err)
 		},
@@ -129,11 +112,12 @@ func (a *Agent) startConsul(ctx context.Context, ln net.Listener) {
 	a.consulAddr = ln.Addr().String()
 	h := a.consulHandler(ctx)
 	a.goRun(ctx, func(ctx context.Context) {
-		if err := httpapi.Serve(ctx, ln, h, a.opts.logger); err != nil {
+		// The native API's connection limits and TLS apply here too.
+		if err := httpapi.ServeWith(ctx, ln, h, a.serveConfig()); err != nil {
 			a.log.Error("Consul-compatible API stopped", "err", err)
 		}
 	})
-	a.log.Info("Consul-compatible API listening", "addr", a.consulAddr, "datacenter", a.cfg.Datacenter)
+	a.log.Info("Consul-compatible API listening", "addr", a.consulAddr, "datacenter", a.cfg.Datacenter, "tls", a.sec.tls != nil)
 }
 
 // ConsulAddr is the address the Consul-compatible API listens on (""

@@ -429,3 +429,20 @@ func TestConsulAPIDefaults(t *testing.T) {
 		t.Fatalf("Start on a busy consul_api.addr = %v", err)
 	}
 }
+
+// A Consul-compatible API off loopback makes requests without a token
+// deny by default, as the native API off loopback does.
+func TestACLDefaultFollowsConsulAddress(t *testing.T) {
+	for _, tc := range []struct{ consul, want string }{
+		{"", "allow"},
+		{"127.0.0.1:8500", "allow"},
+		{"0.0.0.0:8500", "deny"},
+		{"10.0.0.5:8500", "deny"},
+	} {
+		c := DefaultConfig()
+		c.ConsulAPI.Addr = tc.consul
+		if got := c.aclDefault(); got != tc.want {
+			t.Errorf("consul_api.addr %q: %s, want %s", tc.consul, got, tc.want)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/murmurhq/murmur/acl"
 	"github.com/murmurhq/murmur/agent/client"
 )
 
@@ -32,11 +33,11 @@ func (v *view) member(m client.Member) agentMember {
 }
 
 func (s *server) agentSelf(w http.ResponseWriter, r *http.Request) {
-	v, ok := s.catalogRead(w, r, "agent", "")
+	self := s.agent.Self()
+	v, ok := s.catalogRead(w, r, allow(r, acl.KindAgent, self.Node, acl.Read))
 	if !ok {
 		return
 	}
-	self := s.agent.Self()
 	m, known := v.members[self.Node]
 	if !known {
 		m = client.Member{Name: self.Node, Address: self.Address, Port: self.Port, Status: "alive"}
@@ -45,7 +46,7 @@ func (s *server) agentSelf(w http.ResponseWriter, r *http.Request) {
 	if meta == nil {
 		meta = map[string]string{}
 	}
-	writeJSON(w, r, map[string]any{
+	v.write(w, r, map[string]any{
 		"Config": map[string]any{
 			"Datacenter":        s.dc,
 			"PrimaryDatacenter": s.dc,
@@ -61,24 +62,36 @@ func (s *server) agentSelf(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) agentMembers(w http.ResponseWriter, r *http.Request) {
-	v, ok := s.catalogRead(w, r, "agent", "")
+	v, ok := s.catalogRead(w, r, allowSome(r, acl.KindAgent, ""))
 	if !ok {
 		return
 	}
 	out := []agentMember{}
 	if queryBool(r.URL.Query(), "wan") {
-		writeJSON(w, r, out) // no servers, so no WAN pool
+		v.write(w, r, out) // no servers, so no WAN pool
 		return
 	}
 	names := make([]string, 0, len(v.members))
 	for name := range v.members {
-		names = append(names, name)
+		if v.f.keep(acl.KindAgent, name) {
+			names = append(names, name)
+		}
 	}
 	slices.Sort(names)
 	for _, name := range names {
 		out = append(out, v.member(v.members[name]))
 	}
-	writeJSON(w, r, out)
+	v.write(w, r, out)
+}
+
+// localInstance returns this agent's instance id (ok false when none).
+func (s *server) localInstance(id string) (client.ServiceInstance, bool) {
+	for _, in := range s.local() {
+		if in.ID == id {
+			return in, true
+		}
+	}
+	return client.ServiceInstance{}, false
 }
 
 // local returns the instances registered on this agent.
@@ -94,51 +107,63 @@ func (s *server) local() []client.ServiceInstance {
 }
 
 func (s *server) agentServices(w http.ResponseWriter, r *http.Request) {
-	v, ok := s.catalogRead(w, r, "agent", "")
+	v, ok := s.catalogRead(w, r, allowSome(r, acl.KindService, ""))
 	if !ok {
 		return
 	}
 	out := map[string]agentService{}
 	for _, in := range s.local() {
-		out[in.ID] = v.agentService(in)
+		if v.f.keep(acl.KindService, in.Name) {
+			out[in.ID] = v.agentService(in)
+		}
 	}
-	writeJSON(w, r, out)
+	v.write(w, r, out)
 }
 
 func (s *server) agentService(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	v, ok := s.catalogRead(w, r, "service", id)
+	in, found := s.localInstance(id)
+	v, ok := s.catalogRead(w, r, allow(r, acl.KindService, in.Name, acl.Read))
 	if !ok {
 		return
 	}
-	for _, in := range s.local() {
-		if in.ID == id {
-			writeJSON(w, r, v.agentService(in))
-			return
-		}
+	if !found {
+		plain(w, http.StatusNotFound, fmt.Sprintf("unknown service ID: %s", id))
+		return
 	}
-	plain(w, http.StatusNotFound, fmt.Sprintf("unknown service ID: %s", id))
+	v.write(w, r, v.agentService(in))
 }
 
 func (s *server) agentChecks(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.catalogRead(w, r, "agent", ""); !ok {
+	v, ok := s.catalogRead(w, r, allowSome(r, acl.KindService, ""))
+	if !ok {
 		return
 	}
 	out := map[string]healthCheck{}
 	for _, in := range s.local() {
-		c := serviceCheck(in)
-		out[c.CheckID] = c
+		if v.f.keep(acl.KindService, in.Name) {
+			c := serviceCheck(in)
+			out[c.CheckID] = c
+		}
 	}
-	writeJSON(w, r, out)
+	v.write(w, r, out)
 }
 
-// write is the preamble of a write: check and the body.
-func (s *server) write(w http.ResponseWriter, r *http.Request, kind, name string) bool {
-	if err := s.check(r, Access{Write: true, Kind: kind, Name: name}); err != nil {
+// write is the preamble of a write: scope, then the permission it needs.
+func (s *server) write(w http.ResponseWriter, r *http.Request, perm error) bool {
+	if err := cmpErr(s.scope(r), perm); err != nil {
 		s.fail(w, r, err)
 		return false
 	}
 	return true
+}
+
+// serviceOf names the service of local instance id ("" when there is
+// none: writing to an unknown id then needs service:write everywhere, as
+// on the native API).
+func (s *server) serviceOf(id string) string {
+	in, _ := s.localInstance(id)
+	return in.Name
 }
 
 // decode reads a JSON body into v, refusing unknown fields so that a
@@ -167,7 +192,7 @@ func decodeJSON(b []byte, what string, v any) error {
 }
 
 func (s *server) register(w http.ResponseWriter, r *http.Request) {
-	if !s.write(w, r, "service", "") {
+	if !s.write(w, r, nil) {
 		return
 	}
 	// ?replace-existing-checks needs nothing: a registration always
@@ -179,6 +204,10 @@ func (s *server) register(w http.ResponseWriter, r *http.Request) {
 	}
 	def, status, err := reg.definition()
 	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := allow(r, acl.KindService, def.Name, acl.Write); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -286,7 +315,7 @@ func idOr(reg registration) string {
 
 func (s *server) deregister(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !s.write(w, r, "service", id) {
+	if !s.write(w, r, allow(r, acl.KindService, s.serviceOf(id), acl.Write)) {
 		return
 	}
 	if err := s.agent.Deregister(id); err != nil {
@@ -303,7 +332,7 @@ func checkService(checkID string) string { return strings.TrimPrefix(checkID, ch
 func (s *server) checkTTL(health string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
-		if !s.write(w, r, "check", id) {
+		if !s.write(w, r, allow(r, acl.KindService, s.serviceOf(checkService(id)), acl.Write)) {
 			return
 		}
 		if err := s.agent.UpdateTTL(checkService(id), health, r.URL.Query().Get("note")); err != nil {
@@ -316,7 +345,7 @@ func (s *server) checkTTL(health string) http.HandlerFunc {
 
 func (s *server) checkUpdate(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !s.write(w, r, "check", id) {
+	if !s.write(w, r, allow(r, acl.KindService, s.serviceOf(checkService(id)), acl.Write)) {
 		return
 	}
 	var u checkUpdate
@@ -340,40 +369,46 @@ func (s *server) checkUpdate(w http.ResponseWriter, r *http.Request) {
 // that answers for this agent" is the agent itself. Tools that wait for
 // a non-empty leader proceed at once.
 func (s *server) statusLeader(w http.ResponseWriter, r *http.Request) {
-	if err := s.check(r, Access{Kind: "agent"}); err != nil {
+	self := s.agent.Self()
+	if err := cmpErr(s.scope(r), allow(r, acl.KindAgent, self.Node, acl.Read)); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	self := s.agent.Self()
 	writeJSON(w, r, net.JoinHostPort(self.Address, strconv.Itoa(int(self.Port))))
 }
 
 // statusPeers answers the gossip addresses of the live members: every
 // agent holds a full replica, so every live member is a peer.
 func (s *server) statusPeers(w http.ResponseWriter, r *http.Request) {
-	if err := s.check(r, Access{Kind: "agent"}); err != nil {
+	if err := cmpErr(s.scope(r), allowSome(r, acl.KindAgent, "")); err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	f := newFilter(r)
 	out := []string{}
 	for _, m := range s.cat.Members() {
-		if live(m.Status) {
+		if live(m.Status) && f.keep(acl.KindAgent, m.Name) {
 			out = append(out, net.JoinHostPort(m.Address, strconv.Itoa(int(m.Port))))
 		}
 	}
 	slices.Sort(out)
+	f.mark(w)
 	writeJSON(w, r, out)
 }
 
 func (s *server) coordinateNodes(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.catalogRead(w, r, "catalog", ""); !ok {
+	v, ok := s.catalogRead(w, r, allowSome(r, acl.KindAgent, ""))
+	if !ok {
 		return
 	}
 	cs := s.cat.Coordinates()
 	out := make([]coordinateEntry, 0, len(cs))
 	for _, c := range cs {
+		if !v.f.keep(acl.KindAgent, c.Node) {
+			continue
+		}
 		out = append(out, coordinateEntry{Node: c.Node, Coord: coord{Vec: c.Vec, Error: c.Error, Adjustment: c.Adjustment, Height: c.Height}})
 	}
 	slices.SortFunc(out, func(a, b coordinateEntry) int { return strings.Compare(a.Node, b.Node) })
-	writeJSON(w, r, out)
+	v.write(w, r, out)
 }

@@ -71,13 +71,19 @@ type Agent interface {
 	UpdateTTL(id, health, note string) error
 }
 
-// Access is what a request asks to do, for the Authorize function.
-type Access struct {
-	// Write is true for a request that changes state.
-	Write bool
-	// Kind is what it touches: "kv", "service", "check", "agent",
-	// "catalog" or "health".
-	Kind string
-	// Name is the key, service or check id, when there is one.
-	Name string
+// Hosts decides which Host headers are answered (DNS rebinding
+// protection); the agent passes the native API's policy. Allowed is called
+// concurrently.
+type Hosts interface {
+	Allowed(host string) bool
+}
+
+// Gate bounds the blocking queries waiting at once; the agent passes the
+// native API's, so the limit is the agent's, whichever face the queries
+// come through. Methods are called concurrently.
+type Gate interface {
+	// Acquire takes a slot; false when all are taken.
+	Acquire() bool
+	// Release returns a slot.
+	Release()
 }

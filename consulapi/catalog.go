@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/murmurhq/murmur/acl"
 	"github.com/murmurhq/murmur/agent/client"
 )
 
@@ -24,15 +25,17 @@ const (
 // view is one read of the catalog with the request's filters applied.
 type view struct {
 	s       *server
+	f       *filter
 	members map[string]client.Member
 	// nodeMeta is ?node-meta as key → value; every pair must match.
 	nodeMeta map[string]string
 }
 
-// catalogRead is the preamble of a catalog read: check, block, set the
-// index, and return a view taken after the index was read.
-func (s *server) catalogRead(w http.ResponseWriter, r *http.Request, kind, name string) (*view, bool) {
-	if err := s.check(r, Access{Kind: kind, Name: name}); err != nil {
+// catalogRead is the preamble of a catalog read: scope, the permission
+// the route needs (perm), block, set the index, and return a view taken
+// after the index was read.
+func (s *server) catalogRead(w http.ResponseWriter, r *http.Request, perm error) (*view, bool) {
+	if err := cmpErr(s.scope(r), perm); err != nil {
 		s.fail(w, r, err)
 		return nil, false
 	}
@@ -42,7 +45,7 @@ func (s *server) catalogRead(w http.ResponseWriter, r *http.Request, kind, name 
 		s.fail(w, r, err)
 		return nil, false
 	}
-	v := &view{s: s}
+	v := &view{s: s, f: newFilter(r)}
 	for _, nm := range q["node-meta"] {
 		k, val, ok := strings.Cut(nm, ":")
 		if !ok || k == "" {
@@ -70,8 +73,18 @@ func (s *server) catalogRead(w http.ResponseWriter, r *http.Request, kind, name 
 	return v, true
 }
 
-// nodeOK reports whether the node passes ?node-meta.
+// write answers out, saying whether the filter left something out.
+func (v *view) write(w http.ResponseWriter, r *http.Request, out any) {
+	v.f.mark(w)
+	writeJSON(w, r, out)
+}
+
+// nodeOK reports whether the node passes ?node-meta and the identity may
+// read it.
 func (v *view) nodeOK(name string) bool {
+	if !v.f.keep(acl.KindAgent, name) {
+		return false
+	}
 	if len(v.nodeMeta) == 0 {
 		return true
 	}
@@ -186,13 +199,13 @@ func (v *view) instances(w http.ResponseWriter, r *http.Request, name string, pa
 }
 
 func (s *server) catalogServices(w http.ResponseWriter, r *http.Request) {
-	v, ok := s.catalogRead(w, r, "catalog", "")
+	v, ok := s.catalogRead(w, r, allowSome(r, acl.KindService, ""))
 	if !ok {
 		return
 	}
 	out := map[string][]string{}
 	for _, in := range s.cat.Instances() {
-		if !v.nodeOK(in.Node) {
+		if !v.f.keep(acl.KindService, in.Name) || !v.nodeOK(in.Node) {
 			continue
 		}
 		tags, seen := out[in.Name]
@@ -209,12 +222,12 @@ func (s *server) catalogServices(w http.ResponseWriter, r *http.Request) {
 	for _, tags := range out {
 		slices.Sort(tags)
 	}
-	writeJSON(w, r, out)
+	v.write(w, r, out)
 }
 
 func (s *server) catalogService(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	v, ok := s.catalogRead(w, r, "service", name)
+	v, ok := s.catalogRead(w, r, allow(r, acl.KindService, name, acl.Read))
 	if !ok {
 		return
 	}
@@ -232,7 +245,7 @@ func (s *server) catalogService(w http.ResponseWriter, r *http.Request) {
 			ServiceWeights: weights{Passing: 1, Warning: 1},
 		})
 	}
-	writeJSON(w, r, out)
+	v.write(w, r, out)
 }
 
 // nodes returns the catalog's nodes that pass the filters, sorted.
@@ -248,7 +261,7 @@ func (v *view) nodes() []string {
 }
 
 func (s *server) catalogNodes(w http.ResponseWriter, r *http.Request) {
-	v, ok := s.catalogRead(w, r, "catalog", "")
+	v, ok := s.catalogRead(w, r, allowSome(r, acl.KindAgent, ""))
 	if !ok {
 		return
 	}
@@ -256,26 +269,26 @@ func (s *server) catalogNodes(w http.ResponseWriter, r *http.Request) {
 	for _, name := range v.nodes() {
 		out = append(out, v.node(name))
 	}
-	writeJSON(w, r, out)
+	v.write(w, r, out)
 }
 
 func (s *server) catalogNode(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("node")
-	v, ok := s.catalogRead(w, r, "catalog", name)
+	v, ok := s.catalogRead(w, r, allow(r, acl.KindAgent, name, acl.Read))
 	if !ok {
 		return
 	}
 	if m, known := v.members[name]; !known || !listed(m) {
-		writeJSON(w, r, nil) // Consul answers null for an unknown node
+		v.write(w, r, nil) // Consul answers null for an unknown node
 		return
 	}
 	out := catalogNode{Node: v.node(name), Services: map[string]agentService{}}
 	for _, in := range s.cat.Instances() {
-		if in.Node == name {
+		if in.Node == name && v.f.keep(acl.KindService, in.Name) {
 			out.Services[in.ID] = v.agentService(in)
 		}
 	}
-	writeJSON(w, r, out)
+	v.write(w, r, out)
 }
 
 func (s *server) datacenters(w http.ResponseWriter, r *http.Request) {
@@ -284,7 +297,7 @@ func (s *server) datacenters(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) healthService(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	v, ok := s.catalogRead(w, r, "service", name)
+	v, ok := s.catalogRead(w, r, allow(r, acl.KindService, name, acl.Read))
 	if !ok {
 		return
 	}
@@ -296,12 +309,12 @@ func (s *server) healthService(w http.ResponseWriter, r *http.Request) {
 	for _, in := range insts {
 		out = append(out, v.entry(in))
 	}
-	writeJSON(w, r, out)
+	v.write(w, r, out)
 }
 
 func (s *server) healthChecks(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	v, ok := s.catalogRead(w, r, "service", name)
+	v, ok := s.catalogRead(w, r, allow(r, acl.KindService, name, acl.Read))
 	if !ok {
 		return
 	}
@@ -313,12 +326,12 @@ func (s *server) healthChecks(w http.ResponseWriter, r *http.Request) {
 	for _, in := range insts {
 		out = append(out, serviceCheck(in))
 	}
-	writeJSON(w, r, out)
+	v.write(w, r, out)
 }
 
 func (s *server) healthNode(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("node")
-	v, ok := s.catalogRead(w, r, "catalog", name)
+	v, ok := s.catalogRead(w, r, allow(r, acl.KindAgent, name, acl.Read))
 	if !ok {
 		return
 	}
@@ -326,12 +339,12 @@ func (s *server) healthNode(w http.ResponseWriter, r *http.Request) {
 	if m, known := v.members[name]; known && listed(m) {
 		out = append(out, v.serfCheck(name))
 		for _, in := range s.cat.Instances() {
-			if in.Node == name {
+			if in.Node == name && v.f.keep(acl.KindService, in.Name) {
 				out = append(out, serviceCheck(in))
 			}
 		}
 	}
-	writeJSON(w, r, out)
+	v.write(w, r, out)
 }
 
 var checkStates = []string{"any", client.HealthPassing, client.HealthWarning, client.HealthCritical}
@@ -342,7 +355,7 @@ func (s *server) healthState(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badRequest("invalid check state %q: want any, passing, warning or critical", state))
 		return
 	}
-	v, ok := s.catalogRead(w, r, "catalog", "")
+	v, ok := s.catalogRead(w, r, allowSome(r, acl.KindService, ""))
 	if !ok {
 		return
 	}
@@ -351,7 +364,7 @@ func (s *server) healthState(w http.ResponseWriter, r *http.Request) {
 		all = append(all, v.serfCheck(name))
 	}
 	for _, in := range s.cat.Instances() {
-		if v.nodeOK(in.Node) {
+		if v.f.keep(acl.KindService, in.Name) && v.nodeOK(in.Node) {
 			all = append(all, serviceCheck(in))
 		}
 	}
@@ -361,5 +374,5 @@ func (s *server) healthState(w http.ResponseWriter, r *http.Request) {
 			out = append(out, c)
 		}
 	}
-	writeJSON(w, r, out)
+	v.write(w, r, out)
 }

@@ -3,7 +3,6 @@ package consulapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murmurhq/murmur/acl"
 	"github.com/murmurhq/murmur/agent/client"
 	"github.com/murmurhq/murmur/agent/httpapi"
 	"github.com/murmurhq/murmur/agent/httpapi/httpapitest"
@@ -106,6 +106,10 @@ func do(t testing.TB, srv *httptest.Server, method, path, body string, hdr ...st
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "Host" {
+			req.Host = hdr[i+1]
+			continue
+		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := srv.Client().Do(req)
@@ -231,36 +235,101 @@ func TestRegistrationRefusedByName(t *testing.T) {
 
 func TestTokens(t *testing.T) {
 	f := newFake()
-	var seen []Access
-	var mu sync.Mutex
-	srv := serve(t, f, Options{Authorize: func(tok string, a Access) error {
-		mu.Lock()
-		seen = append(seen, a)
-		mu.Unlock()
-		if a.Write && tok != "s3cret" {
-			return errors.New("ACL not found")
-		}
-		return nil
-	}})
-	if a := do(t, srv, "PUT", "/v1/kv/app/x", "1"); a.code != 403 || !strings.Contains(a.body, "Permission denied: ACL not found") {
-		t.Fatalf("no token = %d %q", a.code, a.body)
+	authz, err := acl.New(acl.Config{Default: acl.DefaultRead, Tokens: []acl.TokenConfig{{
+		Name: "app", Secret: "app-secret",
+		Rules: []acl.RuleConfig{{Prefix: "app/", Access: "write"}, {Prefix: "app/secret/", Access: "deny"}},
+	}}}, "s3cret")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := f.Get("app/x"); err == nil {
-		t.Fatal("a write refused for its token was kept")
+	srv := serve(t, f, Options{ACL: authz})
+	f.Put(context.Background(), "app/secret/k", []byte("hidden"), 0)
+	f.Put(context.Background(), "app/k", []byte("seen"), 0)
+	tests := []struct {
+		name, method, path, body string
+		hdr                      []string
+		code                     int
+		want                     string
+	}{
+		{"anonymous write", "PUT", "/v1/kv/app/x", "1", nil, 403, `Permission denied: a request without a token lacks kv:write on "app/x"`},
+		{"unknown token", "PUT", "/v1/kv/app/x", "1", []string{"X-Consul-Token", "nope"}, 403, "ACL not found"},
+		{"unknown token on a read", "GET", "/v1/kv/app/k", "", []string{"X-Consul-Token", "nope"}, 403, "ACL not found"},
+		{"rule denies", "GET", "/v1/kv/app/secret/k", "", []string{"X-Consul-Token", "app-secret"}, 403, `Permission denied: token "app" lacks kv:read on "app/secret/k"`},
+		{"outside the rules", "PUT", "/v1/kv/other", "1", []string{"X-Consul-Token", "app-secret"}, 403, `lacks kv:write on "other"`},
+		{"recursive delete over a denied prefix", "DELETE", "/v1/kv/app/?recurse", "", []string{"X-Consul-Token", "app-secret"}, 403, `lacks kv:write on every name under "app/secret/"`},
+		{"register outside the rules", "PUT", "/v1/agent/service/register", `{"Name":"web"}`, []string{"X-Consul-Token", "app-secret"}, 403, `lacks service:write on "web"`},
+		{"management by header", "PUT", "/v1/kv/app/x", "1", []string{"X-Consul-Token", "s3cret"}, 200, "true"},
+		{"management by bearer", "PUT", "/v1/kv/other", "1", []string{"Authorization", "Bearer s3cret"}, 200, "true"},
+		{"management by query", "DELETE", "/v1/kv/other?token=s3cret", "", nil, 200, "true"},
+		{"rule allows", "PUT", "/v1/kv/app/y", "2", []string{"X-Consul-Token", "app-secret"}, 200, "true"},
+		{"anonymous read", "GET", "/v1/kv/app/k?raw", "", nil, 200, "seen"},
 	}
-	for _, hdr := range [][]string{{"X-Consul-Token", "s3cret"}, {"Authorization", "Bearer s3cret"}} {
-		if a := do(t, srv, "PUT", "/v1/kv/app/x", "1", hdr...); a.code != 200 || strings.TrimSpace(a.body) != "true" {
-			t.Fatalf("%s = %d %q", hdr[0], a.code, a.body)
-		}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := do(t, srv, tc.method, tc.path, tc.body, tc.hdr...)
+			if a.code != tc.code || !strings.Contains(a.body, tc.want) {
+				t.Fatalf("%s %s = %d %q, want %d containing %q", tc.method, tc.path, a.code, a.body, tc.code, tc.want)
+			}
+		})
 	}
-	if a := do(t, srv, "DELETE", "/v1/kv/app/x?token=s3cret", ""); a.code != 200 {
-		t.Fatalf("?token= = %d %q", a.code, a.body)
+	if _, err := f.Get("app/x"); err != nil {
+		t.Fatalf("the management write is missing: %v", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if !slices.Contains(seen, Access{Write: true, Kind: "kv", Name: "app/x"}) {
-		t.Fatalf("accesses %v", seen)
+	if _, err := f.Get("other"); err == nil {
+		t.Fatal("a refused write or the delete did not hold")
 	}
+	// A listing leaves out what the token may not read, and says so.
+	a := do(t, srv, "GET", "/v1/kv/app/?keys", "", "X-Consul-Token", "app-secret")
+	if a.code != 200 || strings.Contains(a.body, "secret") || a.header.Get("X-Consul-Results-Filtered-By-ACLs") != "true" {
+		t.Fatalf("filtered keys = %d %q %v", a.code, a.body, a.header)
+	}
+	if p, _ := f.Get("app/secret/k"); string(p.Value) != "hidden" {
+		t.Fatal("the denied key changed")
+	}
+}
+
+func TestHostAndGate(t *testing.T) {
+	f := newFake()
+	gate := &oneSlot{}
+	srv := serve(t, f, Options{Hosts: hostsFunc(func(h string) bool { return !strings.HasPrefix(h, "evil") }), Blocking: gate})
+	if a := do(t, srv, "GET", "/v1/kv/k", "", "Host", "evil.example:8500"); a.code != 403 || !strings.Contains(a.body, "DNS rebinding") {
+		t.Fatalf("rebinding Host = %d %q", a.code, a.body)
+	}
+	gate.taken = true
+	a := do(t, srv, "GET", "/v1/kv/k?index=1&wait=1m", "")
+	if a.code != 429 || a.header.Get("Retry-After") == "" || !strings.Contains(a.body, "http.max_blocking_queries") {
+		t.Fatalf("over the blocking limit = %d %q %v", a.code, a.body, a.header)
+	}
+	gate.taken = false
+	if a := do(t, srv, "GET", "/v1/kv/k?index=1&wait=10ms", ""); a.code != 404 || gate.taken {
+		t.Fatalf("within the limit = %d, slot released %v", a.code, !gate.taken)
+	}
+}
+
+type hostsFunc func(string) bool
+
+func (h hostsFunc) Allowed(host string) bool { return h(host) }
+
+// oneSlot is a Gate of one slot.
+type oneSlot struct {
+	mu    sync.Mutex
+	taken bool
+}
+
+func (g *oneSlot) Acquire() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.taken {
+		return false
+	}
+	g.taken = true
+	return true
+}
+
+func (g *oneSlot) Release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.taken = false
 }
 
 func TestKVAnswers(t *testing.T) {

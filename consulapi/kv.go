@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/murmurhq/murmur/acl"
 	"github.com/murmurhq/murmur/agent/client"
 )
 
@@ -31,7 +32,7 @@ func toKVPair(p client.KVPair) kvPair {
 
 func (s *server) kvGet(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
-	if err := s.check(r, Access{Kind: "kv", Name: key}); err != nil {
+	if err := s.scope(r); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -50,6 +51,15 @@ func (s *server) kvGet(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badRequest("Missing key name (add ?recurse or ?keys to list the whole store)"))
 		return
 	}
+	perm := allow(r, acl.KindKV, key, acl.Read)
+	if recurse || keys {
+		perm = allowSome(r, acl.KindKV, key)
+	}
+	if perm != nil {
+		s.fail(w, r, perm)
+		return
+	}
+	f := newFilter(r)
 	if err := s.block(r, b, func(ctx context.Context, index uint64) error {
 		_, err := s.kv.Wait(ctx, key, index-1)
 		return err
@@ -62,21 +72,30 @@ func (s *server) kvGet(w http.ResponseWriter, r *http.Request) {
 	setIndex(w, kvIndex(s.kv.Index(key)))
 	switch {
 	case keys:
-		ks := rollUp(s.kv.Keys(key), key, sep)
+		var readable []string
+		for _, k := range s.kv.Keys(key) {
+			if f.keep(acl.KindKV, k) {
+				readable = append(readable, k)
+			}
+		}
+		f.mark(w)
+		ks := rollUp(readable, key, sep)
 		if len(ks) == 0 && key != "" {
 			w.WriteHeader(http.StatusNotFound) // Consul: 404 under a prefix, [] at the root
 			return
 		}
 		writeJSON(w, r, ks)
 	case recurse:
-		pairs := s.kv.List(key)
-		if len(pairs) == 0 {
+		var out []kvPair
+		for _, p := range s.kv.List(key) {
+			if f.keep(acl.KindKV, p.Key) {
+				out = append(out, toKVPair(p))
+			}
+		}
+		f.mark(w)
+		if len(out) == 0 {
 			w.WriteHeader(http.StatusNotFound) // Consul: 404, empty body
 			return
-		}
-		out := make([]kvPair, len(pairs))
-		for i, p := range pairs {
-			out[i] = toKVPair(p)
 		}
 		writeJSON(w, r, out)
 	default:
@@ -125,7 +144,7 @@ func rollUp(keys []string, prefix, sep string) []string {
 
 func (s *server) kvPut(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
-	if err := s.check(r, Access{Write: true, Kind: "kv", Name: key}); err != nil {
+	if err := cmpErr(s.scope(r), allow(r, acl.KindKV, key, acl.Write)); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -164,16 +183,20 @@ func (s *server) kvPut(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) kvDelete(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
-	if err := s.check(r, Access{Write: true, Kind: "kv", Name: key}); err != nil {
+	q := r.URL.Query()
+	recurse := queryBool(q, "recurse")
+	perm := allow(r, acl.KindKV, key, acl.Write)
+	if recurse {
+		perm = allowPrefix(r, acl.KindKV, key, acl.Write)
+	}
+	if err := cmpErr(s.scope(r), perm); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	q := r.URL.Query()
 	if q.Has("cas") {
 		s.fail(w, r, errCAS)
 		return
 	}
-	recurse := queryBool(q, "recurse")
 	if key == "" && !recurse {
 		s.fail(w, r, badRequest("missing key in DELETE /v1/kv/{key} (add ?recurse to delete every key)"))
 		return

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/murmurhq/murmur/acl"
 )
 
 // Defaults of Options.
@@ -44,11 +46,20 @@ type Options struct {
 	// other ?dc= is 500 "No path to datacenter", as Consul answers for an
 	// unknown one. Default DefaultDatacenter.
 	Datacenter string
-	// Authorize decides whether a request bearing token (from
-	// X-Consul-Token, Authorization: Bearer or ?token=, "" when none) may
-	// do what it asks. A non-nil error is 403 "Permission denied: " and
-	// the error's text. Nil allows everything.
-	Authorize func(token string, a Access) error
+	// ACL resolves the request's token (X-Consul-Token, Authorization:
+	// Bearer or ?token=; "" when none) to what it may do: the same
+	// authorizer as the native API's, so a Murmur token means the same on
+	// both faces. A token no one has is 403 "ACL not found", a missing
+	// permission 403 "Permission denied: ..." (Consul's texts); listings
+	// leave out what the token may not read and say so in
+	// X-Consul-Results-Filtered-By-ACLs. Nil allows everything.
+	ACL acl.Resolver
+	// Hosts, when not nil, refuses requests whose Host header it does not
+	// allow with 403 (DNS rebinding protection).
+	Hosts Hosts
+	// Blocking, when not nil, bounds the blocking queries waiting at once;
+	// one more is 429 with Retry-After.
+	Blocking Gate
 	// Explain maps an error from a backend to the status code and the
 	// text of the answer. Nil answers 500 with the error's text.
 	Explain func(err error) (code int, text string)
@@ -66,32 +77,36 @@ type Options struct {
 }
 
 type server struct {
-	mux       *http.ServeMux
-	kv        KV
-	cat       Catalog
-	agent     Agent
-	dc        string
-	authorize func(string, Access) error
-	explain   func(error) (int, string)
-	log       *slog.Logger
-	maxBody   int64
-	ctx       context.Context
+	mux     *http.ServeMux
+	kv      KV
+	cat     Catalog
+	agent   Agent
+	dc      string
+	acl     acl.Resolver
+	hosts   Hosts
+	gate    Gate
+	explain func(error) (int, string)
+	log     *slog.Logger
+	maxBody int64
+	ctx     context.Context
 }
 
 // New returns the Consul-compatible HTTP handler. It does not modify
 // opts.
 func New(opts Options) http.Handler {
 	s := &server{
-		mux:       http.NewServeMux(),
-		kv:        opts.KV,
-		cat:       opts.Catalog,
-		agent:     opts.Agent,
-		dc:        opts.Datacenter,
-		authorize: opts.Authorize,
-		explain:   opts.Explain,
-		log:       opts.Logger,
-		maxBody:   opts.MaxBodyBytes,
-		ctx:       opts.Context,
+		mux:     http.NewServeMux(),
+		kv:      opts.KV,
+		cat:     opts.Catalog,
+		agent:   opts.Agent,
+		dc:      opts.Datacenter,
+		acl:     opts.ACL,
+		hosts:   opts.Hosts,
+		gate:    opts.Blocking,
+		explain: opts.Explain,
+		log:     opts.Logger,
+		maxBody: opts.MaxBodyBytes,
+		ctx:     opts.Context,
 	}
 	if s.ctx == nil {
 		s.ctx = context.Background()
@@ -106,8 +121,8 @@ func New(opts Options) http.Handler {
 	if s.explain == nil {
 		s.explain = func(err error) (int, string) { return http.StatusInternalServerError, err.Error() }
 	}
-	if s.authorize == nil {
-		s.authorize = func(string, Access) error { return nil }
+	if s.acl == nil {
+		s.acl = allowAll{}
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
@@ -174,6 +189,21 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Consul-KnownLeader", "true")
 	h.Set("X-Consul-LastContact", "0")
 	h.Set("X-Consul-Effective-Consistency", "stale")
+	if s.hosts != nil && !s.hosts.Allowed(r.Host) {
+		plain(w, http.StatusForbidden, fmt.Sprintf(
+			"consulapi: host %q is not allowed (DNS rebinding protection): use an IP address or localhost, or add the name to http.allowed_hosts", r.Host))
+		return
+	}
+	id, err := s.acl.Resolve(token(r))
+	if err != nil {
+		if errors.Is(err, acl.ErrUnknownToken) {
+			plain(w, http.StatusForbidden, "ACL not found")
+			return
+		}
+		s.fail(w, r, err)
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
 	if _, pattern := s.mux.Handler(r); pattern != "" {
 		s.mux.ServeHTTP(w, r)
 		return
@@ -280,6 +310,9 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", code), slog.String("error", err.Error()))
 	}
+	if code == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
 	plain(w, code, text)
 }
 
@@ -306,9 +339,10 @@ func token(r *http.Request) string {
 	return r.URL.Query().Get("token")
 }
 
-// check is the preamble of every request: the datacenter and the other
-// scoping parameters are this agent's, and the token allows the access.
-func (s *server) check(r *http.Request, a Access) error {
+// scope checks the parameters that say where a request applies: the
+// datacenter is this agent's, and there are no namespaces, partitions,
+// peers or filter expressions.
+func (s *server) scope(r *http.Request) error {
 	q := r.URL.Query()
 	if dc := q.Get("dc"); dc != "" && dc != s.dc {
 		// Consul's answer for a datacenter it has no route to.
@@ -322,8 +356,15 @@ func (s *server) check(r *http.Request, a Access) error {
 	if q.Get("filter") != "" {
 		return errFilter
 	}
-	if err := s.authorize(token(r), a); err != nil {
-		return errStatus{http.StatusForbidden, fmt.Errorf("Permission denied: %w", err)}
+	return nil
+}
+
+// cmpErr returns the first non-nil error: the preamble checks in order.
+func cmpErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -372,6 +413,12 @@ func blockingParams(q url.Values) (blocking, error) {
 func (s *server) block(r *http.Request, b blocking, wait func(ctx context.Context, index uint64) error) error {
 	if b.index == 0 {
 		return nil
+	}
+	if s.gate != nil {
+		if !s.gate.Acquire() {
+			return errStatus{http.StatusTooManyRequests, errors.New("consulapi: too many blocking queries waiting on this agent (http.max_blocking_queries); retry later")}
+		}
+		defer s.gate.Release()
 	}
 	// Consul adds up to wait/16 of jitter so that many watchers with
 	// the same wait do not all come back at once.

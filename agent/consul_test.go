@@ -13,6 +13,7 @@ import (
 	consul "github.com/hashicorp/consul/api"
 
 	"github.com/murmurhq/murmur/agent/client"
+	"github.com/murmurhq/murmur/internal/testcerts"
 )
 
 // These tests drive the agent's Consul-compatible API with the official
@@ -444,5 +445,46 @@ func TestACLDefaultFollowsConsulAddress(t *testing.T) {
 		if got := c.aclDefault(); got != tc.want {
 			t.Errorf("consul_api.addr %q: %s, want %s", tc.consul, got, tc.want)
 		}
+	}
+}
+
+// With http.tls_* set the Consul face is HTTPS with client certificates,
+// as the native API; the official client reaches it with its TLS config.
+func TestConsulClientMutualTLS(t *testing.T) {
+	files, err := testcerts.Write(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig("tls1")
+	cfg.ConsulAPI.Addr = "127.0.0.1:0"
+	cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile, cfg.HTTP.TLSClientCAFile = files.ServerCert, files.ServerKey, files.CACert
+	a := startAgent(t, cfg)
+	cc := consul.DefaultNonPooledConfig()
+	cc.Address, cc.Scheme = a.ConsulAddr(), "https"
+	cc.TLSConfig = consul.TLSConfig{CAFile: files.CACert, CertFile: files.ClientCert, KeyFile: files.ClientKey}
+	c, err := consul.NewClient(cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.KV().Put(&consul.KVPair{Key: "tls/k", Value: []byte("v")}, nil); err != nil {
+		t.Fatalf("put over mTLS: %v", err)
+	}
+	if p, _, err := c.KV().Get("tls/k", nil); err != nil || p == nil || string(p.Value) != "v" {
+		t.Fatalf("get over mTLS = %v, %v", p, err)
+	}
+	// Without a client certificate the handshake fails; plain HTTP too.
+	// (Fresh configs: the first client's transport keeps its connection.)
+	cc = consul.DefaultNonPooledConfig()
+	cc.Address, cc.Scheme = a.ConsulAddr(), "https"
+	cc.TLSConfig = consul.TLSConfig{CAFile: files.CACert}
+	anon, _ := consul.NewClient(cc)
+	if _, _, err := anon.KV().Get("tls/k", nil); err == nil {
+		t.Fatal("a client without a certificate was served")
+	}
+	cc = consul.DefaultNonPooledConfig()
+	cc.Address = a.ConsulAddr()
+	plainc, _ := consul.NewClient(cc)
+	if _, _, err := plainc.KV().Get("tls/k", nil); err == nil {
+		t.Fatal("plain HTTP was served on a TLS listener")
 	}
 }

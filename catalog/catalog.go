@@ -112,6 +112,11 @@ type Catalog struct {
 	appliedMu sync.Mutex
 	appliedCh chan struct{} // closed and replaced on each advance
 
+	// changedMu guards changedCh, which is closed and replaced whenever
+	// a snapshot with a greater Index is published (Wait).
+	changedMu sync.Mutex
+	changedCh chan struct{}
+
 	// The view: touched only by the catalog's goroutine (and New).
 	recs     map[string]Instance            // decoded live records by key
 	bySvc    map[string]map[string]struct{} // service -> keys
@@ -147,6 +152,7 @@ func New(cfg Config) (*Catalog, error) {
 		nodeWall: map[string]int64{},
 
 		appliedCh: make(chan struct{}),
+		changedCh: make(chan struct{}),
 	}
 	c.reg = &registry{node: cfg.Node, kv: cfg.Store, clk: cfg.Clock, log: c.log, services: map[string]*local{}, visible: c.waitApplied}
 	if cfg.DataDir != "" {
@@ -467,10 +473,14 @@ func (c *Catalog) serial() uint32 {
 // publish stamps and stores s, then hands it to OnSnapshot.
 func (c *Catalog) publish(s *Snapshot, start time.Time) {
 	prev := c.snap.Load()
-	s.seq = 1
+	s.seq, s.index = 1, 1
 	if prev != nil {
 		s.seq = prev.seq + 1
 		s.serial = prev.serial
+		s.index = prev.index
+		if ch := s.changes; ch.Full || ch.Nodes || len(ch.Services) > 0 {
+			s.index++
+		}
 	}
 	s.serial = max(s.serial, c.serial())
 	s.built = c.clk.Now()
@@ -483,6 +493,32 @@ func (c *Catalog) publish(s *Snapshot, start time.Time) {
 	}
 	c.snap.Store(s)
 	c.stat.rebuilt(time.Since(start), s.Len())
+	if prev != nil && s.index > prev.index {
+		c.changedMu.Lock()
+		close(c.changedCh)
+		c.changedCh = make(chan struct{})
+		c.changedMu.Unlock()
+	}
+}
+
+// Wait blocks until the snapshot's Index exceeds index or ctx ends, and
+// returns the snapshot then (with ctx's error when ctx ended the wait).
+// Every waiter sleeps on one channel that the next change closes, so
+// waiting costs nothing per change and per waiter.
+func (c *Catalog) Wait(ctx context.Context, index uint64) (*Snapshot, error) {
+	for {
+		c.changedMu.Lock()
+		ch := c.changedCh
+		c.changedMu.Unlock()
+		if s := c.snap.Load(); s.index > index {
+			return s, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return c.snap.Load(), ctx.Err()
+		}
+	}
 }
 
 // diffNodes compares two member lists: nodes is true when a member came,

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/serf/coordinate"
+
 	"github.com/murmurhq/murmur/configsync"
 	"github.com/murmurhq/murmur/internal/clock"
 )
@@ -194,4 +196,36 @@ func entries(rs []configsync.Record) []configsync.Entry {
 		out[i] = r.Entry
 	}
 	return out
+}
+
+// TestIndexAndWait: the index grows with members and instances, not with
+// coordinates, and Wait wakes on it.
+func TestIndexAndWait(t *testing.T) {
+	s := openStore(t, "self", "")
+	m := newMembers("self", "n1")
+	c := start(t, Config{Node: "self", Store: s, Members: m, Refresh: time.Hour})
+	i0 := c.Snapshot().Index()
+	m.mu.Lock()
+	m.nodes[1].Coord = coordinate.NewCoordinate(coordinate.DefaultConfig())
+	m.mu.Unlock()
+	seq := c.Snapshot().Seq()
+	c.MembersChanged()
+	waitFor(t, wait, "the coordinate", func() bool { return c.Snapshot().Seq() > seq })
+	if got := c.Snapshot(); got.Index() != i0 || !got.Changes().Coords {
+		t.Fatalf("a coordinate moved the index %d -> %d (changes %+v)", i0, got.Index(), got.Changes())
+	}
+	done := make(chan uint64, 1)
+	go func() {
+		s, _ := c.Wait(context.Background(), i0)
+		done <- s.Index()
+	}()
+	putRecord(t, s, "n1", Definition{Name: "web"}, HealthPassing)
+	if got := <-done; got != i0+1 {
+		t.Fatalf("Wait returned index %d, want %d", got, i0+1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if _, err := c.Wait(ctx, i0+1); err == nil {
+		t.Fatal("Wait returned with nothing changing")
+	}
 }

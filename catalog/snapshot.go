@@ -20,6 +20,7 @@ import (
 // proportional to its service, not to the catalog.
 type Snapshot struct {
 	seq      uint64
+	index    uint64
 	serial   uint32
 	built    time.Time
 	self     string
@@ -51,6 +52,13 @@ type Changes struct {
 
 // Seq numbers the snapshots of one catalog, from 1.
 func (s *Snapshot) Seq() uint64 { return s.seq }
+
+// Index is the catalog's modification index (a blocking query's
+// X-Consul-Index): it grows by one when a member comes, goes or changes
+// anything but its coordinate, or when a service instance or its health
+// changes, and stays put otherwise. It starts at 1 and is local to this
+// agent.
+func (s *Snapshot) Index() uint64 { return s.index }
 
 // Changes describes the difference to the previous snapshot.
 func (s *Snapshot) Changes() Changes { return s.changes }
@@ -117,7 +125,7 @@ func (s *Snapshot) Address(in Instance) netip.Addr {
 // tools); the catalog builds its snapshots incrementally instead. The
 // inputs are copied where the snapshot keeps them.
 func Build(self string, nodes []Node, instances []Instance, serial uint32) *Snapshot {
-	s := &Snapshot{seq: 1, serial: serial, self: self, changes: Changes{Full: true}}
+	s := &Snapshot{seq: 1, index: 1, serial: serial, self: self, changes: Changes{Full: true}}
 	nodes = slices.Clone(nodes)
 	for i := range nodes {
 		nodes[i].Meta = maps.Clone(nodes[i].Meta)

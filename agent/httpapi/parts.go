@@ -189,18 +189,36 @@ func (s catalogServices) Service(name string, passingOnly bool) ([]client.Servic
 		if passingOnly && !snap.Passing(in) {
 			continue
 		}
-		st := "unknown"
-		if n, ok := snap.Node(in.Node); ok {
-			st = n.Status.String()
-		}
-		addr := ""
-		if a := snap.Address(in); a.IsValid() {
-			addr = a.String()
-		}
-		out = append(out, client.ServiceInstance{
-			ID: in.ID, Name: in.Service, Node: in.Node, Address: addr, Port: int(in.Port),
-			Tags: in.Tags, Meta: in.Meta, Health: in.Health.String(), Output: in.Output, NodeStatus: st,
-		})
+		out = append(out, clientInstance(snap, in))
 	}
 	return out, nil
+}
+
+// Instances converts every instance of snap, sorted by service name, node
+// and id (the Consul face's catalog listing).
+func Instances(snap *catalog.Snapshot) []client.ServiceInstance {
+	out := make([]client.ServiceInstance, 0, snap.Len())
+	for _, name := range snap.ServiceNames() {
+		for _, in := range snap.Service(name) {
+			out = append(out, clientInstance(snap, in))
+		}
+	}
+	return out
+}
+
+// clientInstance is in as the API shows it: the address clients reach it
+// at, and its node's status ("unknown" when the node is no member).
+func clientInstance(snap *catalog.Snapshot, in catalog.Instance) client.ServiceInstance {
+	st := "unknown"
+	if n, ok := snap.Node(in.Node); ok {
+		st = n.Status.String()
+	}
+	addr := ""
+	if a := snap.Address(in); a.IsValid() {
+		addr = a.String()
+	}
+	return client.ServiceInstance{
+		ID: in.ID, Name: in.Service, Node: in.Node, Address: addr, Port: int(in.Port),
+		Tags: in.Tags, Meta: in.Meta, Health: in.Health.String(), Output: in.Output, NodeStatus: st,
+	}
 }

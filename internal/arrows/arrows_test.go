@@ -19,6 +19,7 @@ var linked = map[string][]string{
 	"catalog":       {mod + "agent", mod + "dnsserver", mod + "membership", "github.com/hashicorp/memberlist"},
 	"membership":    {mod + "agent", mod + "dnsserver", "github.com/hashicorp/memberlist"},
 	"agent/httpapi": {mod + "agent", "github.com/hashicorp/memberlist"},
+	"consulapi":     {mod + "agent", mod + "dnsserver", "github.com/hashicorp/memberlist"},
 	"agent/client":  {mod + "agent", mod + "catalog", mod + "configsync", mod + "dnsserver", mod + "membership", "github.com/hashicorp/memberlist"},
 }
 

@@ -138,17 +138,17 @@ func runCatalog(ctx context.Context, e *env) error {
 	p50 := func(r perfRun) float64 { return r.P50 * 1e3 }
 	cmd := fmt.Sprintf("go run ./test/bench -only catalog  # dnsperf -d catalog-queries.txt %s -v", strings.Join(flags, " "))
 	note := fmt.Sprintf("%d instances; median of %d alternating runs; p99 steady %v, flapping %v ms", want, e.opts.dnsRounds, listOf(still, p99), listOf(churn, p99))
-	e.rec.add(Result{Figure: "10", Name: "catalog.dns.p99.steady", Value: med(still, p99), Unit: "ms", Command: cmd, Note: note})
-	e.rec.add(Result{Figure: "10", Name: "catalog.dns.p99.flapping", Value: med(churn, p99), Unit: "ms", Command: cmd, Note: "one service's health changes 10 times a second"})
-	e.rec.add(Result{Figure: "10", Name: "catalog.dns.p50.steady", Value: med(still, p50), Unit: "ms", Command: cmd})
-	e.rec.add(Result{Figure: "10", Name: "catalog.dns.p50.flapping", Value: med(churn, p50), Unit: "ms", Command: cmd})
-	e.rec.add(Result{Figure: "10", Name: "catalog.dns.qps", Value: med(churn, func(r perfRun) float64 { return r.QPS }), Unit: "q/s", Command: cmd})
+	e.rec.add(Result{Figure: "11", Name: "catalog.dns.p99.steady", Value: med(still, p99), Unit: "ms", Command: cmd, Note: note})
+	e.rec.add(Result{Figure: "11", Name: "catalog.dns.p99.flapping", Value: med(churn, p99), Unit: "ms", Command: cmd, Note: "one service's health changes 10 times a second"})
+	e.rec.add(Result{Figure: "11", Name: "catalog.dns.p50.steady", Value: med(still, p50), Unit: "ms", Command: cmd})
+	e.rec.add(Result{Figure: "11", Name: "catalog.dns.p50.flapping", Value: med(churn, p50), Unit: "ms", Command: cmd})
+	e.rec.add(Result{Figure: "11", Name: "catalog.dns.qps", Value: med(churn, func(r perfRun) float64 { return r.QPS }), Unit: "q/s", Command: cmd})
 	if flaps > 0 {
-		e.rec.add(Result{Figure: "10", Name: "catalog.decodes_per_health_change", Value: float64(decodes) / float64(flaps), Unit: "decodes", Target: "O(1)", Met: target(decodes <= flaps), Command: cmd,
+		e.rec.add(Result{Figure: "11", Name: "catalog.decodes_per_health_change", Value: float64(decodes) / float64(flaps), Unit: "decodes", Target: "O(1)", Met: target(decodes <= flaps), Command: cmd,
 			Note: fmt.Sprintf("%d decodes for %d health changes on the DNS agent at %d instances (before: every change decoded all %d records)", decodes, flaps, want, want)})
 	}
 	if rebuilds > 0 {
-		e.rec.add(Result{Figure: "10", Name: "catalog.rebuild_us", Value: float64(rebuildTime.Microseconds()) / float64(rebuilds), Unit: "µs", Command: cmd,
+		e.rec.add(Result{Figure: "11", Name: "catalog.rebuild_us", Value: float64(rebuildTime.Microseconds()) / float64(rebuilds), Unit: "µs", Command: cmd,
 			Note: fmt.Sprintf("mean of %d incremental rebuilds, DNS zone compile included", rebuilds)})
 	}
 	return nil

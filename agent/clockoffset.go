@@ -8,38 +8,38 @@ import (
 	"time"
 )
 
-// Clock offsets. Every ping ack carries the responder's wall clock (next
-// to its network coordinate, coordinate.go); the pinger estimates the
+// Clock offsets. Every ping ack carries the responder's wall clock after
+// its network coordinate (ackPayload); the pinger estimates the
 // responder's offset as its time plus half the round trip, minus its own
 // time when the ack arrived. This agent's own offset is the median of its
 // peers' offsets with the sign flipped (with an even count, the middle
 // value nearer zero: a two-node cluster trusts the clock it has). The
-// first sample comes from the join's push/pull (msgClock), so an agent
+// first sample comes from the join's push/pull (msgWallClock), so an agent
 // whose clock is wrong knows it before it acknowledges a write its peers
 // would refuse; an agent that has heard from no peer cannot know. The
 // store refuses local writes while that estimate exceeds
 // kv.max_clock_skew (configsync.ErrClockOffset): its peers would refuse
 // its versions, or it theirs.
 
-// msgClock carries a clock sample in memberlist's push/pull state (the
+// msgWallClock carries a clock sample in memberlist's push/pull state (the
 // exchange of every join and every push/pull interval): the sender's name
 // and wall clock, so a joining agent knows its offset at once, before the
 // first ping. The round trip is not known there; it is well below any
 // sensible kv.max_clock_skew. Wire value: never reuse it.
-const msgClock MsgType = 10
+const msgWallClock MsgType = 10
 
-// clockState is the StateHandler of msgClock.
-type clockState struct{ a *Agent }
+// wallClockState is the StateHandler of msgWallClock.
+type wallClockState struct{ a *Agent }
 
-var _ StateHandler = clockState{}
+var _ StateHandler = wallClockState{}
 
-func (c clockState) LocalState(bool) []byte {
+func (c wallClockState) LocalState(bool) []byte {
 	b := binary.AppendUvarint(nil, uint64(len(c.a.cfg.NodeName)))
 	b = append(b, c.a.cfg.NodeName...)
 	return binary.BigEndian.AppendUint64(b, uint64(c.a.clk.Now().UnixMilli()))
 }
 
-func (c clockState) MergeRemoteState(buf []byte, _ bool) {
+func (c wallClockState) MergeRemoteState(buf []byte, _ bool) {
 	n, w := binary.Uvarint(buf)
 	if w <= 0 || n == 0 || n > 512 || uint64(len(buf)-w) != n+8 {
 		return // malformed: ignored, like a bad coordinate
@@ -51,11 +51,11 @@ func (c clockState) MergeRemoteState(buf []byte, _ bool) {
 	// Only members count: memberlist merges the sender's node list (so a
 	// joiner is a member) before it hands over this state, and samples for
 	// made-up names must not move the median.
-	if m, ok := c.a.members.get(name); !ok || (m.Status != StatusAlive && m.Status != StatusSuspect) {
+	if m, ok := c.a.members.Get(name); !ok || (m.Status != StatusAlive && m.Status != StatusSuspect) {
 		return
 	}
 	if ms := int64(binary.BigEndian.Uint64(buf[w+int(n):])); ms > 0 {
-		c.a.coords.offsets.observe(name, ms, 0)
+		c.a.offsets.observe(name, ms, 0)
 	}
 }
 
@@ -162,7 +162,7 @@ func (o *clockOffsets) selfOffset() (off time.Duration, samples int, ok bool) {
 // clockOffset is this agent's estimated offset from its peers
 // (configsync.Config.ClockOffset).
 func (a *Agent) clockOffset() (time.Duration, bool) {
-	off, _, ok := a.coords.offsets.selfOffset()
+	off, _, ok := a.offsets.selfOffset()
 	return off, ok
 }
 
@@ -174,11 +174,35 @@ func (a *Agent) clockOffsetMs(node string) *int64 {
 	if node == a.cfg.NodeName {
 		off, ok = a.clockOffset()
 	} else {
-		off, ok = a.coords.offsets.peer(node)
+		off, ok = a.offsets.peer(node)
 	}
 	if !ok {
 		return nil
 	}
 	ms := off.Milliseconds()
 	return &ms
+}
+
+// ackTimeTag follows the coordinate in an ack payload, then the sender's
+// wall clock in unix ms (8 bytes, big-endian).
+const ackTimeTag = 'T'
+
+// ackPayload is this agent's coordinate and wall clock, for a ping ack.
+func (a *Agent) ackPayload() []byte {
+	b := append(a.coords.Payload(), ackTimeTag)
+	return binary.BigEndian.AppendUint64(b, uint64(a.clk.Now().UnixMilli()))
+}
+
+// observeAckClock records the clock sample at the end of a peer's ack
+// payload and returns the coordinate before it. A payload without one (or
+// a malformed one) is returned whole: the coordinate decoder judges it.
+func (a *Agent) observeAckClock(node string, rtt time.Duration, payload []byte) []byte {
+	n := len(payload) - 9
+	if n < 0 || payload[n] != ackTimeTag {
+		return payload
+	}
+	if ms := int64(binary.BigEndian.Uint64(payload[n+1:])); ms > 0 {
+		a.offsets.observe(node, ms, rtt)
+	}
+	return payload[:n]
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/murmurhq/murmur/agent/httpapi"
 	"github.com/murmurhq/murmur/configsync"
 	"github.com/murmurhq/murmur/internal/clock"
+	"github.com/murmurhq/murmur/membership"
 )
 
 // An agent whose clock is 3 minutes ahead of its peers learns it from
@@ -32,7 +33,7 @@ func TestClockOffsetRefusesWrites(t *testing.T) {
 		off, ok := c.clockOffset()
 		return ok && off > 2*time.Minute
 	})
-	_, err := apiKV{c.Store()}.Put(context.Background(), "k", []byte("v"), 0)
+	_, err := httpapi.StoreKV(c.Store()).Put(context.Background(), "k", []byte("v"), 0)
 	if !errors.Is(err, configsync.ErrClockOffset) || httpapi.StatusCode(err) != 503 {
 		t.Fatalf("put on the agent 3m ahead: %v (status %d); want ErrClockOffset, 503", err, httpapi.StatusCode(err))
 	}
@@ -44,7 +45,7 @@ func TestClockOffsetRefusesWrites(t *testing.T) {
 		off, ok := a.clockOffset()
 		return ok && off > -time.Minute && off < time.Minute
 	})
-	if _, err := (apiKV{a.Store()}).Put(context.Background(), "k", []byte("v"), 0); err != nil {
+	if _, err := httpapi.StoreKV(a.Store()).Put(context.Background(), "k", []byte("v"), 0); err != nil {
 		t.Fatalf("put on a normal agent: %v", err)
 	}
 	waitFor(t, 20*time.Second, "a to see c's offset", func() bool {
@@ -103,23 +104,23 @@ func TestClockOffsetEstimate(t *testing.T) {
 // FuzzAckPayload: any ack payload (coordinate and clock) is either used
 // or ignored, never a panic.
 func FuzzAckPayload(f *testing.F) {
-	c := newCoords(time.Now)
-	f.Add(c.payload())
+	a := &Agent{cfg: Config{NodeName: "self"}, clk: clock.Real{}, coords: membership.NewCoords(), offsets: newClockOffsets(time.Now)}
+	f.Add(a.ackPayload())
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		c := newCoords(time.Now)
-		c.observe("peer", time.Millisecond, b)
-		c.offsets.selfOffset()
+		a := &Agent{cfg: Config{NodeName: "self"}, clk: clock.Real{}, coords: membership.NewCoords(), offsets: newClockOffsets(time.Now)}
+		a.coords.Observe("peer", time.Millisecond, a.observeAckClock("peer", time.Millisecond, b))
+		a.offsets.selfOffset()
 	})
 }
 
 // FuzzClockState: any push/pull clock sample is either used or ignored.
 func FuzzClockState(f *testing.F) {
-	a := &Agent{cfg: Config{NodeName: "self"}, clk: clock.Real{}, coords: newCoords(time.Now)}
-	a.members = newMemberTable(time.Now, func(Event) {})
-	f.Add(clockState{&Agent{cfg: Config{NodeName: "peer"}, clk: clock.Real{}}}.LocalState(false))
+	a := &Agent{cfg: Config{NodeName: "self"}, clk: clock.Real{}, offsets: newClockOffsets(time.Now)}
+	a.members = membership.NewTable(time.Now, func(membership.Event) {})
+	f.Add(wallClockState{&Agent{cfg: Config{NodeName: "peer"}, clk: clock.Real{}}}.LocalState(false))
 	f.Add([]byte{0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		clockState{a}.MergeRemoteState(b, true)
+		wallClockState{a}.MergeRemoteState(b, true)
 	})
 }

@@ -89,6 +89,10 @@ type Config struct {
 	// refuses theirs. The agent derives it from ping acks. It is called
 	// on every write and must be cheap and safe for concurrent use.
 	ClockOffset func() (offset time.Duration, ok bool)
+	// SyncInterval (kv.sync_interval) is how often Run sends the store's
+	// summary to one random peer (Transport.Forward with fanout 1); a
+	// peer that differs starts a sync. Default 5s; negative disables.
+	SyncInterval time.Duration
 }
 
 // DefaultConfig returns a Config with every default set; Node must still
@@ -110,6 +114,7 @@ func DefaultConfig() Config {
 		ChunkBytes:     defaultChunkBytes,
 		SkewWarn:       10 * time.Second,
 		MaxClockSkew:   defaultMaxClockSkew,
+		SyncInterval:   5 * time.Second,
 	}
 }
 
@@ -135,6 +140,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.BatchDelay, d.BatchDelay)
 	setDur(&c.SkewWarn, d.SkewWarn)
 	setDur(&c.MaxClockSkew, d.MaxClockSkew)
+	setDur(&c.SyncInterval, d.SyncInterval)
 	setInt(&c.GossipBudget, d.GossipBudget)
 	setInt(&c.ForwardFanout, d.ForwardFanout)
 	setInt(&c.InboxMessages, d.InboxMessages)

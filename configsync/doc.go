@@ -53,7 +53,10 @@
 //     from its peers, so writes its peers would refuse are refused here.
 //   - Treat an Open error (ErrCorrupt, ErrMissing) as fatal: it names the
 //     file and says what to do.
-//   - Rebuild catalogs from Subscribe notifications; export Stats.
+//   - Rebuild catalogs from Subscribe notifications (SubscribeKeys says
+//     which keys changed); export Stats.
+//   - Nothing else: Run owns every timer of the store, the anti-entropy
+//     probe (Config.SyncInterval) included.
 //
 // The package imports neither memberlist nor net.
 package configsync

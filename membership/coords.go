@@ -1,4 +1,4 @@
-package agent
+package membership
 
 import (
 	"encoding/binary"
@@ -13,51 +13,37 @@ import (
 
 // Network coordinates (Vivaldi, serf/coordinate) ride on memberlist's ping
 // acks: every ack carries the sender's coordinate, and every completed
-// direct probe updates ours with the measured RTT. The ack also carries
-// the sender's wall clock, for clock offsets (clockoffset.go).
+// direct probe updates ours with the measured RTT.
 
 const coordVersion = 1
 
-// coords owns this node's coordinate client and the last coordinate heard
-// from each peer.
-type coords struct {
-	client  *coordinate.Client
-	dims    int
-	offsets *clockOffsets
+// Coords owns this node's coordinate client and the last coordinate heard
+// from each peer. It is safe for concurrent use.
+type Coords struct {
+	client *coordinate.Client
+	dims   int
 
 	mu sync.Mutex
 	// peers holds the last valid coordinate of each node; guarded by mu.
 	peers map[string]*coordinate.Coordinate
 }
 
-func newCoords(now func() time.Time) *coords {
+// NewCoords starts at the origin.
+func NewCoords() *Coords {
 	cfg := coordinate.DefaultConfig()
 	c, err := coordinate.NewClient(cfg)
 	if err != nil { // only for an invalid config, and the default is valid
 		panic(err)
 	}
-	return &coords{client: c, dims: int(cfg.Dimensionality), peers: map[string]*coordinate.Coordinate{}, offsets: newClockOffsets(now)}
+	return &Coords{client: c, dims: int(cfg.Dimensionality), peers: map[string]*coordinate.Coordinate{}}
 }
 
-// ackTimeTag follows the coordinate in an ack payload, then the sender's
-// wall clock in unix ms (8 bytes, big-endian).
-const ackTimeTag = 'T'
+// Payload encodes this node's coordinate for a ping ack.
+func (c *Coords) Payload() []byte { return encodeCoord(c.client.GetCoordinate()) }
 
-// payload encodes this node's coordinate and wall clock for an ack.
-func (c *coords) payload() []byte {
-	b := append(encodeCoord(c.client.GetCoordinate()), ackTimeTag)
-	return binary.BigEndian.AppendUint64(b, uint64(c.offsets.now().UnixMilli()))
-}
-
-// observe records a peer's coordinate and clock and updates ours with the
-// RTT. Bad payloads from peers are ignored.
-func (c *coords) observe(node string, rtt time.Duration, payload []byte) {
-	if n := 2 + 8*(c.dims+3); len(payload) == n+9 && payload[n] == ackTimeTag {
-		if ms := int64(binary.BigEndian.Uint64(payload[n+1:])); ms > 0 {
-			c.offsets.observe(node, ms, rtt)
-		}
-		payload = payload[:n]
-	}
+// Observe records a peer's coordinate and updates ours with the RTT. Bad
+// payloads from peers are ignored.
+func (c *Coords) Observe(node string, rtt time.Duration, payload []byte) {
 	other, err := decodeCoord(payload, c.dims)
 	if err != nil {
 		return
@@ -68,10 +54,10 @@ func (c *coords) observe(node string, rtt time.Duration, payload []byte) {
 	_, _ = c.client.Update(node, other, rtt) // rejects implausible RTTs itself
 }
 
-// get returns the coordinate of node; self is the local one.
-func (c *coords) get(node string, self bool) (*coordinate.Coordinate, bool) {
+// Get returns a copy of the coordinate of node; self is the local one.
+func (c *Coords) Get(node string, self bool) (*coordinate.Coordinate, bool) {
 	if self {
-		return c.client.GetCoordinate(), true
+		return c.client.GetCoordinate(), true // a copy
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -82,12 +68,12 @@ func (c *coords) get(node string, self bool) (*coordinate.Coordinate, bool) {
 	return co.Clone(), true
 }
 
-func (c *coords) forget(node string) {
+// Forget drops a reaped node.
+func (c *Coords) Forget(node string) {
 	c.mu.Lock()
 	delete(c.peers, node)
 	c.mu.Unlock()
 	c.client.ForgetNode(node)
-	c.offsets.forget(node)
 }
 
 func encodeCoord(co *coordinate.Coordinate) []byte {
@@ -99,7 +85,7 @@ func encodeCoord(co *coordinate.Coordinate) []byte {
 	return buf
 }
 
-var errBadCoord = errors.New("agent: malformed coordinate")
+var errBadCoord = errors.New("membership: malformed coordinate")
 
 func decodeCoord(b []byte, dims int) (*coordinate.Coordinate, error) {
 	if len(b) < 2 || b[0] != coordVersion || int(b[1]) != dims || len(b) != 2+8*(dims+3) {

@@ -91,6 +91,7 @@ type Agent struct {
 	peers   *peerStore
 	intents intents
 	reg     *registry
+	queries *queries
 	cat     catalogState
 	catalog atomic.Pointer[Catalog]
 
@@ -194,6 +195,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	}
 	a.members = newMemberTable(a.clk.Now, a.onEvent)
 	a.handlers[msgAgent] = HandlerFunc(a.handleAgentMsg)
+	a.initInsight()
 	a.reg = &registry{a: a, services: map[string]*localService{}}
 	a.cat.kick = make(chan struct{}, 1)
 	if cfg.DataDir != "" {
@@ -304,6 +306,7 @@ func (a *Agent) Start() error {
 		}
 	})
 	a.goRun(ctx, a.probeLoop)
+	a.goRun(ctx, a.queries.serve)
 	a.rebuildCatalog()
 	a.goRun(ctx, a.catalogLoop)
 	if err := a.reg.start(ctx, a.cfg.Services); err != nil {

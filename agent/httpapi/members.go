@@ -20,6 +20,9 @@ func (s *server) members(w http.ResponseWriter, r *http.Request) {
 			ErrBadRequest, status, strings.Join(memberStatuses, ", ")))
 		return
 	}
+	if !s.waitMembers(w, r) {
+		return
+	}
 	all := s.mem.Members()
 	out := make([]client.Member, 0, len(all))
 	for _, m := range all {

@@ -65,6 +65,15 @@ type Options struct {
 	// DefaultMaxWait; the default wait is DefaultWait or MaxWait when
 	// smaller.
 	MaxWait time.Duration
+	// MemberWatch, when not nil, makes GET /v1/members a blocking query
+	// (?index&wait) and adds X-Murmur-Index to its answers.
+	MemberWatch MemberWatch
+	// Insight serves /v1/agent/history and /v1/agent/propagation/; nil
+	// answers 501 there.
+	Insight Insight
+	// UI, when not nil, is the web dashboard, served under GET /ui/ (and
+	// / redirects there).
+	UI http.Handler
 }
 
 type server struct {
@@ -72,6 +81,8 @@ type server struct {
 	mem      Membership
 	kv       KV
 	svc      Services
+	memWatch MemberWatch
+	insight  Insight
 	tokenSum *[sha256.Size]byte // nil when no token is required
 	log      *slog.Logger
 	maxBody  int64
@@ -82,13 +93,15 @@ type server struct {
 // New returns the HTTP API handler. It does not modify opts.
 func New(opts Options) http.Handler {
 	s := &server{
-		mux:     http.NewServeMux(),
-		mem:     opts.Membership,
-		kv:      opts.KV,
-		svc:     opts.Services,
-		log:     opts.Logger,
-		maxBody: opts.MaxBodyBytes,
-		maxWait: opts.MaxWait,
+		mux:      http.NewServeMux(),
+		mem:      opts.Membership,
+		kv:       opts.KV,
+		svc:      opts.Services,
+		memWatch: opts.MemberWatch,
+		insight:  opts.Insight,
+		log:      opts.Logger,
+		maxBody:  opts.MaxBodyBytes,
+		maxWait:  opts.MaxWait,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -126,6 +139,7 @@ func New(opts Options) http.Handler {
 	m.HandleFunc("GET /v1/services", s.needServices(s.services))
 	m.HandleFunc("GET /v1/services/{name}", s.needServices(s.service))
 
+	s.routeInsight(m, opts.UI)
 	if opts.Metrics != nil {
 		m.Handle("GET /metrics", opts.Metrics)
 	}

@@ -92,6 +92,7 @@ type Agent struct {
 	intents intents
 	reg     *registry
 	queries *queries
+	watches watchState
 	cat     catalogState
 	catalog atomic.Pointer[Catalog]
 
@@ -196,6 +197,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	a.members = newMemberTable(a.clk.Now, a.onEvent)
 	a.handlers[msgAgent] = HandlerFunc(a.handleAgentMsg)
 	a.initInsight()
+	a.initWatches()
 	a.reg = &registry{a: a, services: map[string]*localService{}}
 	a.cat.kick = make(chan struct{}, 1)
 	if cfg.DataDir != "" {
@@ -314,6 +316,7 @@ func (a *Agent) Start() error {
 	}
 	a.goRun(ctx, a.reg.watchOwn)
 	a.startFaces(ctx, ls)
+	a.startWatches(ctx)
 	return nil
 }
 
@@ -530,6 +533,7 @@ func (a *Agent) onEvent(ev Event) {
 	}
 	a.kickCatalog()
 	a.events.publish(ev)
+	a.watches.members.notify()
 }
 
 // Uptime is how long the agent has been running.

@@ -144,6 +144,7 @@ func (a *Agent) rebuildCatalog() {
 		}
 	}
 	a.catalog.Store(c)
+	a.watches.catalog.notify()
 }
 
 func dnsStatus(s Status) dnsserver.Status {

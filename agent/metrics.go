@@ -40,6 +40,11 @@ var (
 	descDNSResp    = prometheus.NewDesc("murmur_dns_responses_total", "DNS responses sent, by rcode.", []string{"rcode"}, nil)
 	descDNSTrunc   = prometheus.NewDesc("murmur_dns_truncated_total", "DNS answers sent with TC.", nil, nil)
 	descDNSBad     = prometheus.NewDesc("murmur_dns_malformed_total", "DNS packets that did not parse.", nil, nil)
+
+	descWatchRuns     = prometheus.NewDesc("murmur_watch_handler_runs_total", "Watch handler runs that ended, by watch.", []string{"watch", "type"}, nil)
+	descWatchFailures = prometheus.NewDesc("murmur_watch_handler_failures_total", "Watch handler runs that failed (non-zero exit, timeout, could not start), by watch.", []string{"watch", "type"}, nil)
+	descWatchTimeouts = prometheus.NewDesc("murmur_watch_handler_timeouts_total", "Watch handler runs killed after their timeout, by watch.", []string{"watch", "type"}, nil)
+	descWatchSeconds  = prometheus.NewDesc("murmur_watch_handler_seconds_total", "Time watch handlers ran, by watch.", []string{"watch", "type"}, nil)
 )
 
 type agentCollector struct{ a *Agent }
@@ -79,5 +84,11 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descDNSTrunc, prometheus.CounterValue, float64(st.Truncated))
 		ch <- prometheus.MustNewConstMetric(descDNSBad, prometheus.CounterValue, float64(st.Malformed))
+	}
+	for _, w := range c.a.WatchStats() {
+		ch <- prometheus.MustNewConstMetric(descWatchRuns, prometheus.CounterValue, float64(w.Runs), w.Name, w.Type)
+		ch <- prometheus.MustNewConstMetric(descWatchFailures, prometheus.CounterValue, float64(w.Failures), w.Name, w.Type)
+		ch <- prometheus.MustNewConstMetric(descWatchTimeouts, prometheus.CounterValue, float64(w.Timeouts), w.Name, w.Type)
+		ch <- prometheus.MustNewConstMetric(descWatchSeconds, prometheus.CounterValue, w.Seconds, w.Name, w.Type)
 	}
 }

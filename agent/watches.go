@@ -1,0 +1,126 @@
+package agent
+
+import (
+	"context"
+	"sync"
+
+	"github.com/murmurhq/murmur/agent/client"
+	"github.com/murmurhq/murmur/watch"
+)
+
+// Wiring of the [[watch]] handlers (package watch): adapters from the
+// agent's store, catalog and membership to watch's interfaces.
+
+type watchState struct {
+	mgr *watch.Manager
+	// catalog and members signal changes to watches.
+	catalog, members notifier
+}
+
+// initWatches prepares the configured watches; New calls it. Nothing
+// runs until startWatches.
+func (a *Agent) initWatches() {
+	a.watches.mgr = watch.NewManager(watch.Backend{
+		KV:      watchKV{a},
+		Catalog: watchCatalog{a},
+		Members: watchMembers{a},
+	}, a.opts.logger.With("node", a.cfg.NodeName))
+	if err := a.watches.mgr.Set(a.cfg.Watches); err != nil { // checked by Validate
+		a.log.Error("watches", "err", err)
+	}
+}
+
+// startWatches runs the watches until ctx ends; Start calls it once the
+// store and the catalog exist.
+func (a *Agent) startWatches(ctx context.Context) {
+	a.goRun(ctx, func(ctx context.Context) { _ = a.watches.mgr.Run(ctx) })
+}
+
+// WatchStats returns the counters of the running watches.
+func (a *Agent) WatchStats() []watch.Stats { return a.watches.mgr.Stats() }
+
+// notifier hands out coalescing change signals; notify never blocks.
+type notifier struct {
+	mu sync.Mutex
+	// subs is guarded by mu.
+	subs map[chan struct{}]struct{}
+}
+
+func (n *notifier) subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	n.mu.Lock()
+	if n.subs == nil {
+		n.subs = map[chan struct{}]struct{}{}
+	}
+	n.subs[ch] = struct{}{}
+	n.mu.Unlock()
+	return ch, func() {
+		n.mu.Lock()
+		delete(n.subs, ch)
+		n.mu.Unlock()
+	}
+}
+
+func (n *notifier) notify() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for ch := range n.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// watchKV reads the store, which exists once the agent started (watches
+// run only then).
+type watchKV struct{ a *Agent }
+
+var _ watch.KV = watchKV{}
+
+func (k watchKV) Get(key string) (client.KVPair, bool) {
+	r, err := k.a.store.Get(key)
+	if err != nil {
+		return client.KVPair{}, false
+	}
+	return toKVPair(r), true
+}
+
+func (k watchKV) List(prefix string) []client.KVPair { return apiKV{k.a.store}.List(prefix) }
+
+func (k watchKV) Notify(prefix string) (<-chan struct{}, func()) {
+	sub := k.a.store.Subscribe(prefix)
+	return sub.C(), sub.Close
+}
+
+type watchCatalog struct{ a *Agent }
+
+var _ watch.Catalog = watchCatalog{}
+
+func (c watchCatalog) Service(name string, passingOnly bool) []client.ServiceInstance {
+	cat := c.a.Catalog()
+	if cat == nil {
+		return nil
+	}
+	out, _ := cat.Service(name, passingOnly)
+	return out
+}
+
+func (c watchCatalog) Notify() (<-chan struct{}, func()) { return c.a.watches.catalog.subscribe() }
+
+type watchMembers struct{ a *Agent }
+
+var _ watch.Members = watchMembers{}
+
+// Members leaves out RTT estimates, which move all the time: a members
+// watch runs on membership changes only.
+func (m watchMembers) Members() []client.Member {
+	ms := m.a.Members()
+	out := make([]client.Member, len(ms))
+	for i, x := range ms {
+		out[i] = toClientMember(x)
+	}
+	return out
+}
+
+func (m watchMembers) Notify() (<-chan struct{}, func()) { return m.a.watches.members.subscribe() }

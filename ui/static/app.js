@@ -43,7 +43,7 @@
 
   function ms(secs) {
     if (secs === undefined || secs === null) return "";
-    if (Math.abs(secs) < 1) return (secs * 1000).toFixed(secs < 0.01 ? 2 : 0) + " ms";
+    if (Math.abs(secs) < 1) return (secs * 1000).toFixed(secs < 0.01 ? 1 : 0) + " ms";
     return secs.toFixed(2) + " s";
   }
 
@@ -272,7 +272,7 @@
   let kvKeys = [];
   let current = null; // the selected key
   let currentPair = null;
-  let openFolders = new Set([""]);
+  let openFolders = null; // folder prefixes shown open; null until the first render
 
   async function fetchKeys(index) {
     const q = blockingQuery(index, "60s");
@@ -305,6 +305,16 @@
   function renderTree() {
     const visible = kvKeys.filter((k) => !k.startsWith("_murmur/"));
     const hidden = kvKeys.length - visible.length;
+    if (openFolders === null) {
+      // A small store starts unfolded; a big one folded.
+      openFolders = new Set();
+      if (visible.length <= 50) {
+        for (const k of visible) for (let i = k.indexOf("/"); i >= 0; i = k.indexOf("/", i + 1)) openFolders.add(k.slice(0, i + 1));
+      }
+    }
+    if (current) { // the selected key's folders are open
+      for (let i = current.indexOf("/"); i >= 0; i = current.indexOf("/", i + 1)) openFolders.add(current.slice(0, i + 1));
+    }
     function list(node) {
       const items = [];
       for (const [name, dir] of node.dirs) {
@@ -318,7 +328,7 @@
       for (const k of node.keys) {
         items.push(h("li", {}, h("a", {
           href: "#/kv/" + keyPath(k.key),
-          class: "mono" + (k.key === current ? " selected" : ""),
+          class: "mono break" + (k.key === current ? " selected" : ""),
           "aria-current": k.key === current ? "true" : null,
         }, k.name || "(empty name)")));
       }
@@ -454,7 +464,7 @@
     try {
       const { data } = await api("/v1/agent/history?limit=50&prefix=" + encodeURIComponent(prefix));
       const rows = data.filter((c) => !c.key.startsWith("_murmur/")).map((c) => h("tr", {},
-        h("td", { class: "mono" }, h("a", { href: "#/kv/" + keyPath(c.key) }, c.key)),
+        h("td", { class: "mono break" }, h("a", { href: "#/kv/" + keyPath(c.key) }, c.key)),
         h("td", {}, c.deleted ? "deleted" : "set", " ", h("span", { class: "mono muted" }, c.version)),
         h("td", {}, c.origin),
         h("td", {}, c.path),
@@ -551,6 +561,7 @@
   // ---------- routing ----------
 
   function route() {
+    if (!$("status").classList.contains("error")) status("");
     const hash = location.hash || "#/members";
     let view = "members";
     if (hash.startsWith("#/services")) view = "services";

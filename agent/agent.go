@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	gometrics "github.com/hashicorp/go-metrics"
 	"github.com/hashicorp/memberlist"
 
 	"github.com/murmurhq/murmur/configsync"
@@ -277,6 +278,7 @@ func (a *Agent) Start() error {
 	if a.opts.transport != nil {
 		mc.Transport = a.opts.transport
 	}
+	mc.MetricLabels = append(mc.MetricLabels, gometrics.Label{Name: "node", Value: a.cfg.NodeName})
 	mc.Logger = memberlistLogger(a.opts.logger, a.watchLog)
 	mc.Delegate = a.del
 	mc.Events = a.del
@@ -495,6 +497,7 @@ func (a *Agent) Shutdown() error {
 		a.leaveMu.Unlock()
 		a.wg.Wait()
 		err = errors.Join(err, a.store.Close())
+		sink.forget(a.cfg.NodeName)
 		a.log.Info("agent stopped")
 	} else if a.opts.transport != nil {
 		// Never started, or Start failed: the transport is still ours.

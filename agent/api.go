@@ -168,5 +168,6 @@ func (a *Agent) httpHandler(metrics http.Handler) http.Handler {
 		MemberWatch:  apiMembership{a},
 		Insight:      apiInsight{a},
 		UI:           ui.Handler(),
+		Observe:      a.metrics.observeHTTP,
 	})
 }

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -12,14 +14,28 @@ import (
 // GET /metrics. Values are read from the parts' own Stats at scrape time,
 // so nothing on a hot path (DNS queries, gossip) pays for metrics.
 type metrics struct {
-	reg *prometheus.Registry
+	reg  *prometheus.Registry
+	http *prometheus.CounterVec
 }
 
 func newMetrics(a *Agent) *metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&agentCollector{a: a})
-	return &metrics{reg: reg}
+	m := &metrics{
+		reg: reg,
+		http: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "murmur_http_requests_total",
+			Help: "HTTP API requests answered, by route (the pattern matched) and status code.",
+		}, []string{"route", "code"}),
+	}
+	reg.MustRegister(m.http)
+	return m
+}
+
+// observeHTTP is httpapi's Options.Observe.
+func (m *metrics) observeHTTP(route string, code int, _ time.Duration) {
+	m.http.WithLabelValues(route, strconv.Itoa(code)).Inc()
 }
 
 func (m *metrics) handler() http.Handler {
@@ -36,6 +52,8 @@ var (
 	descKVRecv     = prometheus.NewDesc("murmur_kv_messages_received_total", "configsync messages received, by kind.", []string{"kind"}, nil)
 	descKVBad      = prometheus.NewDesc("murmur_kv_malformed_total", "configsync messages that failed to decode.", nil, nil)
 	descKVSkew     = prometheus.NewDesc("murmur_kv_max_clock_skew_seconds", "Largest lead of a received version over the local clock.", nil, nil)
+	descKVLag      = prometheus.NewDesc("murmur_kv_propagation_seconds", "Time from a write (its version's wall time, on the writer's clock) to this agent applying it, by path (gossip: gossiped, forwarded or fetched; sync: anti-entropy). Includes clock skew between the agents.", []string{"path"}, nil)
+	descBroadcasts = prometheus.NewDesc("murmur_gossip_broadcast_queue", "Messages waiting in the gossip broadcast queues (local: this agent's writes; relay: others').", []string{"queue"}, nil)
 	descDNSQueries = prometheus.NewDesc("murmur_dns_queries_total", "DNS queries received.", nil, nil)
 	descDNSResp    = prometheus.NewDesc("murmur_dns_responses_total", "DNS responses sent, by rcode.", []string{"rcode"}, nil)
 	descDNSTrunc   = prometheus.NewDesc("murmur_dns_truncated_total", "DNS answers sent with TC.", nil, nil)
@@ -75,7 +93,13 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descKVBad, prometheus.CounterValue, float64(st.Malformed))
 		ch <- prometheus.MustNewConstMetric(descKVSkew, prometheus.GaugeValue, float64(st.MaxSkewMs)/1000)
+		for path, h := range s.PropagationLag() {
+			ch <- prometheus.MustNewConstHistogram(descKVLag, h.Count, h.Sum, h.Buckets, path)
+		}
 	}
+	ch <- prometheus.MustNewConstMetric(descBroadcasts, prometheus.GaugeValue, float64(c.a.del.local.NumQueued()), "local")
+	ch <- prometheus.MustNewConstMetric(descBroadcasts, prometheus.GaugeValue, float64(c.a.del.relay.NumQueued()), "relay")
+	sink.collect(c.a.cfg.NodeName, ch)
 	if d := c.a.dns; d != nil {
 		st := d.Stats()
 		ch <- prometheus.MustNewConstMetric(descDNSQueries, prometheus.CounterValue, float64(st.Queries))

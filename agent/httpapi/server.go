@@ -74,6 +74,11 @@ type Options struct {
 	// UI, when not nil, is the web dashboard, served under GET /ui/ (and
 	// / redirects there).
 	UI http.Handler
+	// Observe, when not nil, is called after every request with its route
+	// (the pattern it matched, e.g. "GET /v1/kv/{key...}", or "other"),
+	// the status code and how long it took. It is called concurrently and
+	// must be quick.
+	Observe func(route string, code int, took time.Duration)
 }
 
 type server struct {
@@ -83,6 +88,7 @@ type server struct {
 	svc      Services
 	memWatch MemberWatch
 	insight  Insight
+	observe  func(route string, code int, took time.Duration)
 	tokenSum *[sha256.Size]byte // nil when no token is required
 	log      *slog.Logger
 	maxBody  int64
@@ -99,6 +105,7 @@ func New(opts Options) http.Handler {
 		svc:      opts.Services,
 		memWatch: opts.MemberWatch,
 		insight:  opts.Insight,
+		observe:  opts.Observe,
 		log:      opts.Logger,
 		maxBody:  opts.MaxBodyBytes,
 		maxWait:  opts.MaxWait,
@@ -146,9 +153,21 @@ func New(opts Options) http.Handler {
 	return s
 }
 
-// ServeHTTP recovers panics into a 500 and turns the mux's plain-text 404
-// and 405 answers into JSON errors.
+// ServeHTTP recovers panics into a 500, turns the mux's plain-text 404
+// and 405 answers into JSON errors, and reports each request to Observe.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.observe != nil {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		w = sw
+		defer func() {
+			_, route := s.mux.Handler(r)
+			if route == "" {
+				route = "other"
+			}
+			s.observe(route, sw.status(), time.Since(start))
+		}()
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -371,4 +390,35 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Lo
 		return fmt.Errorf("httpapi: shutdown: %w", err)
 	}
 	return nil
+}
+
+// statusWriter remembers the status code of an answer.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (read
+// deadlines of request bodies).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
 }

@@ -76,7 +76,7 @@ func (s *mlSink) SetGaugeWithLabels(key []string, val float32, labels []gometric
 	defer s.mu.Unlock()
 	s.node(labels).gauges[mlKey(key)] = float64(val)
 }
-func (s *mlSink) EmitKey([]string, float32)              {}
+func (s *mlSink) EmitKey([]string, float32)             {}
 func (s *mlSink) IncrCounter(key []string, val float32) { s.IncrCounterWithLabels(key, val, nil) }
 func (s *mlSink) IncrCounterWithLabels(key []string, val float32, labels []gometrics.Label) {
 	s.mu.Lock()
@@ -110,15 +110,15 @@ var _ gometrics.MetricSink = (*mlSink)(nil)
 // The memberlist metrics exported, by memberlist's key.
 var (
 	mlCounters = map[string]*prometheus.Desc{
-		"memberlist_msg_alive":       prometheus.NewDesc("murmur_memberlist_alive_messages_total", "Alive messages memberlist processed.", nil, nil),
-		"memberlist_msg_suspect":     prometheus.NewDesc("murmur_memberlist_suspect_messages_total", "Suspect messages memberlist processed.", nil, nil),
-		"memberlist_msg_dead":        prometheus.NewDesc("murmur_memberlist_dead_messages_total", "Dead messages memberlist processed.", nil, nil),
-		"memberlist_udp_sent":        prometheus.NewDesc("murmur_memberlist_udp_sent_bytes_total", "Bytes memberlist sent over UDP (gossip, probes).", nil, nil),
-		"memberlist_udp_received":    prometheus.NewDesc("murmur_memberlist_udp_received_bytes_total", "Bytes memberlist received over UDP.", nil, nil),
-		"memberlist_tcp_sent":        prometheus.NewDesc("murmur_memberlist_tcp_sent_bytes_total", "Bytes memberlist sent over TCP (push/pull, reliable messages).", nil, nil),
-		"memberlist_tcp_accept":      prometheus.NewDesc("murmur_memberlist_tcp_accepts_total", "TCP connections memberlist accepted.", nil, nil),
-		"memberlist_tcp_connect":     prometheus.NewDesc("murmur_memberlist_tcp_connects_total", "TCP connections memberlist opened.", nil, nil),
-		"memberlist_degraded_probe":  prometheus.NewDesc("murmur_memberlist_degraded_probes_total", "Probes that found this node degraded (awareness).", nil, nil),
+		"memberlist_msg_alive":        prometheus.NewDesc("murmur_memberlist_alive_messages_total", "Alive messages memberlist processed.", nil, nil),
+		"memberlist_msg_suspect":      prometheus.NewDesc("murmur_memberlist_suspect_messages_total", "Suspect messages memberlist processed.", nil, nil),
+		"memberlist_msg_dead":         prometheus.NewDesc("murmur_memberlist_dead_messages_total", "Dead messages memberlist processed.", nil, nil),
+		"memberlist_udp_sent":         prometheus.NewDesc("murmur_memberlist_udp_sent_bytes_total", "Bytes memberlist sent over UDP (gossip, probes).", nil, nil),
+		"memberlist_udp_received":     prometheus.NewDesc("murmur_memberlist_udp_received_bytes_total", "Bytes memberlist received over UDP.", nil, nil),
+		"memberlist_tcp_sent":         prometheus.NewDesc("murmur_memberlist_tcp_sent_bytes_total", "Bytes memberlist sent over TCP (push/pull, reliable messages).", nil, nil),
+		"memberlist_tcp_accept":       prometheus.NewDesc("murmur_memberlist_tcp_accepts_total", "TCP connections memberlist accepted.", nil, nil),
+		"memberlist_tcp_connect":      prometheus.NewDesc("murmur_memberlist_tcp_connects_total", "TCP connections memberlist opened.", nil, nil),
+		"memberlist_degraded_probe":   prometheus.NewDesc("murmur_memberlist_degraded_probes_total", "Probes that found this node degraded (awareness).", nil, nil),
 		"memberlist_degraded_timeout": prometheus.NewDesc("murmur_memberlist_degraded_timeouts_total", "Suspicion timeouts stretched because this node is degraded.", nil, nil),
 	}
 	mlGauges = map[string]*prometheus.Desc{

@@ -150,4 +150,3 @@ func TestUIIsMounted(t *testing.T) {
 	check(t, serve(h, call{method: "GET", target: "/nope"}), want{code: 404, has: []string{"no such path"}})
 	check(t, serve(h, call{method: "PUT", target: "/ui/app.js"}), want{code: 405})
 }
-

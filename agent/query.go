@@ -24,7 +24,7 @@ import (
 //	uvarint n, n bytes: the sender's node name
 //	payload     the question or answer, up to the rest of the packet
 
-const msgQuery MsgType = 3
+const msgQuery MsgType = 4
 
 type queryKind byte
 

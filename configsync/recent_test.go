@@ -67,3 +67,19 @@ func TestRecentRingKeepsTheLatest(t *testing.T) {
 		t.Fatalf("ring holds %d, newest %s, oldest %s", len(keys), keys[0], keys[len(keys)-1])
 	}
 }
+
+// BenchmarkRecordChange is what remembering a change (ring entry and lag
+// histogram) adds to applying one remote version.
+func BenchmarkRecordChange(b *testing.B) {
+	s, err := Open(Config{Node: "n"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	recs := []Record{{Entry: Entry{Key: "app/config", Version: Version{Wall: 1, Node: "m"}}, Index: 1}}
+	for b.Loop() {
+		s.mu.Lock()
+		s.recordLocked(recs, PathGossip)
+		s.mu.Unlock()
+	}
+}

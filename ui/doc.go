@@ -10,7 +10,7 @@
 // imports the agent, and adds no endpoint of its own.
 //
 // The API token an operator types in is kept in the tab's sessionStorage
-// and sent in the X-Murmur-Token header of writes, never in a URL. The
+// and sent in the X-Murmur-Token header of its requests, never in a URL. The
 // page is served with a Content-Security-Policy that allows only its own
 // origin. docs/ui.md describes what it shows.
 package ui

@@ -70,13 +70,17 @@
     return sessionStorage.getItem(TOKEN_KEY) || "";
   }
 
-  // api calls the agent; writes carry the token in X-Murmur-Token (never
-  // in the URL). It returns {data, index, status}.
+  // authHeaders carries the token in X-Murmur-Token, never in the URL.
+  // Every request sends it: with ACLs, reads may need it too.
+  function authHeaders() {
+    return token() ? { "X-Murmur-Token": token() } : {};
+  }
+
+  // api calls the agent and returns {data, index, status}.
   async function api(path, opts) {
     opts = opts || {};
-    const headers = {};
+    const headers = authHeaders();
     const method = opts.method || "GET";
-    if (method !== "GET" && token()) headers["X-Murmur-Token"] = token();
     if (opts.body !== undefined) headers["Content-Type"] = "application/octet-stream";
     const resp = await fetch(path, { method, headers, body: opts.body, signal: opts.signal, cache: "no-store" });
     const index = resp.headers.get("X-Murmur-Index");
@@ -87,6 +91,7 @@
     if (!resp.ok) {
       let msg = (data && data.error) || resp.statusText || ("HTTP " + resp.status);
       if (resp.status === 401) msg = "Not allowed without a valid API token: " + msg + ". Enter the token above.";
+      if (resp.status === 429) msg = "The agent is busy (too many requests): " + msg;
       if (resp.status === 403) msg = "Forbidden: " + msg;
       throw new APIError(resp.status, msg);
     }
@@ -163,8 +168,11 @@
 
   async function fetchMembers(index) {
     const q = blockingQuery(index, "60s");
-    const resp = await fetch("/v1/members" + (q ? "?" + q : ""), { cache: "no-store" });
-    if (!resp.ok) throw new APIError(resp.status, resp.statusText);
+    const resp = await fetch("/v1/members" + (q ? "?" + q : ""), { cache: "no-store", headers: authHeaders() });
+    if (!resp.ok) {
+      const body = await resp.json().catch(() => null);
+      throw new APIError(resp.status, (body && body.error) || resp.statusText);
+    }
     const date = Date.parse(resp.headers.get("Date"));
     if (!isNaN(date)) agentSkewMs = date - Date.now();
     members = await resp.json();
@@ -447,7 +455,7 @@
       status("Deleted " + current + ".");
       dirty = false;
       // The tombstone's version is what spreads now.
-      const r = await fetch("/v1/agent/propagation/" + keyPath(current) + "?timeout=1s", { cache: "no-store" });
+      const r = await fetch("/v1/agent/propagation/" + keyPath(current) + "?timeout=1s", { cache: "no-store", headers: authHeaders() });
       const p = r.ok ? await r.json() : null;
       if (p && p.version) startPropagation(current, p.version, "");
       await loadEntry(current, true);

@@ -82,6 +82,12 @@ func TestMetricsMove(t *testing.T) {
 	waitFor(t, 10*time.Second, "memberlist's probes to be counted", func() bool {
 		return val(a, "murmur_memberlist_probe_seconds", nil) > 0 && val(a, "murmur_memberlist_udp_sent_bytes_total", nil) > 0
 	})
+	// A garbage message is dropped and counted.
+	bad := val(b, "murmur_kv_malformed_total", nil)
+	b.Store().HandleMessage([]byte{0xff, 0xff, 0xff})
+	waitFor(t, 10*time.Second, "the malformed message counted", func() bool {
+		return val(b, "murmur_kv_malformed_total", nil) == bad+1
+	})
 	c.net.Isolate("n3")
 	waitFor(t, 15*time.Second, "a failed member counted", func() bool {
 		return val(a, "murmur_members", map[string]string{"status": "failed"}) == 1

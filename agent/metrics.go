@@ -58,6 +58,8 @@ var (
 	descDNSResp    = prometheus.NewDesc("murmur_dns_responses_total", "DNS responses sent, by rcode.", []string{"rcode"}, nil)
 	descDNSTrunc   = prometheus.NewDesc("murmur_dns_truncated_total", "DNS answers sent with TC.", nil, nil)
 	descDNSBad     = prometheus.NewDesc("murmur_dns_malformed_total", "DNS packets that did not parse.", nil, nil)
+	descDNSTypes   = prometheus.NewDesc("murmur_dns_queries_by_type_total", "DNS queries by question type (A, AAAA, SRV, PTR, TXT, SOA, NS, ANY, OTHER, NONE).", []string{"qtype"}, nil)
+	descDNSLatency = prometheus.NewDesc("murmur_dns_query_duration_seconds", "Time from receiving a DNS query to sending its answer, measured on one query in 8.", nil, nil)
 
 	descWatchRuns     = prometheus.NewDesc("murmur_watch_handler_runs_total", "Watch handler runs that ended, by watch.", []string{"watch", "type"}, nil)
 	descWatchFailures = prometheus.NewDesc("murmur_watch_handler_failures_total", "Watch handler runs that failed (non-zero exit, timeout, could not start), by watch.", []string{"watch", "type"}, nil)
@@ -108,6 +110,10 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descDNSTrunc, prometheus.CounterValue, float64(st.Truncated))
 		ch <- prometheus.MustNewConstMetric(descDNSBad, prometheus.CounterValue, float64(st.Malformed))
+		for qt, n := range st.Questions {
+			ch <- prometheus.MustNewConstMetric(descDNSTypes, prometheus.CounterValue, float64(n), qt)
+		}
+		ch <- prometheus.MustNewConstHistogram(descDNSLatency, st.Latency.Count, st.Latency.Sum, st.Latency.Buckets)
 	}
 	for _, w := range c.a.WatchStats() {
 		ch <- prometheus.MustNewConstMetric(descWatchRuns, prometheus.CounterValue, float64(w.Runs), w.Name, w.Type)

@@ -73,9 +73,9 @@ func TestMetricsMove(t *testing.T) {
 		return val(b, "murmur_kv_propagation_seconds", map[string]string{"path": "gossip"})+
 			val(b, "murmur_kv_propagation_seconds", map[string]string{"path": "sync"}) > lag
 	})
-	if got := val(a, "murmur_members", map[string]string{"status": "alive"}); got != 3 {
-		t.Errorf("alive members %v, want 3", got)
-	}
+	waitFor(t, 15*time.Second, "3 alive members counted", func() bool { // a loaded machine may make one suspect a while
+		return val(a, "murmur_members", map[string]string{"status": "alive"}) == 3
+	})
 	if _, ok := metricValue(t, a, "murmur_gossip_broadcast_queue", map[string]string{"queue": "local"}); !ok {
 		t.Error("no broadcast queue gauge")
 	}

@@ -536,7 +536,6 @@ func (a *Agent) onEvent(ev Event) {
 	}
 	a.kickCatalog()
 	a.events.publish(ev)
-	a.watches.members.notify()
 }
 
 // Uptime is how long the agent has been running.

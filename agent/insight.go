@@ -33,8 +33,25 @@ func (a *Agent) initInsight() {
 
 func (b apiMembership) MembersIndex() uint64 { return b.a.members.version.Load() }
 
+// WaitMembers waits on a membership subscription: the table's version
+// moves before its event is published, so subscribing first and then
+// reading the version misses nothing.
 func (b apiMembership) WaitMembers(ctx context.Context, index uint64) (uint64, error) {
-	return b.a.members.wait(ctx, index)
+	sub := b.a.Subscribe(1)
+	defer sub.Close()
+	for {
+		if v := b.MembersIndex(); v > index {
+			return v, nil
+		}
+		select {
+		case _, ok := <-sub.C():
+			if !ok {
+				return b.MembersIndex(), fmt.Errorf("%w: %w", httpapi.ErrUnavailable, ErrShutdown)
+			}
+		case <-ctx.Done():
+			return b.MembersIndex(), ctx.Err()
+		}
+	}
 }
 
 // rttFrom estimates the round trip from this agent to node.

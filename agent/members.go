@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"net/netip"
 	"slices"
 	"strings"
@@ -106,41 +105,12 @@ type memberTable struct {
 	mu sync.Mutex
 	// members by name; guarded by mu.
 	members map[string]*Member
-	// changed is closed and replaced on every change (blocking queries
-	// wait on it); guarded by mu.
-	changed chan struct{}
-	// version counts changes, so a catalog rebuild can tell it is stale;
-	// written under mu.
+	// version counts changes, so a catalog rebuild can tell it is stale.
 	version atomic.Uint64
 }
 
 func newMemberTable(now func() time.Time, onEvent func(Event)) *memberTable {
-	return &memberTable{now: now, onEvent: onEvent, members: map[string]*Member{}, changed: make(chan struct{})}
-}
-
-// bumpLocked records a change; called with t.mu held.
-func (t *memberTable) bumpLocked() {
-	t.version.Add(1)
-	close(t.changed)
-	t.changed = make(chan struct{})
-}
-
-// wait blocks until the table's version exceeds v or ctx is done, and
-// returns the version then.
-func (t *memberTable) wait(ctx context.Context, v uint64) (uint64, error) {
-	for {
-		t.mu.Lock()
-		cur, ch := t.version.Load(), t.changed
-		t.mu.Unlock()
-		if cur > v {
-			return cur, nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return t.version.Load(), ctx.Err()
-		}
-	}
+	return &memberTable{now: now, onEvent: onEvent, members: map[string]*Member{}}
 }
 
 // fromNode copies what the table needs out of a memberlist node. It is
@@ -167,7 +137,7 @@ func (t *memberTable) set(m Member, typ EventType, status func(prev *Member) Sta
 	}
 	cp := m
 	t.members[m.Name] = &cp
-	t.bumpLocked()
+	t.version.Add(1)
 	t.onEvent(Event{Type: typ, Member: m})
 }
 
@@ -221,7 +191,7 @@ func (t *memberTable) transition(name string, from, to Status, typ EventType) {
 	}
 	m.Status = to
 	m.Since = t.now()
-	t.bumpLocked()
+	t.version.Add(1)
 	t.onEvent(Event{Type: typ, Member: *m})
 }
 
@@ -235,7 +205,7 @@ func (t *memberTable) reap(after time.Duration) []Member {
 		if (m.Status == StatusFailed || m.Status == StatusLeft) && now.Sub(m.Since) >= after {
 			gone = append(gone, *m)
 			delete(t.members, name)
-			t.bumpLocked()
+			t.version.Add(1)
 			t.onEvent(Event{Type: EventReap, Member: *m})
 		}
 	}

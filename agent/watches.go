@@ -13,8 +13,8 @@ import (
 
 type watchState struct {
 	mgr *watch.Manager
-	// catalog and members signal changes to watches.
-	catalog, members notifier
+	// catalog signals catalog rebuilds to watches.
+	catalog notifier
 }
 
 // initWatches prepares the configured watches; New calls it. Nothing
@@ -123,4 +123,19 @@ func (m watchMembers) Members() []client.Member {
 	return out
 }
 
-func (m watchMembers) Notify() (<-chan struct{}, func()) { return m.a.watches.members.subscribe() }
+// Notify turns membership events into coalesced signals; the channel is
+// closed when the agent shuts down.
+func (m watchMembers) Notify() (<-chan struct{}, func()) {
+	sub := m.a.Subscribe(16) // a drop is harmless: the watch re-reads the list
+	out := make(chan struct{}, 1)
+	go func() {
+		defer close(out)
+		for range sub.C() {
+			select {
+			case out <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return out, sub.Close
+}

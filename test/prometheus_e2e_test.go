@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,23 +22,6 @@ import (
 // one build serves both).
 const promInstall = "go install -tags remove_all_sd,enable_consul_sd github.com/prometheus/prometheus/cmd/prometheus@v0.316.0"
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // runPrometheus starts Prometheus with config on a loopback port (it
 // cannot take a port-0 listener: a random port is tried, and another after
 // "address already in use") and returns its address; it is stopped at the
@@ -49,7 +30,7 @@ func runPrometheus(t *testing.T, bin, config string) string {
 	t.Helper()
 	for range 5 {
 		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(30000))
-		var out lockedBuffer
+		var out testutil.Buffer
 		cmd := exec.Command(bin, "--config.file="+config, "--storage.tsdb.path="+t.TempDir(), "--web.listen-address="+addr)
 		cmd.Stdout, cmd.Stderr = &out, &out
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -218,6 +218,16 @@ func TestUIInChromium(t *testing.T) {
 		t.Fatalf("token placement: %q (want it in sessionStorage only)", loc)
 	}
 
+	// A 403 shows the agent's reason (with ACLs, the missing permission).
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+locked.httpAddr+"/ui/#/kv/_murmur/forbidden")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the editor", `document.getElementById('kv-key').textContent === '_murmur/forbidden'`)
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#kv-value"), "x"), chromedp.Click(chromedp.CSS("#kv-save"))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the 403 explained", `(e => e.startsWith('Forbidden: ') && e.includes('_murmur/'))(document.getElementById('kv-error').textContent)`)
+
 	if os.Getenv(updateDocsEnv) == "1" {
 		for src, dst := range map[string]string{membersShot: "../docs/ui-members.png", kvShot: "../docs/ui-kv.png"} {
 			b, err := os.ReadFile(src)

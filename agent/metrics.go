@@ -22,6 +22,7 @@ func newMetrics(a *Agent) *metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&agentCollector{a: a})
+	reg.MustRegister(&securityCollector{a: a})
 	m := &metrics{
 		reg: reg,
 		http: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/murmurhq/murmur/acl"
 	"github.com/murmurhq/murmur/agent/client"
 )
 
@@ -50,8 +51,11 @@ const (
 )
 
 func (s *server) routeInsight(m *http.ServeMux, ui http.Handler) {
+	// The history lists only keys the token may read; the propagation of
+	// a key needs kv:read on it.
 	m.HandleFunc("GET /v1/agent/history", s.need(s.insight != nil, "the KV history", s.history))
-	m.HandleFunc("GET /v1/agent/propagation/{key...}", s.need(s.insight != nil, "the propagation view", s.propagation))
+	m.HandleFunc("GET /v1/agent/propagation/{key...}", s.need(s.insight != nil, "the propagation view",
+		s.guard(acl.KindKV, acl.Read, pathValue("key"), s.propagation)))
 	if ui == nil {
 		return
 	}
@@ -80,9 +84,14 @@ func (s *server) waitMembers(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	if blocking {
+		if !s.blocking.Acquire() {
+			tooMany(w, r, 5, fmt.Sprintf("httpapi: too many blocking queries (http.max_blocking_queries is %d); retry later", s.blocking.Max()))
+			return false
+		}
 		ctx, cancel := s.blockingContext(r, wait)
 		_, err := s.memWatch.WaitMembers(ctx, index)
 		cancel()
+		s.blocking.Release()
 		if err != nil && ctx.Err() == nil {
 			s.fail(w, r, err)
 			return false
@@ -103,7 +112,13 @@ func (s *server) history(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = min(n, maxHistory)
 	}
-	out := s.insight.History(q.Get("prefix"), limit)
+	id := identity(r)
+	if !s.someReadable(w, r, id, acl.KindKV) {
+		return
+	}
+	out := filter(s.insight.History(q.Get("prefix"), limit), func(c client.KVChange) bool {
+		return id.Can(acl.KindKV, c.Key, acl.Read)
+	})
 	if out == nil {
 		out = []client.KVChange{}
 	}

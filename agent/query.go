@@ -16,6 +16,12 @@ import (
 // again. Requests are answered by one worker goroutine from a bounded
 // queue, never on memberlist's packet loop; a full queue drops requests.
 //
+// This is for read-only questions (the propagation view). The keyring
+// (keyring.go) has its own request/answer over reliable streams with a
+// replay window, because its requests change state; the two share the
+// shape (random ids, a pending map, answers until a timeout) and could
+// become one mechanism with a "reliable + admit" option.
+//
 // Frame, after the MsgType byte:
 //
 //	'Q' | 'A'   request or answer
@@ -88,8 +94,7 @@ type queries struct {
 	requests chan queryFrame
 
 	mu sync.Mutex
-	// next and pending are guarded by mu.
-	next    uint64
+	// pending maps a request id to its answers; guarded by mu.
 	pending map[uint64]chan queryFrame
 }
 
@@ -165,9 +170,8 @@ func (q *queries) ask(ctx context.Context, kind queryKind, question []byte, time
 		return out
 	}
 	ch := make(chan queryFrame, len(targets))
+	id := randomID() // unguessable, as the keyring's: a forged answer must name it
 	q.mu.Lock()
-	q.next++
-	id := q.next
 	q.pending[id] = ch
 	q.mu.Unlock()
 	defer func() {

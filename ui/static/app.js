@@ -130,7 +130,8 @@
           delay = 1000;
           if (status.last === name) { status(""); status.last = ""; }
         } catch (e) {
-          status("Cannot reach the agent (" + name + "): " + e.message + " — retrying", true);
+          const denied = e.code === 401 || e.code === 403;
+          status((denied ? "" : "Cannot reach the agent (" + name + "): ") + e.message + " — retrying", true);
           status.last = name;
           await sleep(delay);
           delay = Math.min(delay * 2, 10000);
@@ -601,9 +602,12 @@
     $("token-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
       const v = $("token").value;
+      const changed = v && v !== "••••••••" && v !== token();
       if (v && v !== "••••••••") sessionStorage.setItem(TOKEN_KEY, v);
       $("token").value = token() ? "••••••••" : "";
       $("token-state").textContent = token() ? "token set for this tab" : "no token";
+      // Reads refused without a token (ACLs) start over with it at once.
+      if (changed && $("status").classList.contains("error")) location.reload();
     });
     $("token-clear").addEventListener("click", () => {
       sessionStorage.removeItem(TOKEN_KEY);

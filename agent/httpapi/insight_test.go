@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murmurhq/murmur/acl"
 	"github.com/murmurhq/murmur/agent/client"
 	"github.com/murmurhq/murmur/agent/httpapi"
 )
@@ -149,4 +150,36 @@ func TestUIIsMounted(t *testing.T) {
 	}
 	check(t, serve(h, call{method: "GET", target: "/nope"}), want{code: 404, has: []string{"no such path"}})
 	check(t, serve(h, call{method: "PUT", target: "/ui/app.js"}), want{code: 405})
+}
+
+func TestInsightACL(t *testing.T) {
+	a, err := acl.New(acl.Config{Default: "deny", Tokens: []acl.TokenConfig{
+		{Name: "app", Secret: "t-app", Rules: []acl.RuleConfig{{Prefix: "app/", Access: "read"}}},
+		{Name: "svc", Secret: "t-svc", Rules: []acl.RuleConfig{{Kind: "service", Access: "read"}}},
+	}}, "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeInsight()
+	h, _ := newHandler(t, func(o *httpapi.Options) { o.ACL = a; o.Insight = f; o.MemberWatch = f })
+	with := func(token, target string) *httptest.ResponseRecorder {
+		return serve(h, call{method: "GET", target: target, header: map[string]string{client.TokenHeader: token}})
+	}
+	// The fake's history is PREFIX+k0.. for the prefix asked.
+	got := decode[[]client.KVChange](t, with("t-app", "/v1/agent/history?prefix=app/"))
+	if len(got) != 3 {
+		t.Fatalf("app token sees %d changes under app/, want 3", len(got))
+	}
+	if got := decode[[]client.KVChange](t, with("t-app", "/v1/agent/history?prefix=db/")); len(got) != 0 {
+		t.Fatalf("app token sees changes under db/: %+v", got)
+	}
+	check(t, with("t-svc", "/v1/agent/history"), want{code: 403, has: []string{"kv:read"}})
+	check(t, with("", "/v1/agent/history"), want{code: 401})
+	check(t, with("t-app", "/v1/agent/propagation/app/mode"), want{code: 200})
+	check(t, with("t-app", "/v1/agent/propagation/db/url"), want{code: 403, has: []string{`lacks kv:read on "db/url"`}})
+	check(t, with("t-svc", "/v1/members?index=1&wait=1ms"), want{code: 403, has: []string{"agent:read"}})
+	// The dashboard's files need no permission.
+	ui := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "page") })
+	h, _ = newHandler(t, func(o *httpapi.Options) { o.ACL = a; o.UI = ui })
+	check(t, serve(h, call{method: "GET", target: "/ui/"}), want{code: 200, has: []string{"page"}})
 }

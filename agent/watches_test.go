@@ -52,3 +52,28 @@ func TestServiceWatch(t *testing.T) {
 		t.Fatalf("watch stats %+v", st)
 	}
 }
+
+func TestWatchConfigErrorsNameTheTable(t *testing.T) {
+	src := `node_name = "n1"
+data_dir = "/tmp/x"
+
+[[watch]]
+type = "members"
+handler = ["/bin/true"]
+
+[[watch]]
+type = "key"
+handler = ["/bin/true"]
+`
+	cfg, err := ParseConfig([]byte(src), DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ValidateWithSource(&cfg, "agent.toml", []byte(src))
+	if err == nil || !strings.Contains(err.Error(), `line 8: watch[1].key: required for type "key"`) {
+		t.Fatalf("error %v, want it to name line 8 and watch[1].key", err)
+	}
+	if _, err := ParseConfig([]byte("[[watch]]\ntype = \"key\"\nkeys = \"x\"\n"), DefaultConfig()); err == nil || !strings.Contains(err.Error(), `watch.keys`) {
+		t.Fatalf("unknown key: %v", err)
+	}
+}

@@ -136,11 +136,12 @@ type Agent struct {
 
 	mu sync.Mutex
 	// state, started, cancel and the faces' addresses are guarded by mu.
-	state    lifecycle
-	started  time.Time
-	cancel   context.CancelFunc
-	httpAddr string
-	dnsAddr  string
+	state      lifecycle
+	started    time.Time
+	cancel     context.CancelFunc
+	httpAddr   string
+	consulAddr string
+	dnsAddr    string
 
 	wg   sync.WaitGroup
 	done chan struct{}

@@ -86,8 +86,10 @@ func (a *Agent) configSummary() map[string]any {
 			"profile":   c.Gossip.Profile,
 			"encrypted": a.GossipEncrypted(),
 		},
-		"http": a.httpSummary(),
-		"dns":  map[string]any{"addr": c.DNS.Addr},
+		"http":       a.httpSummary(),
+		"consul_api": map[string]any{"addr": c.ConsulAPI.Addr},
+		"datacenter": c.Datacenter,
+		"dns":        map[string]any{"addr": c.DNS.Addr},
 		"kv": map[string]any{
 			"max_key_bytes":   c.KV.MaxKeyBytes,
 			"max_value_bytes": c.KV.MaxValueBytes,

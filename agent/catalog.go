@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -24,7 +25,14 @@ type Catalog struct {
 	Instances []Instance
 	// Built is when the view was made (agent clock).
 	Built time.Time
+	// Index grows by one whenever Members or Instances change, and only
+	// then (a rebuild for fresh coordinates keeps it); it starts at 1. It
+	// is the catalog's blocking-query index (X-Consul-Index).
+	Index uint64
 	dns   *dnsserver.Snapshot
+	// changed is closed when a view with a greater Index replaces this
+	// one; views with the same Index share it.
+	changed chan struct{}
 }
 
 // Instance is one service instance in the catalog.
@@ -143,8 +151,40 @@ func (a *Agent) rebuildCatalog() {
 			a.log.Warn("not answerable in DNS", "reason", why)
 		}
 	}
+	prev := a.catalog.Load()
+	if prev != nil && reflect.DeepEqual(prev.Members, c.Members) && reflect.DeepEqual(prev.Instances, c.Instances) {
+		c.Index, c.changed = prev.Index, prev.changed
+	} else {
+		c.Index, c.changed = 1, make(chan struct{})
+		if prev != nil {
+			c.Index = prev.Index + 1
+		}
+	}
 	a.catalog.Store(c)
-	a.watches.catalog.notify()
+	if prev != nil && prev.changed != c.changed {
+		close(prev.changed)
+	}
+}
+
+// WaitCatalog blocks until the catalog's Index exceeds index or ctx ends,
+// and returns the current view (with ctx's error when ctx ended the
+// wait). Waiting costs no work per change: all waiters sleep on one
+// channel that the next change closes.
+func (a *Agent) WaitCatalog(ctx context.Context, index uint64) (*Catalog, error) {
+	for {
+		c := a.catalog.Load()
+		if c == nil {
+			return nil, ErrNotRunning
+		}
+		if c.Index > index {
+			return c, nil
+		}
+		select {
+		case <-c.changed:
+		case <-ctx.Done():
+			return c, ctx.Err()
+		}
+	}
 }
 
 func dnsStatus(s Status) dnsserver.Status {
@@ -197,21 +237,35 @@ func (c *Catalog) Service(name string, passingOnly bool) (out []client.ServiceIn
 		}
 		ok = true
 		m, known := c.Members[in.Node]
-		st := "unknown"
-		if known {
-			st = m.Status.String()
-		}
 		if passingOnly && (in.Health != client.HealthPassing || !known || !live(m.Status)) {
 			continue
 		}
-		addr := ""
-		if in.Addr.IsValid() {
-			addr = in.Addr.String()
-		}
-		out = append(out, client.ServiceInstance{
-			ID: in.ID, Name: in.Service, Node: in.Node, Address: addr, Port: in.Port,
-			Tags: in.Tags, Meta: in.Meta, Health: in.Health, Output: in.Output, NodeStatus: st,
-		})
+		out = append(out, c.clientInstance(in))
 	}
 	return out, ok
+}
+
+// AllInstances returns every instance in the API's form, sorted by
+// service name, node and id.
+func (c *Catalog) AllInstances() []client.ServiceInstance {
+	out := make([]client.ServiceInstance, len(c.Instances))
+	for i, in := range c.Instances {
+		out[i] = c.clientInstance(in)
+	}
+	return out
+}
+
+func (c *Catalog) clientInstance(in Instance) client.ServiceInstance {
+	st := "unknown"
+	if m, known := c.Members[in.Node]; known {
+		st = m.Status.String()
+	}
+	addr := ""
+	if in.Addr.IsValid() {
+		addr = in.Addr.String()
+	}
+	return client.ServiceInstance{
+		ID: in.ID, Name: in.Service, Node: in.Node, Address: addr, Port: in.Port,
+		Tags: in.Tags, Meta: in.Meta, Health: in.Health, Output: in.Output, NodeStatus: st,
+	}
 }

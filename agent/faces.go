@@ -15,6 +15,7 @@ import (
 
 type listeners struct {
 	http   net.Listener
+	consul net.Listener
 	dnsUDP net.PacketConn
 	dnsTCP net.Listener
 }
@@ -22,6 +23,9 @@ type listeners struct {
 func (l *listeners) close() {
 	if l.http != nil {
 		l.http.Close()
+	}
+	if l.consul != nil {
+		l.consul.Close()
 	}
 	if l.dnsUDP != nil {
 		l.dnsUDP.Close()
@@ -31,7 +35,7 @@ func (l *listeners) close() {
 	}
 }
 
-// listen binds the HTTP and DNS addresses that are configured.
+// listen binds the HTTP, Consul-compatible and DNS addresses that are configured.
 func (a *Agent) listen() (*listeners, error) {
 	ls := &listeners{http: a.opts.httpLn}
 	var err error
@@ -39,6 +43,10 @@ func (a *Agent) listen() (*listeners, error) {
 		if ls.http, err = net.Listen("tcp", a.cfg.HTTP.Addr); err != nil {
 			return nil, fmt.Errorf("agent: HTTP API on %s: %w", a.cfg.HTTP.Addr, err)
 		}
+	}
+	if ls.consul, err = a.listenConsul(); err != nil {
+		ls.close()
+		return nil, err
 	}
 	if a.cfg.DNS.Addr != "" {
 		if ls.dnsUDP, err = net.ListenPacket("udp", a.cfg.DNS.Addr); err != nil {
@@ -89,6 +97,7 @@ func (a *Agent) startFaces(ctx context.Context, ls *listeners) {
 		})
 		a.log.Info("HTTP API listening", "addr", ls.http.Addr().String(), "tls", a.sec.tls != nil, "acl_default", a.sec.acl.Get().Default())
 	}
+	a.startConsul(ctx, ls.consul)
 }
 
 // DNSAddr is the address the DNS server listens on ("" when disabled or

@@ -18,6 +18,7 @@ func testConfig(name string) Config {
 	c.NodeName = name
 	c.BindAddr = "127.0.0.1:0"
 	c.HTTP.Addr = ""
+	c.ConsulAPI.Addr = ""
 	c.DNS.Addr = ""
 	d := func(v time.Duration) *client.Duration { x := client.Duration(v); return &x }
 	i := func(v int) *int { return &v }

@@ -102,7 +102,8 @@ func (c *Config) aclDefault() string {
 		return c.ACL.Default
 	}
 	switch {
-	case c.HTTP.Addr != "" && !isLoopback(c.HTTP.Addr):
+	case c.HTTP.Addr != "" && !isLoopback(c.HTTP.Addr),
+		c.ConsulAPI.Addr != "" && !isLoopback(c.ConsulAPI.Addr):
 		return acl.DefaultDeny
 	case c.HTTP.Token != "" || len(c.ACL.Tokens) > 0:
 		return acl.DefaultRead

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"sync"
 
 	"github.com/murmurhq/murmur/agent/client"
 	"github.com/murmurhq/murmur/watch"
@@ -13,8 +12,6 @@ import (
 
 type watchState struct {
 	mgr *watch.Manager
-	// catalog signals catalog rebuilds to watches.
-	catalog notifier
 }
 
 // initWatches prepares the configured watches; New calls it. Nothing
@@ -38,39 +35,6 @@ func (a *Agent) startWatches(ctx context.Context) {
 
 // WatchStats returns the counters of the running watches.
 func (a *Agent) WatchStats() []watch.Stats { return a.watches.mgr.Stats() }
-
-// notifier hands out coalescing change signals; notify never blocks.
-type notifier struct {
-	mu sync.Mutex
-	// subs is guarded by mu.
-	subs map[chan struct{}]struct{}
-}
-
-func (n *notifier) subscribe() (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
-	n.mu.Lock()
-	if n.subs == nil {
-		n.subs = map[chan struct{}]struct{}{}
-	}
-	n.subs[ch] = struct{}{}
-	n.mu.Unlock()
-	return ch, func() {
-		n.mu.Lock()
-		delete(n.subs, ch)
-		n.mu.Unlock()
-	}
-}
-
-func (n *notifier) notify() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for ch := range n.subs {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
-}
 
 // watchKV reads the store, which exists once the agent started (watches
 // run only then).
@@ -106,7 +70,31 @@ func (c watchCatalog) Service(name string, passingOnly bool) []client.ServiceIns
 	return out
 }
 
-func (c watchCatalog) Notify() (<-chan struct{}, func()) { return c.a.watches.catalog.subscribe() }
+// Notify signals each change of the catalog's Index (WaitCatalog); the
+// channel is closed when the agent shuts down or stop is called.
+func (c watchCatalog) Notify() (<-chan struct{}, func()) {
+	ctx, stop := context.WithCancel(context.Background())
+	out := make(chan struct{}, 1)
+	go func() {
+		defer close(out)
+		var index uint64
+		if cat := c.a.Catalog(); cat != nil {
+			index = cat.Index
+		}
+		for {
+			cat, err := c.a.WaitCatalog(ctx, index)
+			if err != nil {
+				return
+			}
+			index = cat.Index
+			select {
+			case out <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return out, stop
+}
 
 type watchMembers struct{ a *Agent }
 

@@ -148,7 +148,7 @@ func startAgentdWith(t testing.TB, name string, o agentOpts, setup func(*proc)) 
 		p.dataDir = t.TempDir()
 	}
 	p.logPath = filepath.Join(t.TempDir(), name+".log")
-	args := []string{"-node", name, "-bind", p.gossip, "-http-addr", p.httpAddr, "-dns-addr", p.dnsAddr, "-log-level", "debug"}
+	args := []string{"-node", name, "-bind", p.gossip, "-http-addr", p.httpAddr, "-dns-addr", p.dnsAddr, "-consul-addr=", "-log-level", "debug"}
 	if p.dataDir != "" {
 		args = append(args, "-data-dir", p.dataDir)
 	} else {

@@ -35,11 +35,11 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 type flags struct {
-	config, node, bind, advertise, dataDir, httpAddr, dnsAddr, logLevel string
-	join                                                                stringList
-	logJSON, dev                                                        bool
-	clockOffset                                                         time.Duration
-	set                                                                 map[string]bool
+	config, node, bind, advertise, dataDir, httpAddr, consulAddr, dnsAddr, datacenter, logLevel string
+	join                                                                                        stringList
+	logJSON, dev                                                                                bool
+	clockOffset                                                                                 time.Duration
+	set                                                                                         map[string]bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
@@ -53,6 +53,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.Var(&f.join, "join", "`ADDR:PORT` of an agent to join (repeatable)")
 	fs.StringVar(&f.dataDir, "data-dir", "", "`directory` for the store and known peers")
 	fs.StringVar(&f.httpAddr, "http-addr", agent.DefaultHTTPAddr, "HTTP API `ADDR:PORT`")
+	fs.StringVar(&f.consulAddr, "consul-addr", "", "Consul-compatible HTTP API `ADDR:PORT` (off by default; "+agent.DevConsulAddr+" under -dev; empty turns it off)")
+	fs.StringVar(&f.datacenter, "datacenter", agent.DefaultDatacenter, "datacenter `name` the Consul-compatible API answers for")
 	fs.StringVar(&f.dnsAddr, "dns-addr", agent.DefaultDNSAddr, "DNS `ADDR:PORT` (UDP and TCP)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&f.logJSON, "log-json", false, "log JSON lines")
@@ -102,6 +104,12 @@ func loadConfig(f *flags) (agent.Config, error) {
 	}
 	if f.set["http-addr"] {
 		cfg.HTTP.Addr = f.httpAddr
+	}
+	if f.set["consul-addr"] {
+		cfg.ConsulAPI.Addr = f.consulAddr
+	}
+	if f.set["datacenter"] {
+		cfg.Datacenter = f.datacenter
 	}
 	if f.set["dns-addr"] {
 		cfg.DNS.Addr = f.dnsAddr

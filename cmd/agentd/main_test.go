@@ -60,6 +60,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad file value", []string{"-config", bad}, "line 3: kv.max_value_bytes"},
 		{"missing file", []string{"-config", filepath.Join(dir, "none.toml")}, "none.toml"},
 		{"bad dns addr", []string{"-dev", "-dns-addr", "127.0.0.1"}, "dns.addr"},
+		{"bad consul addr", []string{"-dev", "-consul-addr", "127.0.0.1"}, "consul_api.addr"},
+		{"bad datacenter", []string{"-dev", "-datacenter", "east/1"}, "datacenter"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,7 +103,7 @@ func TestRunDevSignals(t *testing.T) {
 	var stderr syncBuf
 	code := make(chan int, 1)
 	go func() {
-		code <- run([]string{"-dev", "-config", cf, "-node", "sigtest", "-bind", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-dns-addr", "127.0.0.1:0"}, &stderr, sig)
+		code <- run([]string{"-dev", "-config", cf, "-node", "sigtest", "-bind", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-consul-addr", "127.0.0.1:0", "-dns-addr", "127.0.0.1:0"}, &stderr, sig)
 	}()
 	waitLog := func(what string) {
 		t.Helper()

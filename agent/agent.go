@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,9 +16,11 @@ import (
 	gometrics "github.com/hashicorp/go-metrics"
 	"github.com/hashicorp/memberlist"
 
+	"github.com/murmurhq/murmur/catalog"
 	"github.com/murmurhq/murmur/configsync"
 	"github.com/murmurhq/murmur/dnsserver"
 	"github.com/murmurhq/murmur/internal/clock"
+	"github.com/murmurhq/murmur/membership"
 )
 
 // Version is the agent's version, set by the build (-ldflags -X).
@@ -86,18 +87,18 @@ type Agent struct {
 	log     *slog.Logger
 	clk     clock.Clock
 	opts    options
-	members *memberTable
-	events  broker
-	coords  *coords
+	members *membership.Table
+	events  membership.Broker
+	coords  *membership.Coords
 	del     *delegate
 	meta    []byte // encoded node metadata; fixed at New
-	peers   *peerStore
-	intents intents
-	reg     *registry
+	peers   *membership.Peers
+	intents membership.Intents
+	// cat is set by Start, once; atomic because membership events (which
+	// memberlist delivers during Create already) read it.
+	cat     atomic.Pointer[catalog.Catalog]
 	queries *queries
 	watches watchState
-	cat     catalogState
-	catalog atomic.Pointer[Catalog]
 
 	// sec is the security state (security.go, keyring.go).
 	sec *security
@@ -171,7 +172,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	if o.seed != nil {
 		seed = *o.seed
 	}
-	meta, err := encodeMeta(cfg.Meta)
+	meta, err := membership.EncodeMeta(cfg.Meta)
 	if err != nil {
 		return nil, fmt.Errorf("%w: meta: %w", ErrConfig, err)
 	}
@@ -180,7 +181,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		opts:     o,
 		clk:      o.clock,
 		log:      o.logger.With("component", "agent", "node", cfg.NodeName),
-		coords:   newCoords(),
+		coords:   membership.NewCoords(),
 		handlers: map[MsgType]Handler{},
 		states:   map[MsgType]StateHandler{},
 		rnd:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
@@ -201,18 +202,17 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		local: &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult},
 		relay: &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult},
 	}
-	a.members = newMemberTable(a.clk.Now, a.onEvent)
-	a.handlers[msgAgent] = HandlerFunc(a.handleAgentMsg)
+	a.members = membership.NewTable(a.clk.Now, a.onEvent)
+	a.handlers[msgAgent] = clockState{a}
+	a.states[msgAgent] = clockState{a}
 	if a.sec, err = newSecurity(a); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	a.handlers[msgKeyring] = HandlerFunc(a.sec.keys.handle)
 	a.initInsight()
 	a.initWatches()
-	a.reg = &registry{a: a, services: map[string]*localService{}}
-	a.cat.kick = make(chan struct{}, 1)
 	if cfg.DataDir != "" {
-		a.peers = &peerStore{path: peersPath(cfg.DataDir)}
+		a.peers = membership.NewPeers(cfg.DataDir)
 	}
 	return a, nil
 }
@@ -282,6 +282,14 @@ func (a *Agent) Start() error {
 	a.store = store
 	a.handlers[MsgConfigSync] = store
 	a.states[MsgConfigSync] = store
+	a.newDNS(ls)
+	cat, err := a.newCatalog()
+	if err != nil {
+		ls.close()
+		store.Close()
+		return err
+	}
+	a.cat.Store(cat)
 	mc := a.cfg.memberlistConfig()
 	mc.Name = a.cfg.NodeName
 	host, port, _ := net.SplitHostPort(a.cfg.BindAddr)
@@ -300,11 +308,10 @@ func (a *Agent) Start() error {
 		mc.Transport = a.opts.transport
 	}
 	mc.MetricLabels = append(mc.MetricLabels, gometrics.Label{Name: "node", Value: a.cfg.NodeName})
-	mc.Logger = memberlistLogger(a.opts.logger.With("node", a.cfg.NodeName), a.watchLog, a.sec.remote)
+	mc.Logger = memberlistLogger(a.opts.logger.With("node", a.cfg.NodeName), a.sec.remote)
 	mc.Delegate = a.del
 	mc.Events = a.del
 	mc.Ping = a.del
-	mc.Alive = a.del
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		ls.close()
@@ -322,6 +329,7 @@ func (a *Agent) Start() error {
 	a.goRun(ctx, a.joinLoop)
 	a.goRun(ctx, a.reconnectLoop)
 	a.goRun(ctx, a.reapLoop)
+	a.goRun(ctx, a.suspectLoop)
 	if a.peers != nil {
 		a.goRun(ctx, a.persistPeersLoop)
 	}
@@ -330,16 +338,10 @@ func (a *Agent) Start() error {
 			a.log.Error("store stopped", "err", err)
 		}
 	})
-	a.goRun(ctx, a.probeLoop)
 	a.goRun(ctx, a.sec.keys.run)
 	a.goRun(ctx, a.remoteLogLoop)
 	a.goRun(ctx, a.queries.serve)
-	a.rebuildCatalog()
-	a.goRun(ctx, a.catalogLoop)
-	if err := a.reg.start(ctx, a.cfg.Services); err != nil {
-		a.log.Error("services", "err", err)
-	}
-	a.goRun(ctx, a.reg.watchOwn)
+	a.goRun(ctx, func(ctx context.Context) { _ = cat.Run(ctx) })
 	a.startFaces(ctx, ls)
 	a.startWatches(ctx)
 	return nil
@@ -400,51 +402,17 @@ func (a *Agent) Join(ctx context.Context, addrs []string) (int, error) {
 	select {
 	case r := <-ch:
 		if r.err != nil {
-			r.err = fmt.Errorf("agent: join: %w%s", flattenErr(r.err), joinHint(a.GossipEncrypted(), r.err))
+			r.err = fmt.Errorf("agent: join: %w", membership.JoinError(r.err, a.GossipEncrypted()))
 		}
 		if r.n > 0 {
 			a.log.Info("joined cluster", "contacted", r.n, "members", ml.NumMembers())
+			a.announce(membership.IntentJoin) // after push/pull: the clock is the cluster's
 			return r.n, nil
 		}
 		return 0, r.err
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
-}
-
-// flattenErr turns memberlist's multierror ("1 error occurred:\n\t* ...")
-// into one line, keeping the wrapped errors for errors.Is.
-func flattenErr(err error) error {
-	var multi interface{ WrappedErrors() []error }
-	if !errors.As(err, &multi) {
-		return err
-	}
-	errs := multi.WrappedErrors()
-	parts := make([]string, len(errs))
-	for i, e := range errs {
-		parts[i] = e.Error()
-	}
-	return fmt.Errorf("%s%w", strings.Join(parts, "; "), silent{err})
-}
-
-// silent wraps an error for errors.Is/As without adding to the message.
-type silent struct{ error }
-
-func (silent) Error() string   { return "" }
-func (s silent) Unwrap() error { return s.error }
-
-// joinHint explains a join that failed on encryption. memberlist exports
-// no sentinel errors for it, so its messages are matched here, in one
-// place.
-func joinHint(encrypted bool, err error) string {
-	msg := err.Error()
-	if !strings.Contains(msg, "decrypt") && !strings.Contains(msg, "encrypt") {
-		return ""
-	}
-	if encrypted {
-		return " (this agent encrypts gossip: check that every agent has the same gossip.key)"
-	}
-	return " (if the cluster encrypts gossip, set its gossip.key on this agent)"
 }
 
 // Leave announces a graceful departure, waits for it to spread (bounded by
@@ -476,7 +444,7 @@ func (a *Agent) Leave(ctx context.Context) error {
 	}
 	start := time.Now()
 	a.log.Info("leaving cluster", "timeout", timeout)
-	a.announceLeave()
+	a.announce(membership.IntentLeave)
 	if err := ml.Leave(timeout); err != nil {
 		a.log.Warn("leave broadcast not confirmed", "err", err)
 	}
@@ -526,40 +494,13 @@ func (a *Agent) Shutdown() error {
 		// Never started, or Start failed: the transport is still ours.
 		err = a.opts.transport.Shutdown()
 	}
-	a.events.close()
+	a.events.Close()
 	close(a.done)
 	return err
 }
 
 // Done is closed once Shutdown has finished.
 func (a *Agent) Done() <-chan struct{} { return a.done }
-
-// Members returns every member this agent knows, including failed and
-// left ones until they are reaped, sorted by name.
-func (a *Agent) Members() []Member { return a.members.list() }
-
-// Member returns the named member.
-func (a *Agent) Member(name string) (Member, bool) { return a.members.get(name) }
-
-// LocalMember is this agent as the cluster sees it.
-func (a *Agent) LocalMember() (Member, bool) { return a.members.get(a.cfg.NodeName) }
-
-// Subscribe returns a subscription to membership events with the given
-// buffer size (see Subscription for the drop policy).
-func (a *Agent) Subscribe(buffer int) *Subscription { return a.events.subscribe(buffer) }
-
-func (a *Agent) onEvent(ev Event) {
-	lvl := slog.LevelInfo
-	if ev.Type == EventUpdate || ev.Type == EventReap {
-		lvl = slog.LevelDebug
-	}
-	a.log.Log(context.Background(), lvl, "member "+ev.Type.String(), "member", ev.Member.Name, "addr", ev.Member.AddrPort().String())
-	if ev.Type == EventReap {
-		a.coords.forget(ev.Member.Name)
-	}
-	a.kickCatalog()
-	a.events.publish(ev)
-}
 
 // Uptime is how long the agent has been running.
 func (a *Agent) Uptime() time.Duration {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/murmurhq/murmur/internal/memnet"
+	"github.com/murmurhq/murmur/membership"
 )
 
 // memCluster is n agents over one in-memory network.
@@ -102,7 +103,7 @@ func TestSubscriptionEventsAndDropPolicy(t *testing.T) {
 	if _, err := n3.Join(context.Background(), []string{addr(c.agents[0])}); err != nil {
 		t.Fatal(err)
 	}
-	waitEvent := func(typ EventType, name string) {
+	waitEvent := func(typ membership.EventType, name string) {
 		t.Helper()
 		deadline := time.After(15 * time.Second)
 		for {
@@ -116,9 +117,9 @@ func TestSubscriptionEventsAndDropPolicy(t *testing.T) {
 			}
 		}
 	}
-	waitEvent(EventJoin, "n3")
+	waitEvent(membership.EventJoin, "n3")
 	c.net.Isolate("n3")
-	waitEvent(EventFailed, "n3")
+	waitEvent(membership.EventFailed, "n3")
 	if slow.Dropped() == 0 {
 		t.Errorf("the unread subscription dropped nothing")
 	}

@@ -17,8 +17,10 @@ import (
 
 	"github.com/murmurhq/murmur/acl"
 	"github.com/murmurhq/murmur/agent/client"
+	"github.com/murmurhq/murmur/catalog"
 	"github.com/murmurhq/murmur/configsync"
 	"github.com/murmurhq/murmur/dnsserver"
+	"github.com/murmurhq/murmur/membership"
 	"github.com/murmurhq/murmur/watch"
 )
 
@@ -320,7 +322,7 @@ func (c *Config) Validate() error {
 	if c.ReconnectInterval < 0 {
 		bad("reconnect_interval", "must not be negative")
 	}
-	if _, err := encodeMeta(c.Meta); err != nil {
+	if _, err := membership.EncodeMeta(c.Meta); err != nil {
 		bad("meta", "%v", err)
 	}
 	errs = append(errs, c.Gossip.validate()...)
@@ -367,8 +369,9 @@ func (c *Config) Validate() error {
 		bad("log.level", "%v", err)
 	}
 	ids := map[string]int{}
-	for i, def := range c.Services {
-		if err := ValidateService(&def); err != nil {
+	for i, d := range c.Services {
+		def, err := catalog.Normalize(toDefinition(d))
+		if err != nil {
 			bad(fmt.Sprintf("service[%d]", i), "%v", err)
 			continue
 		}

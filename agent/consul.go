@@ -12,32 +12,32 @@ import (
 )
 
 // The Consul-compatible API (consulapi) on consul_api.addr. This file is
-// all of its wiring: the adapters reuse the native API's (apiKV,
-// apiMembership, apiServices), so both faces run the same backend
-// operations; only the catalog's index and the full instance list are
-// added, and both come from the Catalog.
+// all of its wiring: the adapters reuse the native API's
+// (httpapi.StoreKV, apiMembership, httpapi.CatalogServices), so both faces
+// run the same backend operations; only the catalog's index and the full
+// instance list are added, and both come from the catalog's snapshot.
 
-// consulKV is apiKV with the write rule of the HTTP faces.
-type consulKV struct{ apiKV }
+// consulKV is the native KV adapter with the write rule of the HTTP faces.
+type consulKV struct{ httpapi.KV }
 
 func (k consulKV) Put(ctx context.Context, key string, value []byte, flags uint64) (client.KVPair, error) {
 	if err := httpapi.WriteAllowed(key, false); err != nil {
 		return client.KVPair{}, err
 	}
-	return k.apiKV.Put(ctx, key, value, flags)
+	return k.KV.Put(ctx, key, value, flags)
 }
 
 func (k consulKV) Delete(ctx context.Context, key string, recurse bool) (int, error) {
 	if err := httpapi.WriteAllowed(key, recurse); err != nil {
 		return 0, err
 	}
-	return k.apiKV.Delete(ctx, key, recurse)
+	return k.KV.Delete(ctx, key, recurse)
 }
 
 // consulBackend is the agent and its catalog as consulapi sees them.
 type consulBackend struct {
 	apiMembership
-	apiServices
+	httpapi.Services
 }
 
 var (
@@ -48,22 +48,23 @@ var (
 
 func (b consulBackend) CatalogIndex() uint64 {
 	if c := b.apiMembership.a.Catalog(); c != nil {
-		return c.Index
+		return c.Snapshot().Index()
 	}
 	return 1
 }
 
 func (b consulBackend) WaitCatalog(ctx context.Context, index uint64) (uint64, error) {
-	c, err := b.apiMembership.a.WaitCatalog(ctx, index)
+	c := b.apiMembership.a.Catalog()
 	if c == nil {
-		return 0, fmt.Errorf("%w: %w", httpapi.ErrUnavailable, err)
+		return 0, fmt.Errorf("%w: %w", httpapi.ErrUnavailable, ErrNotRunning)
 	}
-	return c.Index, err
+	s, err := c.Wait(ctx, index)
+	return s.Index(), err
 }
 
 func (b consulBackend) Instances() []client.ServiceInstance {
 	if c := b.apiMembership.a.Catalog(); c != nil {
-		return c.AllInstances()
+		return httpapi.Instances(c.Snapshot())
 	}
 	return nil
 }
@@ -71,9 +72,9 @@ func (b consulBackend) Instances() []client.ServiceInstance {
 // consulHandler builds the Consul-compatible API handler; the end of ctx
 // releases its blocking queries.
 func (a *Agent) consulHandler(ctx context.Context) http.Handler {
-	b := consulBackend{apiMembership{a}, apiServices{a}}
+	b := consulBackend{apiMembership{a}, httpapi.CatalogServices(a.Catalog)}
 	return consulapi.New(consulapi.Options{
-		KV:         consulKV{apiKV{a.store}},
+		KV:         consulKV{httpapi.StoreKV(a.store)},
 		Catalog:    b,
 		Agent:      b,
 		Datacenter: a.cfg.Datacenter,

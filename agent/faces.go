@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/murmurhq/murmur/agent/httpapi"
+	"github.com/murmurhq/murmur/catalog"
 	"github.com/murmurhq/murmur/dnsserver"
 )
 
@@ -63,23 +64,52 @@ func (a *Agent) listen() (*listeners, error) {
 	return ls, nil
 }
 
+// newDNS makes the DNS server when DNS is bound, before the catalog
+// exists: the catalog hands it its first snapshot in catalog.New.
+func (a *Agent) newDNS(ls *listeners) {
+	if ls.dnsUDP == nil {
+		return
+	}
+	srv, err := dnsserver.New(a.cfg.DNS.Config, a.opts.logger.With("node", a.cfg.NodeName))
+	if err != nil { // Validate checked the config; serve HTTP anyway
+		a.log.Error("DNS server not started", "err", err)
+		ls.dnsUDP.Close()
+		ls.dnsTCP.Close()
+		ls.dnsUDP, ls.dnsTCP = nil, nil
+		return
+	}
+	a.dns = srv
+}
+
+// newCatalog makes the service catalog over the store and the member
+// table; its snapshots go to DNS.
+func (a *Agent) newCatalog() (*catalog.Catalog, error) {
+	c, err := catalog.New(catalog.Config{
+		Node:      a.cfg.NodeName,
+		DataDir:   a.cfg.DataDir,
+		Services:  toDefinitions(a.cfg.Services),
+		Store:     a.store,
+		Members:   catalogMembers{a},
+		ReapAfter: a.cfg.ReapAfter.D(),
+		Clock:     a.clk,
+		Logger:    a.opts.logger.With("node", a.cfg.NodeName),
+		OnSnapshot: func(s *catalog.Snapshot) {
+			if a.dns != nil {
+				a.dns.Update(s)
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	return c, nil
+}
+
 // startFaces serves DNS and HTTP on ls until ctx ends. Start calls it
-// holding a.mu. DNS goes first: /metrics reads a.dns.
+// holding a.mu.
 func (a *Agent) startFaces(ctx context.Context, ls *listeners) {
 	a.metrics = newMetrics(a)
-	var srv *dnsserver.Server
-	if ls.dnsUDP != nil {
-		var err error
-		srv, err = dnsserver.New(a.cfg.DNS.Config, a, a.opts.logger.With("node", a.cfg.NodeName))
-		if err != nil { // Validate checked the config; serve HTTP anyway
-			a.log.Error("DNS server not started", "err", err)
-			ls.dnsUDP.Close()
-			ls.dnsTCP.Close()
-			srv = nil
-		}
-	}
-	if srv != nil {
-		a.dns = srv
+	if srv := a.dns; srv != nil {
 		a.dnsAddr = ls.dnsUDP.LocalAddr().String()
 		a.goRun(ctx, func(ctx context.Context) {
 			if err := srv.Run(ctx, ls.dnsUDP, ls.dnsTCP); err != nil && !errors.Is(err, context.Canceled) {

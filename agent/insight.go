@@ -31,7 +31,7 @@ func (a *Agent) initInsight() {
 	a.handlers[msgQuery] = HandlerFunc(a.queries.handle)
 }
 
-func (b apiMembership) MembersIndex() uint64 { return b.a.members.version.Load() }
+func (b apiMembership) MembersIndex() uint64 { return b.a.members.Version() }
 
 // WaitMembers waits on a membership subscription: the table's version
 // moves before its event is published, so subscribing first and then
@@ -56,7 +56,7 @@ func (b apiMembership) WaitMembers(ctx context.Context, index uint64) (uint64, e
 
 // rttFrom estimates the round trip from this agent to node.
 func (a *Agent) rttFrom(node string) *float64 {
-	self, ok := a.coords.get(a.cfg.NodeName, true)
+	self, ok := a.coords.Get(a.cfg.NodeName, true)
 	if !ok {
 		return nil
 	}
@@ -64,7 +64,7 @@ func (a *Agent) rttFrom(node string) *float64 {
 		zero := 0.0
 		return &zero
 	}
-	other, ok := a.coords.get(node, false)
+	other, ok := a.coords.Get(node, false)
 	if !ok {
 		return nil
 	}
@@ -190,7 +190,7 @@ func parseVersion(s, origin string) (configsync.Version, error) {
 func (i apiInsight) Propagation(ctx context.Context, key, version, origin string, timeout time.Duration) (client.Propagation, error) {
 	a := i.a
 	if err := a.store.Limits().CheckKey(key); err != nil {
-		return client.Propagation{}, kvError(err)
+		return client.Propagation{}, fmt.Errorf("%w: %w", httpapi.ErrBadRequest, err)
 	}
 	var ref configsync.Version
 	if version != "" {

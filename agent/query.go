@@ -161,7 +161,7 @@ type queryResult struct {
 func (q *queries) ask(ctx context.Context, kind queryKind, question []byte, timeout time.Duration) map[string]queryResult {
 	out := map[string]queryResult{q.a.cfg.NodeName: {answer: q.answers[kind](question)}}
 	var targets []string
-	for _, m := range q.a.members.withStatus(StatusAlive, StatusSuspect) {
+	for _, m := range q.a.members.WithStatus(StatusAlive, StatusSuspect) {
 		if m.Name != q.a.cfg.NodeName {
 			targets = append(targets, m.Name)
 		}

@@ -58,15 +58,18 @@ func TestCluster50(t *testing.T) {
 		}
 	}
 	phase("joined")
-	waitFor(t, 120*time.Second, "all 50 alive everywhere", func() bool {
+	// Live: alive or suspect. On a loaded machine some agent's probes of
+	// another may go unanswered for a moment, and a suspect still takes
+	// part in gossip (as the bench runner's joinAll counts).
+	waitFor(t, 120*time.Second, "all 50 live everywhere", func() bool {
 		for _, a := range agents {
-			if len(a.members.withStatus(StatusAlive)) != n {
+			if a.members.Count(StatusAlive, StatusSuspect) != n {
 				return false
 			}
 		}
 		return true
 	})
-	phase("all alive")
+	phase("all live")
 	waitFor(t, 120*time.Second, "10k keys everywhere", func() bool {
 		for _, a := range agents {
 			if a.Store().Stats().Keys != keys {

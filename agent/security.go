@@ -335,17 +335,3 @@ func (a *Agent) httpSummary() map[string]any {
 	m["acl_tokens"] = len(a.cfg.ACL.Tokens)
 	return m
 }
-
-var _ httpapi.ServiceNamer = apiServices{}
-
-// ServiceName implements httpapi.ServiceNamer: ACLs on deregistering an
-// instance or updating its check name the instance's service.
-func (s apiServices) ServiceName(id string) (string, bool) {
-	r := s.a.reg
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if ls, ok := r.services[id]; ok {
-		return ls.def.Name, true
-	}
-	return "", false
-}

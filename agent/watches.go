@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/murmurhq/murmur/agent/client"
+	"github.com/murmurhq/murmur/agent/httpapi"
 	"github.com/murmurhq/murmur/watch"
 )
 
@@ -37,20 +38,17 @@ func (a *Agent) startWatches(ctx context.Context) {
 func (a *Agent) WatchStats() []watch.Stats { return a.watches.mgr.Stats() }
 
 // watchKV reads the store, which exists once the agent started (watches
-// run only then).
+// run only then), through the HTTP API's adapter: the same JSON.
 type watchKV struct{ a *Agent }
 
 var _ watch.KV = watchKV{}
 
 func (k watchKV) Get(key string) (client.KVPair, bool) {
-	r, err := k.a.store.Get(key)
-	if err != nil {
-		return client.KVPair{}, false
-	}
-	return toKVPair(r), true
+	p, err := httpapi.StoreKV(k.a.store).Get(key)
+	return p, err == nil
 }
 
-func (k watchKV) List(prefix string) []client.KVPair { return apiKV{k.a.store}.List(prefix) }
+func (k watchKV) List(prefix string) []client.KVPair { return httpapi.StoreKV(k.a.store).List(prefix) }
 
 func (k watchKV) Notify(prefix string) (<-chan struct{}, func()) {
 	sub := k.a.store.Subscribe(prefix)
@@ -62,31 +60,29 @@ type watchCatalog struct{ a *Agent }
 var _ watch.Catalog = watchCatalog{}
 
 func (c watchCatalog) Service(name string, passingOnly bool) []client.ServiceInstance {
-	cat := c.a.Catalog()
-	if cat == nil {
-		return nil
-	}
-	out, _ := cat.Service(name, passingOnly)
+	out, _ := httpapi.CatalogServices(c.a.Catalog).Service(name, passingOnly) // unknown: none
 	return out
 }
 
-// Notify signals each change of the catalog's Index (WaitCatalog); the
-// channel is closed when the agent shuts down or stop is called.
+// Notify signals each change of the catalog's index (Catalog.Wait: members
+// and instances, not coordinates); the channel is closed when stop is
+// called.
 func (c watchCatalog) Notify() (<-chan struct{}, func()) {
 	ctx, stop := context.WithCancel(context.Background())
 	out := make(chan struct{}, 1)
 	go func() {
 		defer close(out)
-		var index uint64
-		if cat := c.a.Catalog(); cat != nil {
-			index = cat.Index
+		cat := c.a.Catalog()
+		if cat == nil {
+			return
 		}
+		index := cat.Snapshot().Index()
 		for {
-			cat, err := c.a.WaitCatalog(ctx, index)
+			snap, err := cat.Wait(ctx, index)
 			if err != nil {
 				return
 			}
-			index = cat.Index
+			index = snap.Index()
 			select {
 			case out <- struct{}{}:
 			default:
@@ -112,7 +108,7 @@ func (m watchMembers) Members() []client.Member {
 }
 
 // Notify turns membership events into coalesced signals; the channel is
-// closed when the agent shuts down.
+// closed when the agent shuts down or stop is called.
 func (m watchMembers) Notify() (<-chan struct{}, func()) {
 	sub := m.a.Subscribe(16) // a drop is harmless: the watch re-reads the list
 	out := make(chan struct{}, 1)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/murmurhq/murmur/agent/client"
+	"github.com/murmurhq/murmur/catalog"
 	"github.com/murmurhq/murmur/watch"
 )
 
@@ -36,7 +37,7 @@ func TestServiceWatch(t *testing.T) {
 	if runs()[0] != "[]" {
 		t.Fatalf("first run got %s, want [] (no instance yet)", runs()[0])
 	}
-	if err := c.agents[1].reg.Register(client.ServiceDefinition{Name: "web", ID: "web-1", Port: 8080}); err != nil {
+	if err := c.agents[1].Catalog().Register(catalog.Definition{Name: "web", ID: "web-1", Port: 8080}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "a run with the instance", func() bool {

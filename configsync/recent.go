@@ -1,7 +1,6 @@
 package configsync
 
 import (
-	"bytes"
 	"math"
 	"strings"
 	"sync/atomic"
@@ -185,16 +184,4 @@ func arrivalPath(m Message) string {
 		return PathSync
 	}
 	return PathGossip
-}
-
-// Lookup returns the entry of key, tombstone included (Get hides
-// tombstones).
-func (s *Store) Lookup(key string) (Record, bool) {
-	s.mu.Lock()
-	r, ok := s.st.Lookup(key)
-	s.mu.Unlock()
-	if ok {
-		r.Value = bytes.Clone(r.Value)
-	}
-	return r, ok
 }

@@ -72,14 +72,16 @@ var (
 
 // Catalog metrics (package catalog's Stats).
 var (
-	descCatAge      = prometheus.NewDesc("murmur_catalog_age_seconds", "Time since the service catalog last changed (its snapshot was rebuilt).", nil, nil)
-	descCatRebuild  = prometheus.NewDesc("murmur_catalog_rebuild_seconds", "Catalog rebuilds (the DNS zone compile included): count and total time.", nil, nil)
-	descCatLast     = prometheus.NewDesc("murmur_catalog_last_rebuild_seconds", "Duration of the last catalog rebuild, DNS zone compile included.", nil, nil)
-	descCatDecodes  = prometheus.NewDesc("murmur_catalog_decodes_total", "Service records decoded (one per changed record).", nil, nil)
-	descCatBad      = prometheus.NewDesc("murmur_catalog_malformed_total", "Service records that did not decode and were ignored.", nil, nil)
-	descCatInst     = prometheus.NewDesc("murmur_catalog_instances", "Service instances in the catalog.", nil, nil)
-	descCatServices = prometheus.NewDesc("murmur_catalog_services", "Services in the catalog.", nil, nil)
-	descCatReaped   = prometheus.NewDesc("murmur_catalog_reaped_total", "Records of reaped nodes this agent deleted (one agent deletes them).", nil, nil)
+	descCatAge       = prometheus.NewDesc("murmur_catalog_age_seconds", "Time since the service catalog last changed (its snapshot was rebuilt).", nil, nil)
+	descCatRebuild   = prometheus.NewDesc("murmur_catalog_rebuild_seconds", "Catalog rebuilds (the DNS zone compile included): count and total time.", nil, nil)
+	descCatLast      = prometheus.NewDesc("murmur_catalog_last_rebuild_seconds", "Duration of the last catalog rebuild, DNS zone compile included.", nil, nil)
+	descCatDecodes   = prometheus.NewDesc("murmur_catalog_decodes_total", "Service records decoded (one per changed record).", nil, nil)
+	descCatBad       = prometheus.NewDesc("murmur_catalog_malformed_total", "Service records that did not decode and were ignored.", nil, nil)
+	descCatInst      = prometheus.NewDesc("murmur_catalog_instances", "Service instances in the catalog.", nil, nil)
+	descCatServices  = prometheus.NewDesc("murmur_catalog_services", "Services in the catalog.", nil, nil)
+	descCheckRuns    = prometheus.NewDesc("murmur_check_runs_total", "Health check results of this agent's services, by raw result (a probe, a TTL update or expiry).", []string{"result"}, nil)
+	descCheckChanges = prometheus.NewDesc("murmur_check_state_changes_total", "Changes of a check's health (after success_before_passing / failures_before_critical), by the new health.", []string{"to"}, nil)
+	descCatReaped    = prometheus.NewDesc("murmur_catalog_reaped_total", "Records of reaped nodes this agent deleted (one agent deletes them).", nil, nil)
 )
 
 func collectCatalog(c *catalog.Catalog, now time.Time, ch chan<- prometheus.Metric) {
@@ -92,6 +94,12 @@ func collectCatalog(c *catalog.Catalog, now time.Time, ch chan<- prometheus.Metr
 	ch <- prometheus.MustNewConstMetric(descCatInst, prometheus.GaugeValue, float64(st.Instances))
 	ch <- prometheus.MustNewConstMetric(descCatServices, prometheus.GaugeValue, float64(st.Services))
 	ch <- prometheus.MustNewConstMetric(descCatReaped, prometheus.CounterValue, float64(st.Reaped))
+	for h, n := range st.CheckRuns {
+		ch <- prometheus.MustNewConstMetric(descCheckRuns, prometheus.CounterValue, float64(n), h.String())
+	}
+	for h, n := range st.CheckChanges {
+		ch <- prometheus.MustNewConstMetric(descCheckChanges, prometheus.CounterValue, float64(n), h.String())
+	}
 }
 
 type agentCollector struct{ a *Agent }

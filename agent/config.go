@@ -21,6 +21,7 @@ import (
 	"github.com/murmurhq/murmur/configsync"
 	"github.com/murmurhq/murmur/dnsserver"
 	"github.com/murmurhq/murmur/membership"
+	"github.com/murmurhq/murmur/watch"
 )
 
 // Config is the agent's configuration. It maps one to one onto the TOML
@@ -77,6 +78,10 @@ type Config struct {
 
 	// Services are registered on this agent at start ([[service]] tables).
 	Services []client.ServiceDefinition `toml:"service"`
+
+	// Watches run a handler when a key, a prefix, a service or the
+	// member list changes ([[watch]] tables; docs/watches.md).
+	Watches []watch.Definition `toml:"watch"`
 }
 
 // GossipConfig tunes memberlist. Profile picks the base timings; every
@@ -385,6 +390,9 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("service[%d]", i), "id %q is already used by service[%d] (give each instance its own id)", def.ID, j)
 		}
 		ids[def.ID] = i
+	}
+	if err := watch.ValidateAll(c.Watches); err != nil {
+		errs = append(errs, unjoin(err)...) // each names watch[i].field
 	}
 	return errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/murmurhq/murmur/configsync"
@@ -17,7 +18,8 @@ import (
 // GET /metrics. Values are read from the parts' own Stats at scrape time,
 // so nothing on a hot path (DNS queries, gossip) pays for metrics.
 type metrics struct {
-	reg *prometheus.Registry
+	reg  *prometheus.Registry
+	http *prometheus.CounterVec
 }
 
 func newMetrics(a *Agent) *metrics {
@@ -25,7 +27,20 @@ func newMetrics(a *Agent) *metrics {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&agentCollector{a: a})
 	reg.MustRegister(&securityCollector{a: a})
-	return &metrics{reg: reg}
+	m := &metrics{
+		reg: reg,
+		http: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "murmur_http_requests_total",
+			Help: "HTTP API requests answered, by route (the pattern matched) and status code.",
+		}, []string{"route", "code"}),
+	}
+	reg.MustRegister(m.http)
+	return m
+}
+
+// observeHTTP is httpapi's Options.Observe.
+func (m *metrics) observeHTTP(route string, code int, _ time.Duration) {
+	m.http.WithLabelValues(route, strconv.Itoa(code)).Inc()
 }
 
 func (m *metrics) handler() http.Handler {
@@ -44,22 +59,33 @@ var (
 	descKVSkew     = prometheus.NewDesc("murmur_kv_max_clock_skew_seconds", "Largest lead of an accepted version over the local clock.", nil, nil)
 	descOffset     = prometheus.NewDesc("murmur_clock_offset_seconds", "Estimated wall-clock offset, from ping acks: of each member ahead of this agent, and for this agent itself ahead of the median of its peers (member=self name).", []string{"member"}, nil)
 	descPruned     = prometheus.NewDesc("murmur_gossip_broadcasts_pruned_total", "Queued broadcasts dropped because a broadcast queue was full (anti-entropy repairs what they carried).", nil, nil)
+	descKVLag      = prometheus.NewDesc("murmur_kv_propagation_seconds", "Time from a write (its version's wall time, on the writer's clock) to this agent applying it, by path (gossip: gossiped, forwarded or fetched; sync: anti-entropy). Includes clock skew between the agents.", []string{"path"}, nil)
+	descBroadcasts = prometheus.NewDesc("murmur_gossip_broadcast_queue", "Messages waiting in the gossip broadcast queues (local: this agent's writes; relay: others').", []string{"queue"}, nil)
 	descDNSQueries = prometheus.NewDesc("murmur_dns_queries_total", "DNS queries received.", nil, nil)
 	descDNSResp    = prometheus.NewDesc("murmur_dns_responses_total", "DNS responses sent, by rcode.", []string{"rcode"}, nil)
 	descDNSTrunc   = prometheus.NewDesc("murmur_dns_truncated_total", "DNS answers sent with TC.", nil, nil)
 	descDNSBad     = prometheus.NewDesc("murmur_dns_malformed_total", "DNS packets that did not parse.", nil, nil)
+	descDNSTypes   = prometheus.NewDesc("murmur_dns_queries_by_type_total", "DNS queries by question type (A, AAAA, SRV, PTR, TXT, SOA, NS, ANY, OTHER, NONE).", []string{"qtype"}, nil)
+	descDNSLatency = prometheus.NewDesc("murmur_dns_query_duration_seconds", "Time from receiving a DNS query to sending its answer, measured on one query in 8.", nil, nil)
+
+	descWatchRuns     = prometheus.NewDesc("murmur_watch_handler_runs_total", "Watch handler runs that ended, by watch.", []string{"watch", "type"}, nil)
+	descWatchFailures = prometheus.NewDesc("murmur_watch_handler_failures_total", "Watch handler runs that failed (non-zero exit, timeout, could not start), by watch.", []string{"watch", "type"}, nil)
+	descWatchTimeouts = prometheus.NewDesc("murmur_watch_handler_timeouts_total", "Watch handler runs killed after their timeout, by watch.", []string{"watch", "type"}, nil)
+	descWatchSeconds  = prometheus.NewDesc("murmur_watch_handler_seconds_total", "Time watch handlers ran, by watch.", []string{"watch", "type"}, nil)
 )
 
 // Catalog metrics (package catalog's Stats).
 var (
-	descCatAge      = prometheus.NewDesc("murmur_catalog_age_seconds", "Time since the service catalog last changed (its snapshot was rebuilt).", nil, nil)
-	descCatRebuild  = prometheus.NewDesc("murmur_catalog_rebuild_seconds", "Catalog rebuilds (the DNS zone compile included): count and total time.", nil, nil)
-	descCatLast     = prometheus.NewDesc("murmur_catalog_last_rebuild_seconds", "Duration of the last catalog rebuild, DNS zone compile included.", nil, nil)
-	descCatDecodes  = prometheus.NewDesc("murmur_catalog_decodes_total", "Service records decoded (one per changed record).", nil, nil)
-	descCatBad      = prometheus.NewDesc("murmur_catalog_malformed_total", "Service records that did not decode and were ignored.", nil, nil)
-	descCatInst     = prometheus.NewDesc("murmur_catalog_instances", "Service instances in the catalog.", nil, nil)
-	descCatServices = prometheus.NewDesc("murmur_catalog_services", "Services in the catalog.", nil, nil)
-	descCatReaped   = prometheus.NewDesc("murmur_catalog_reaped_total", "Records of reaped nodes this agent deleted (one agent deletes them).", nil, nil)
+	descCatAge       = prometheus.NewDesc("murmur_catalog_age_seconds", "Time since the service catalog last changed (its snapshot was rebuilt).", nil, nil)
+	descCatRebuild   = prometheus.NewDesc("murmur_catalog_rebuild_seconds", "Catalog rebuilds (the DNS zone compile included): count and total time.", nil, nil)
+	descCatLast      = prometheus.NewDesc("murmur_catalog_last_rebuild_seconds", "Duration of the last catalog rebuild, DNS zone compile included.", nil, nil)
+	descCatDecodes   = prometheus.NewDesc("murmur_catalog_decodes_total", "Service records decoded (one per changed record).", nil, nil)
+	descCatBad       = prometheus.NewDesc("murmur_catalog_malformed_total", "Service records that did not decode and were ignored.", nil, nil)
+	descCatInst      = prometheus.NewDesc("murmur_catalog_instances", "Service instances in the catalog.", nil, nil)
+	descCatServices  = prometheus.NewDesc("murmur_catalog_services", "Services in the catalog.", nil, nil)
+	descCheckRuns    = prometheus.NewDesc("murmur_check_runs_total", "Health check results of this agent's services, by raw result (a probe, a TTL update or expiry).", []string{"result"}, nil)
+	descCheckChanges = prometheus.NewDesc("murmur_check_state_changes_total", "Changes of a check's health (after success_before_passing / failures_before_critical), by the new health.", []string{"to"}, nil)
+	descCatReaped    = prometheus.NewDesc("murmur_catalog_reaped_total", "Records of reaped nodes this agent deleted (one agent deletes them).", nil, nil)
 )
 
 func collectCatalog(c *catalog.Catalog, now time.Time, ch chan<- prometheus.Metric) {
@@ -72,6 +98,12 @@ func collectCatalog(c *catalog.Catalog, now time.Time, ch chan<- prometheus.Metr
 	ch <- prometheus.MustNewConstMetric(descCatInst, prometheus.GaugeValue, float64(st.Instances))
 	ch <- prometheus.MustNewConstMetric(descCatServices, prometheus.GaugeValue, float64(st.Services))
 	ch <- prometheus.MustNewConstMetric(descCatReaped, prometheus.CounterValue, float64(st.Reaped))
+	for h, n := range st.CheckRuns {
+		ch <- prometheus.MustNewConstMetric(descCheckRuns, prometheus.CounterValue, float64(n), h.String())
+	}
+	for h, n := range st.CheckChanges {
+		ch <- prometheus.MustNewConstMetric(descCheckChanges, prometheus.CounterValue, float64(n), h.String())
+	}
 }
 
 type agentCollector struct{ a *Agent }
@@ -103,6 +135,9 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descKVBad, prometheus.CounterValue, float64(st.Malformed))
 		ch <- prometheus.MustNewConstMetric(descKVSkew, prometheus.GaugeValue, float64(st.MaxSkewMs)/1000)
 		collectKVLoss(ch, st)
+		for path, h := range s.PropagationLag() {
+			ch <- prometheus.MustNewConstHistogram(descKVLag, h.Count, h.Sum, h.Buckets, path)
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(descPruned, prometheus.CounterValue, float64(c.a.del.pruned.Load()))
 	for _, m := range c.a.Members() {
@@ -110,6 +145,9 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descOffset, prometheus.GaugeValue, float64(*ms)/1000, m.Name)
 		}
 	}
+	ch <- prometheus.MustNewConstMetric(descBroadcasts, prometheus.GaugeValue, float64(c.a.del.local.NumQueued()), "local")
+	ch <- prometheus.MustNewConstMetric(descBroadcasts, prometheus.GaugeValue, float64(c.a.del.relay.NumQueued()), "relay")
+	sink.collect(c.a.cfg.NodeName, ch)
 	if d := c.a.dns; d != nil {
 		st := d.Stats()
 		ch <- prometheus.MustNewConstMetric(descDNSQueries, prometheus.CounterValue, float64(st.Queries))
@@ -118,6 +156,16 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descDNSTrunc, prometheus.CounterValue, float64(st.Truncated))
 		ch <- prometheus.MustNewConstMetric(descDNSBad, prometheus.CounterValue, float64(st.Malformed))
+		for qt, n := range st.Questions {
+			ch <- prometheus.MustNewConstMetric(descDNSTypes, prometheus.CounterValue, float64(n), qt)
+		}
+		ch <- prometheus.MustNewConstHistogram(descDNSLatency, st.Latency.Count, st.Latency.Sum, st.Latency.Buckets)
+	}
+	for _, w := range c.a.WatchStats() {
+		ch <- prometheus.MustNewConstMetric(descWatchRuns, prometheus.CounterValue, float64(w.Runs), w.Name, w.Type)
+		ch <- prometheus.MustNewConstMetric(descWatchFailures, prometheus.CounterValue, float64(w.Failures), w.Name, w.Type)
+		ch <- prometheus.MustNewConstMetric(descWatchTimeouts, prometheus.CounterValue, float64(w.Timeouts), w.Name, w.Type)
+		ch <- prometheus.MustNewConstMetric(descWatchSeconds, prometheus.CounterValue, w.Seconds, w.Name, w.Type)
 	}
 	if cat := c.a.Catalog(); cat != nil {
 		collectCatalog(cat, c.a.clk.Now(), ch)

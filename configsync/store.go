@@ -64,6 +64,9 @@ type Store struct {
 
 	commitMu sync.Mutex // one flush at a time
 	stats    counters
+	// recent is guarded by mu; lag is lock-free (recent.go).
+	recent recentRing
+	lag    lagHists
 }
 
 type dirtyOp struct {
@@ -290,6 +293,7 @@ func (s *Store) commitLocal(es []Entry) ([]Record, error) {
 		recs[i] = Record{Entry: e, Index: r.Index}
 	}
 	s.notify(changed)
+	s.recordLocked(changed, PathLocal)
 	pending := s.needFlushLocked()
 	s.mu.Unlock()
 	if pending {
@@ -528,6 +532,7 @@ func (s *Store) process(b []byte) {
 	}
 	s.notify(out.Accepted)
 	s.notify(out.Removed)
+	s.recordLocked(out.Accepted, arrivalPath(m))
 	var msgs [][]byte
 	for _, e := range out.Gossip {
 		msgs = append(msgs, s.broadcastLocked(e, false))

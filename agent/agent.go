@@ -19,8 +19,10 @@ import (
 	"github.com/murmurhq/murmur/catalog"
 	"github.com/murmurhq/murmur/configsync"
 	"github.com/murmurhq/murmur/dnsserver"
+	"github.com/murmurhq/murmur/insight"
 	"github.com/murmurhq/murmur/internal/clock"
 	"github.com/murmurhq/murmur/membership"
+	"github.com/murmurhq/murmur/query"
 )
 
 // Version is the agent's version, set by the build (-ldflags -X).
@@ -97,15 +99,18 @@ type Agent struct {
 	intents membership.Intents
 	// cat is set by Start, once; atomic because membership events (which
 	// memberlist delivers during Create already) read it.
-	cat     atomic.Pointer[catalog.Catalog]
-	queries *queries
+	cat atomic.Pointer[catalog.Catalog]
+	// queries asks and answers cluster queries (the keyring, propagation).
+	queries *query.Queries
 	watches watchState
 
 	// sec is the security state (security.go, keyring.go).
 	sec *security
 
-	// store, dns and metrics are set by Start and read-only afterwards.
+	// store, insight, dns and metrics are set by Start and read-only
+	// afterwards.
 	store   *configsync.Store
+	insight *insight.Insight
 	dns     *dnsserver.Server
 	metrics *metrics
 
@@ -208,11 +213,12 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	a.handlers[msgAgent] = clockState{a}
 	a.states[msgAgent] = clockState{a}
 	a.states[msgWallClock] = wallClockState{a}
+	a.queries = query.New(query.Config{Node: cfg.NodeName, Cluster: queryCluster{a}, Clock: a.clk,
+		Logger: o.logger.With("node", cfg.NodeName), Remote: func(source, msg string, args ...any) { a.logRemote("query", source, msg, args...) }})
+	a.handlers[msgQuery] = HandlerFunc(a.queries.HandleMessage)
 	if a.sec, err = newSecurity(a); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	a.handlers[msgKeyring] = HandlerFunc(a.sec.keys.handle)
-	a.initInsight()
 	a.initWatches()
 	if cfg.DataDir != "" {
 		a.peers = membership.NewPeers(cfg.DataDir)
@@ -261,7 +267,7 @@ func (a *Agent) Start() error {
 			return fmt.Errorf("agent: data_dir: %w", err)
 		}
 	}
-	ring, err := a.sec.keys.open()
+	ring, err := a.sec.keys.Open()
 	if err != nil {
 		return err
 	}
@@ -285,6 +291,7 @@ func (a *Agent) Start() error {
 	a.store = store
 	a.handlers[MsgConfigSync] = store
 	a.states[MsgConfigSync] = store
+	a.insight = insight.New(store, a.queries) // registers its query before memberlist exists
 	a.newDNS(ls)
 	cat, err := a.newCatalog()
 	if err != nil {
@@ -341,9 +348,8 @@ func (a *Agent) Start() error {
 			a.log.Error("store stopped", "err", err)
 		}
 	})
-	a.goRun(ctx, a.sec.keys.run)
 	a.goRun(ctx, a.remoteLogLoop)
-	a.goRun(ctx, a.queries.serve)
+	a.goRun(ctx, func(ctx context.Context) { _ = a.queries.Run(ctx) })
 	a.goRun(ctx, func(ctx context.Context) { _ = cat.Run(ctx) })
 	a.startFaces(ctx, ls)
 	a.startWatches(ctx)

@@ -158,8 +158,52 @@ func (a *Agent) httpHandler(metrics http.Handler) http.Handler {
 		// value over kv.max_value_bytes when this cap is larger.
 		MaxBodyBytes: max(int64(a.cfg.KV.MaxValueBytes), httpapi.DefaultMaxBodyBytes),
 		MemberWatch:  apiMembership{a},
-		Insight:      apiInsight{a},
+		Insight:      apiInsight{a.insight},
 		UI:           ui.Handler(),
 		Observe:      a.metrics.observeHTTP,
 	})
+}
+
+// Blocking member queries: the operator's view waits on them.
+var _ httpapi.MemberWatch = apiMembership{}
+
+func (b apiMembership) MembersIndex() uint64 { return b.a.members.Version() }
+
+// WaitMembers waits on a membership subscription: the table's version
+// moves before its event is published, so subscribing first and then
+// reading the version misses nothing.
+func (b apiMembership) WaitMembers(ctx context.Context, index uint64) (uint64, error) {
+	sub := b.a.Subscribe(1)
+	defer sub.Close()
+	for {
+		if v := b.MembersIndex(); v > index {
+			return v, nil
+		}
+		select {
+		case _, ok := <-sub.C():
+			if !ok {
+				return b.MembersIndex(), fmt.Errorf("%w: %w", httpapi.ErrUnavailable, ErrShutdown)
+			}
+		case <-ctx.Done():
+			return b.MembersIndex(), ctx.Err()
+		}
+	}
+}
+
+// rttFrom estimates the round trip from this agent to node.
+func (a *Agent) rttFrom(node string) *float64 {
+	self, ok := a.coords.Get(a.cfg.NodeName, true)
+	if !ok {
+		return nil
+	}
+	if node == a.cfg.NodeName {
+		zero := 0.0
+		return &zero
+	}
+	other, ok := a.coords.Get(node, false)
+	if !ok {
+		return nil
+	}
+	s := self.DistanceTo(other).Seconds()
+	return &s
 }

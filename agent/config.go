@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 	"github.com/murmurhq/murmur/catalog"
 	"github.com/murmurhq/murmur/configsync"
 	"github.com/murmurhq/murmur/dnsserver"
+	"github.com/murmurhq/murmur/keyring"
 	"github.com/murmurhq/murmur/membership"
 	"github.com/murmurhq/murmur/watch"
 )
@@ -408,7 +408,7 @@ func (g *GossipConfig) validate() []error {
 		bad("profile", "%q: must be lan, wan or local", g.Profile)
 	}
 	if g.Key != "" {
-		if _, err := DecodeKey(g.Key); err != nil {
+		if _, err := keyring.DecodeKey(g.Key); err != nil {
 			bad("key", "%v", err)
 		}
 	}
@@ -439,19 +439,6 @@ func (g *GossipConfig) validate() []error {
 		bad("probe_timeout", "%v must be shorter than probe_interval %v", g.ProbeTimeout.D(), g.ProbeInterval.D())
 	}
 	return errs
-}
-
-// DecodeKey decodes a gossip key: standard base64 of 16, 24 or 32 bytes.
-func DecodeKey(s string) ([]byte, error) {
-	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
-	if err != nil {
-		return nil, fmt.Errorf("not valid base64: %w", err)
-	}
-	switch len(k) {
-	case 16, 24, 32:
-		return k, nil
-	}
-	return nil, fmt.Errorf("decodes to %d bytes, want 16, 24 or 32", len(k))
 }
 
 // ParseLevel maps a log level name to a slog.Level.

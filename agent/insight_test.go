@@ -15,7 +15,7 @@ func TestPropagationAsksEveryAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ins := apiInsight{c.agents[1]}
+	ins := apiInsight{c.agents[1].insight}
 	waitFor(t, 10*time.Second, "every agent to hold the write", func() bool {
 		p, err := ins.Propagation(ctx, "app/mode", r.Version.String(), r.Version.Node, 2*time.Second)
 		if err != nil || len(p.Nodes) != 3 {
@@ -78,50 +78,11 @@ func TestHistoryAndMembersIndex(t *testing.T) {
 	if _, err := a.Store().Put(context.Background(), "app/x", []byte("1"), 0); err != nil {
 		t.Fatal(err)
 	}
-	h := apiInsight{a}.History("app/", 10)
+	h := apiInsight{a.insight}.History("app/", 10)
 	if len(h) != 1 || h[0].Key != "app/x" || h[0].Path != configsync.PathLocal || h[0].Origin != "n1" {
 		t.Fatalf("history %+v", h)
 	}
 	if ms := mem.Members(); ms[0].StatusSince.IsZero() || ms[0].RTTSeconds == nil || *ms[0].RTTSeconds != 0 {
 		t.Fatalf("self member %+v: want a status time and an RTT of 0", ms[0])
 	}
-}
-
-func FuzzQueryFrame(f *testing.F) {
-	f.Add(queryFrame{typ: queryRequest, kind: queryKeyVersion, id: 7, node: "n1", payload: []byte("app/mode")}.encode())
-	f.Add(queryFrame{typ: queryAnswer, kind: queryKeyVersion, id: 1, node: "n2", payload: keyVersion{has: true}.encode()}.encode())
-	f.Add([]byte{})
-	f.Add([]byte("Q"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		fr, err := decodeQueryFrame(b)
-		if err != nil {
-			return
-		}
-		if len(fr.node) == 0 || len(fr.node) > maxNodeNameBytes {
-			t.Fatalf("accepted node name of %d bytes", len(fr.node))
-		}
-		again, err := decodeQueryFrame(fr.encode())
-		if err != nil || again.node != fr.node || again.id != fr.id || string(again.payload) != string(fr.payload) {
-			t.Fatalf("round trip: %+v %v", again, err)
-		}
-	})
-}
-
-func FuzzKeyVersion(f *testing.F) {
-	f.Add(keyVersion{has: true, version: configsync.Version{Wall: 1700000000000, Logical: 3, Node: "n1"}, applied: time.UnixMilli(1700000000005)}.encode())
-	f.Add(keyVersion{}.encode())
-	f.Add([]byte{0xff})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		k, err := decodeKeyVersion(b)
-		if err != nil {
-			return
-		}
-		if k.version.Wall < 0 || len(k.version.Node) > maxNodeNameBytes {
-			t.Fatalf("accepted %+v", k)
-		}
-		again, err := decodeKeyVersion(k.encode())
-		if err != nil || again.version != k.version || !again.applied.Equal(k.applied) || again.has != k.has || again.deleted != k.deleted {
-			t.Fatalf("round trip: %+v %v, was %+v", again, err, k)
-		}
-	})
 }

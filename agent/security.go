@@ -14,10 +14,11 @@ import (
 
 	"github.com/murmurhq/murmur/acl"
 	"github.com/murmurhq/murmur/agent/httpapi"
+	"github.com/murmurhq/murmur/keyring"
 )
 
 // The agent's security state (docs/security.md): gossip refused off
-// loopback without a key, the keyring (keyring.go), and for the HTTP API
+// loopback without a key, the keyring (package keyring), and for the HTTP API
 // the ACLs, the Host check, TLS and the connection and blocking-query
 // limits. What SIGHUP may change is held behind atomic pointers.
 
@@ -29,7 +30,7 @@ type security struct {
 	gate   *httpapi.Gate
 	conns  *httpapi.ConnLimits
 	remote *remoteLog
-	keys   *keyring
+	keys   *keyring.Keyring
 }
 
 func newSecurity(a *Agent) (*security, error) {
@@ -44,7 +45,8 @@ func newSecurity(a *Agent) (*security, error) {
 		gate:   httpapi.NewGate(orDefault(c.HTTP.MaxBlockingQueries, DefaultMaxBlockingQueries)),
 		conns:  httpapi.NewConnLimits(orDefault(c.HTTP.MaxConns, DefaultMaxConns), orDefault(c.HTTP.MaxConnsPerClient, DefaultMaxConnsPerClient)),
 		remote: newRemoteLog(),
-		keys:   newKeyring(a),
+		keys: keyring.New(keyring.Config{Node: c.NodeName, DataDir: c.DataDir, Key: c.Gossip.Key, Cluster: a.queries,
+			Logger: a.opts.logger.With("node", c.NodeName)}),
 	}
 	if c.HTTP.TLSCertFile != "" {
 		s.tls = &tlsSource{}
@@ -69,9 +71,6 @@ func (a *Agent) HostPolicy() *httpapi.HostPolicy { return a.sec.hosts }
 
 // BlockingGate bounds the blocking queries of all HTTP faces together.
 func (a *Agent) BlockingGate() *httpapi.Gate { return a.sec.gate }
-
-// GossipEncrypted reports whether gossip is encrypted (after Start).
-func (a *Agent) GossipEncrypted() bool { return a.sec.keys.ring != nil }
 
 // isLoopback reports whether addr (IP:port) is on a loopback address.
 func isLoopback(addr string) bool {

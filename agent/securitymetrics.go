@@ -1,6 +1,10 @@
 package agent
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/murmurhq/murmur/keyring"
+)
 
 // securityCollector exports the security counters: remote-caused errors
 // and the log lines held back, HTTP connection and blocking-query limits,
@@ -36,7 +40,8 @@ func (c *securityCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descHTTPRefused, prometheus.CounterValue, float64(cs.Dropped), "closed")
 	ch <- prometheus.MustNewConstMetric(descBlocking, prometheus.GaugeValue, float64(s.gate.InUse()))
 	ch <- prometheus.MustNewConstMetric(descBlockingRef, prometheus.CounterValue, float64(s.gate.Refused()))
-	ch <- prometheus.MustNewConstMetric(descKeyringKeys, prometheus.GaugeValue, float64(len(s.keys.keys())))
-	ch <- prometheus.MustNewConstMetric(descKeyringDrop, prometheus.CounterValue, float64(s.keys.dropped.Load()))
-	ch <- prometheus.MustNewConstMetric(descKeyringBad, prometheus.CounterValue, float64(s.keys.malformed.Load()))
+	ch <- prometheus.MustNewConstMetric(descKeyringKeys, prometheus.GaugeValue, float64(len(s.keys.Keys())))
+	ks := c.a.queries.Stats(keyring.Kind)
+	ch <- prometheus.MustNewConstMetric(descKeyringDrop, prometheus.CounterValue, float64(ks.Dropped))
+	ch <- prometheus.MustNewConstMetric(descKeyringBad, prometheus.CounterValue, float64(ks.Malformed))
 }

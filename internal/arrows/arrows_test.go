@@ -25,6 +25,12 @@ var linked = map[string][]string{
 	// own interfaces and agentctl links them, so no memberlist.
 	"ui":    {mod + "agent", mod + "configsync", mod + "catalog", mod + "membership", "github.com/hashicorp/memberlist"},
 	"watch": {mod + "agent", mod + "configsync", mod + "catalog", mod + "membership", mod + "dnsserver", "github.com/hashicorp/memberlist"},
+	// Cluster queries know only frames and a Cluster interface; the
+	// keyring and the propagation view ask through them and never reach
+	// back into the agent.
+	"query":   {mod + "agent", mod + "configsync", mod + "catalog", mod + "membership", mod + "dnsserver", mod + "keyring", mod + "insight", "github.com/hashicorp/memberlist"},
+	"keyring": {mod + "agent", mod + "configsync", mod + "catalog", mod + "membership", mod + "dnsserver", mod + "insight"},
+	"insight": {mod + "agent", mod + "catalog", mod + "membership", mod + "dnsserver", mod + "keyring", "github.com/hashicorp/memberlist"},
 }
 
 // imported lists what a package must not import itself. dnsserver links

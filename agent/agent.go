@@ -92,7 +92,7 @@ type Agent struct {
 	members *membership.Table
 	events  membership.Broker
 	coords  *membership.Coords
-	offsets *clockOffsets
+	offsets *membership.Offsets
 	del     *delegate
 	meta    []byte // encoded node metadata; fixed at New
 	peers   *membership.Peers
@@ -188,7 +188,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		clk:      o.clock,
 		log:      o.logger.With("component", "agent", "node", cfg.NodeName),
 		coords:   membership.NewCoords(),
-		offsets:  newClockOffsets(o.clock.Now),
+		offsets:  membership.NewOffsets(o.clock.Now),
 		handlers: map[MsgType]Handler{},
 		states:   map[MsgType]StateHandler{},
 		rnd:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),

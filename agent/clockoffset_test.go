@@ -11,7 +11,6 @@ import (
 	"github.com/murmurhq/murmur/agent/httpapi"
 	"github.com/murmurhq/murmur/configsync"
 	"github.com/murmurhq/murmur/internal/clock"
-	"github.com/murmurhq/murmur/membership"
 )
 
 // An agent whose clock is 3 minutes ahead of its peers learns it from
@@ -72,55 +71,4 @@ func TestClockOffsetRefusesWrites(t *testing.T) {
 			t.Errorf("/v1/agent/self stats lack %q: %v", k, st)
 		}
 	}
-}
-
-func TestClockOffsetEstimate(t *testing.T) {
-	now := time.Unix(1_700_000_000, 0)
-	o := newClockOffsets(func() time.Time { return now })
-	if _, _, ok := o.selfOffset(); ok {
-		t.Fatal("an estimate with no samples")
-	}
-	// Two peers: the one nearer our clock decides.
-	o.observe("p", now.Add(-5*time.Millisecond).UnixMilli(), 10*time.Millisecond)
-	o.observe("q", now.Add(2*time.Hour).UnixMilli(), 0)
-	if off, n, ok := o.selfOffset(); !ok || off != 0 || n != 2 {
-		t.Fatalf("self offset %v, %v; want 0 (p is 5ms behind at 10ms rtt)", off, ok)
-	}
-	if off, _ := o.peer("q"); off != 2*time.Hour {
-		t.Fatalf("q offset %v", off)
-	}
-	o.observe("r", now.Add(2*time.Hour).UnixMilli(), 0)
-	if off, _, _ := o.selfOffset(); off != -2*time.Hour {
-		t.Fatalf("self offset %v with two of three peers 2h ahead; want -2h", off)
-	}
-	o.forget("q")
-	o.forget("r")
-	now = now.Add(offsetFresh)
-	if _, _, ok := o.selfOffset(); ok {
-		t.Fatal("a stale estimate still counts")
-	}
-}
-
-// FuzzAckPayload: any ack payload (coordinate and clock) is either used
-// or ignored, never a panic.
-func FuzzAckPayload(f *testing.F) {
-	a := &Agent{cfg: Config{NodeName: "self"}, clk: clock.Real{}, coords: membership.NewCoords(), offsets: newClockOffsets(time.Now)}
-	f.Add(a.ackPayload())
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		a := &Agent{cfg: Config{NodeName: "self"}, clk: clock.Real{}, coords: membership.NewCoords(), offsets: newClockOffsets(time.Now)}
-		a.coords.Observe("peer", time.Millisecond, a.observeAckClock("peer", time.Millisecond, b))
-		a.offsets.selfOffset()
-	})
-}
-
-// FuzzClockState: any push/pull clock sample is either used or ignored.
-func FuzzClockState(f *testing.F) {
-	a := &Agent{cfg: Config{NodeName: "self"}, clk: clock.Real{}, offsets: newClockOffsets(time.Now)}
-	a.members = membership.NewTable(time.Now, func(membership.Event) {})
-	f.Add(wallClockState{&Agent{cfg: Config{NodeName: "peer"}, clk: clock.Real{}}}.LocalState(false))
-	f.Add([]byte{0})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		wallClockState{a}.MergeRemoteState(b, true)
-	})
 }

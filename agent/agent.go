@@ -22,6 +22,7 @@ import (
 	"github.com/murmurhq/murmur/insight"
 	"github.com/murmurhq/murmur/internal/clock"
 	"github.com/murmurhq/murmur/membership"
+	"github.com/murmurhq/murmur/metrics"
 	"github.com/murmurhq/murmur/query"
 )
 
@@ -112,7 +113,7 @@ type Agent struct {
 	store   *configsync.Store
 	insight *insight.Insight
 	dns     *dnsserver.Server
-	metrics *metrics
+	metrics *metrics.Exporter
 
 	// handlers and states are filled by New and Start, before memberlist
 	// exists, and read-only afterwards.
@@ -497,7 +498,7 @@ func (a *Agent) Shutdown() error {
 		a.leaveMu.Unlock()
 		a.wg.Wait()
 		err = errors.Join(err, a.store.Close())
-		sink.forget(a.cfg.NodeName)
+		metrics.Forget(a.cfg.NodeName)
 		a.log.Info("agent stopped")
 	} else if a.opts.transport != nil {
 		// Never started, or Start failed: the transport is still ours.

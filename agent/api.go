@@ -160,7 +160,7 @@ func (a *Agent) httpHandler(metrics http.Handler) http.Handler {
 		MemberWatch:  apiMembership{a},
 		Insight:      apiInsight{a.insight},
 		UI:           ui.Handler(),
-		Observe:      a.metrics.observeHTTP,
+		Observe:      a.metrics.ObserveHTTP,
 	})
 }
 

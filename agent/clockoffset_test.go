@@ -56,7 +56,7 @@ func TestClockOffsetRefusesWrites(t *testing.T) {
 		return false
 	})
 	rec := httptest.NewRecorder()
-	newMetrics(a).handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	newMetrics(a).Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body := rec.Body.String()
 	for _, want := range []string{`murmur_clock_offset_seconds{member="c"} 1`, "murmur_kv_skew_rejected_total", "murmur_kv_inbox_dropped_total 0",
 		"murmur_kv_outbox_dropped_total", "murmur_kv_send_errors_total", "murmur_kv_commit_errors_total", "murmur_kv_pending",

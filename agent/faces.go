@@ -119,7 +119,7 @@ func (a *Agent) startFaces(ctx context.Context, ls *listeners) {
 	}
 	if ls.http != nil {
 		a.httpAddr = ls.http.Addr().String()
-		h := a.httpHandler(a.metrics.handler())
+		h := a.httpHandler(a.metrics.Handler())
 		a.goRun(ctx, func(ctx context.Context) {
 			if err := httpapi.ServeWith(ctx, ls.http, h, a.serveConfig()); err != nil {
 				a.log.Error("HTTP API stopped", "err", err)

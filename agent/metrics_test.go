@@ -15,7 +15,7 @@ import (
 // count), and whether it exists.
 func metricValue(t *testing.T, a *Agent, name string, labels map[string]string) (float64, bool) {
 	t.Helper()
-	fams, err := a.metrics.reg.Gather()
+	fams, err := a.metrics.Gatherer().Gather()
 	if err != nil {
 		t.Fatalf("gather: %v", err)
 	}
@@ -94,7 +94,7 @@ func TestMetricsMove(t *testing.T) {
 	})
 
 	// HTTP requests by route and code.
-	h := a.httpHandler(a.metrics.handler())
+	h := a.httpHandler(a.metrics.Handler())
 	for _, target := range []string{"/v1/kv/app/metric", "/v1/kv/nope", "/v1/kv/nope"} {
 		req := httptest.NewRequest(http.MethodGet, target, nil)
 		req.Host = "127.0.0.1" // the Host check refuses example.com

@@ -30,6 +30,9 @@ var linked = map[string][]string{
 	// back into the agent.
 	"query":   {mod + "agent", mod + "configsync", mod + "catalog", mod + "membership", mod + "dnsserver", mod + "keyring", mod + "insight", "github.com/hashicorp/memberlist"},
 	"keyring": {mod + "agent", mod + "configsync", mod + "catalog", mod + "membership", mod + "dnsserver", mod + "insight"},
+	// The exporter reads the parts through its Sources; memberlist's
+	// figures reach it through go-metrics, not memberlist.
+	"metrics": {mod + "agent", "github.com/hashicorp/memberlist"},
 	"insight": {mod + "agent", mod + "catalog", mod + "membership", mod + "dnsserver", mod + "keyring", "github.com/hashicorp/memberlist"},
 }
 

@@ -1,4 +1,4 @@
-package agent
+package metrics
 
 import (
 	"strings"
@@ -10,9 +10,9 @@ import (
 
 // memberlist's own statistics (probe and gossip timings, messages by kind,
 // UDP/TCP bytes, health score) exist only as calls to the process-global
-// hashicorp/go-metrics sink. ExportMemberlistMetrics installs a sink that
-// keeps them per node (memberlist labels every metric with the agent's
-// node name, see Config.memberlistConfig) so /metrics can export them.
+// hashicorp/go-metrics sink. ExportMemberlist installs a sink that keeps
+// them per node (the agent labels its memberlist's metrics with its node
+// name) so each agent's /metrics can export its own.
 
 // mlSink aggregates memberlist's metrics by node. It implements
 // gometrics.MetricSink and is safe for concurrent use.
@@ -38,11 +38,11 @@ var (
 	sink     = &mlSink{nodes: map[string]*mlNode{}}
 )
 
-// ExportMemberlistMetrics makes memberlist's statistics appear in every
+// ExportMemberlist makes memberlist's statistics appear in every
 // agent's /metrics (murmur_memberlist_*). It replaces the process-wide
 // go-metrics sink, so an embedding program that configures go-metrics
 // itself should not call it; agentd does. Calling it again does nothing.
-func ExportMemberlistMetrics() {
+func ExportMemberlist() {
 	sinkOnce.Do(func() {
 		cfg := gometrics.DefaultConfig("")
 		cfg.EnableHostname = false
@@ -98,7 +98,9 @@ func (s *mlSink) AddSampleWithLabels(key []string, val float32, labels []gometri
 	x.sum += float64(val)
 }
 
-// forget drops a node's metrics (its agent shut down).
+// Forget drops node's memberlist metrics (its agent shut down).
+func Forget(node string) { sink.forget(node) }
+
 func (s *mlSink) forget(node string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -138,7 +140,7 @@ func (s *mlSink) collect(node string, ch chan<- prometheus.Metric) {
 	defer s.mu.Unlock()
 	n := s.nodes[node]
 	if n == nil {
-		return // ExportMemberlistMetrics was not called
+		return // ExportMemberlist was not called
 	}
 	for k, d := range mlCounters {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, n.counters[k])

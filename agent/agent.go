@@ -21,6 +21,7 @@ import (
 	"github.com/murmurhq/murmur/dnsserver"
 	"github.com/murmurhq/murmur/insight"
 	"github.com/murmurhq/murmur/internal/clock"
+	"github.com/murmurhq/murmur/internal/logthrottle"
 	"github.com/murmurhq/murmur/membership"
 	"github.com/murmurhq/murmur/metrics"
 	"github.com/murmurhq/murmur/query"
@@ -319,7 +320,7 @@ func (a *Agent) Start() error {
 		mc.Transport = a.opts.transport
 	}
 	mc.MetricLabels = append(mc.MetricLabels, gometrics.Label{Name: "node", Value: a.cfg.NodeName})
-	mc.Logger = memberlistLogger(a.opts.logger.With("node", a.cfg.NodeName), a.sec.remote)
+	mc.Logger = logthrottle.LevelLogger(a.opts.logger.With("node", a.cfg.NodeName), "memberlist", a.sec.remote)
 	mc.Delegate = a.del
 	mc.Events = a.del
 	mc.Ping = a.del
@@ -349,7 +350,7 @@ func (a *Agent) Start() error {
 			a.log.Error("store stopped", "err", err)
 		}
 	})
-	a.goRun(ctx, a.remoteLogLoop)
+	a.goRun(ctx, a.sec.remote.Run)
 	a.goRun(ctx, func(ctx context.Context) { _ = a.queries.Run(ctx) })
 	a.goRun(ctx, func(ctx context.Context) { _ = cat.Run(ctx) })
 	a.startFaces(ctx, ls)

@@ -41,11 +41,10 @@ func newMetrics(a *Agent) *metrics.Exporter {
 // securityStats reads the security counters for /metrics.
 func (a *Agent) securityStats() metrics.Security {
 	s := a.sec
-	_, held := s.remote.lim.Stats()
 	cs := s.conns.Stats()
 	ks := a.queries.Stats(keyring.Kind)
 	return metrics.Security{
-		RemoteErrors: s.remote.counts(), LogSuppressed: held,
+		RemoteErrors: s.remote.Counts(), LogSuppressed: s.remote.Held(),
 		ConnsOpen: cs.Open, ConnsRefused: cs.Refused, ConnsDropped: cs.Dropped,
 		Blocking: s.gate.InUse(), BlockingRefused: s.gate.Refused(),
 		KeyringKeys: len(s.keys.Keys()), KeyringDropped: ks.Dropped, KeyringMalformed: ks.Malformed,

@@ -1,19 +1,15 @@
 package agent
 
 import (
-	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/murmurhq/murmur/acl"
 	"github.com/murmurhq/murmur/agent/httpapi"
+	"github.com/murmurhq/murmur/internal/logthrottle"
 	"github.com/murmurhq/murmur/keyring"
 )
 
@@ -26,10 +22,10 @@ type security struct {
 	acl   *acl.Live
 	hosts *httpapi.HostPolicy
 	// tls is nil when the API serves plain HTTP.
-	tls    *tlsSource
+	tls    *httpapi.Certs
 	gate   *httpapi.Gate
 	conns  *httpapi.ConnLimits
-	remote *remoteLog
+	remote *logthrottle.Remote
 	keys   *keyring.Keyring
 }
 
@@ -44,12 +40,12 @@ func newSecurity(a *Agent) (*security, error) {
 		hosts:  httpapi.NewHostPolicy(c.HTTP.AllowedHosts...),
 		gate:   httpapi.NewGate(orDefault(c.HTTP.MaxBlockingQueries, DefaultMaxBlockingQueries)),
 		conns:  httpapi.NewConnLimits(orDefault(c.HTTP.MaxConns, DefaultMaxConns), orDefault(c.HTTP.MaxConnsPerClient, DefaultMaxConnsPerClient)),
-		remote: newRemoteLog(),
+		remote: logthrottle.NewRemote(a.log),
 		keys: keyring.New(keyring.Config{Node: c.NodeName, DataDir: c.DataDir, Key: c.Gossip.Key, Cluster: a.queries,
 			Logger: a.opts.logger.With("node", c.NodeName)}),
 	}
 	if c.HTTP.TLSCertFile != "" {
-		s.tls = &tlsSource{}
+		s.tls = &httpapi.Certs{}
 	}
 	return s, nil
 }
@@ -148,65 +144,9 @@ func (c *Config) validateSecurity() []error {
 	return errs
 }
 
-// tlsSource serves the current certificate; SIGHUP re-reads the files.
-type tlsSource struct {
-	cur atomic.Pointer[tls.Config]
-	// names are the DNS names of the current certificate.
-	names atomic.Pointer[[]string]
-}
-
-func (t *tlsSource) set(cfg *tls.Config, names []string) {
-	t.cur.Store(cfg)
-	t.names.Store(&names)
-}
-
-// certNames returns the DNS names of the current certificate (none when
-// the API serves plain HTTP).
-func (t *tlsSource) certNames() []string {
-	if t == nil {
-		return nil
-	}
-	if p := t.names.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-// load reads the certificate, key and client CAs of h; it returns the
-// config and the DNS names of the certificate.
+// loadTLS reads the certificate, key and client CAs of h.
 func loadTLS(h *HTTPConfig) (*tls.Config, []string, error) {
-	cert, err := tls.LoadX509KeyPair(h.TLSCertFile, h.TLSKeyFile)
-	if err != nil {
-		return nil, nil, fmt.Errorf("agent: http.tls_cert_file %s, http.tls_key_file %s: %w", h.TLSCertFile, h.TLSKeyFile, err)
-	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if h.TLSClientCAFile != "" {
-		pem, err := os.ReadFile(h.TLSClientCAFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("agent: http.tls_client_ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, nil, fmt.Errorf("agent: http.tls_client_ca_file %s: no PEM certificate in it", h.TLSClientCAFile)
-		}
-		cfg.ClientCAs = pool
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	var names []string
-	if cert.Leaf != nil {
-		names = cert.Leaf.DNSNames
-	}
-	return cfg, names, nil
-}
-
-// serverConfig hands every handshake the current config.
-func (t *tlsSource) serverConfig() *tls.Config {
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			return t.cur.Load(), nil
-		},
-	}
+	return httpapi.LoadTLS(h.TLSCertFile, h.TLSKeyFile, h.TLSClientCAFile)
 }
 
 // startTLS loads the certificate before the API listens.
@@ -218,7 +158,7 @@ func (a *Agent) startTLS() error {
 	if err != nil {
 		return err
 	}
-	a.sec.tls.set(cfg, names)
+	a.sec.tls.Set(cfg, names)
 	a.sec.hosts.Set(append(slices.Clone(a.cfg.HTTP.AllowedHosts), names...)...)
 	return nil
 }
@@ -227,11 +167,11 @@ func (a *Agent) startTLS() error {
 func (a *Agent) serveConfig() httpapi.ServeConfig {
 	sc := httpapi.ServeConfig{
 		Logger:   a.opts.logger,
-		ErrorLog: a.sec.remote.writer(a.opts.logger.With("node", a.cfg.NodeName), "httpapi"),
+		ErrorLog: a.sec.remote.Writer(a.opts.logger.With("node", a.cfg.NodeName), "httpapi"),
 		Conns:    a.sec.conns,
 	}
 	if a.sec.tls != nil {
-		sc.TLS = a.sec.tls.serverConfig()
+		sc.TLS = a.sec.tls.ServerConfig()
 	}
 	return sc
 }
@@ -239,28 +179,7 @@ func (a *Agent) serveConfig() httpapi.ServeConfig {
 // logRemote logs, rate-limited per source, a problem caused by bytes
 // from the network; source is the sender's address or node ("" unknown).
 func (a *Agent) logRemote(component, source, msg string, args ...any) {
-	ok, held := a.sec.remote.allow(component, source, msg)
-	if !ok {
-		return
-	}
-	if held > 0 {
-		args = append(args, "suppressed_before", held)
-	}
-	a.log.Warn(msg, append([]any{"part", component, "source", source}, args...)...)
-}
-
-// remoteLogLoop logs every 10 s what the log throttle held back.
-func (a *Agent) remoteLogLoop(ctx context.Context) {
-	t := time.NewTicker(10 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			a.sec.remote.flush(a.log, now)
-		}
-	}
+	a.sec.remote.Log(component, source, msg, args...)
 }
 
 // securityKey reports whether key is one reloadSecurity applies.
@@ -292,10 +211,10 @@ func (a *Agent) reloadSecurity(cfg Config) (failed []string) {
 			failed = append(failed, "http.tls")
 			break
 		}
-		a.sec.tls.set(tc, certNames)
+		a.sec.tls.Set(tc, certNames)
 		a.log.Info("reloaded TLS certificate", "file", cfg.HTTP.TLSCertFile)
 	}
-	a.sec.hosts.Set(append(slices.Clone(cfg.HTTP.AllowedHosts), a.sec.tls.certNames()...)...)
+	a.sec.hosts.Set(append(slices.Clone(cfg.HTTP.AllowedHosts), a.sec.tls.Names()...)...)
 	return failed
 }
 

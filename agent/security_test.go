@@ -279,12 +279,12 @@ func TestGarbageGossipLogsBounded(t *testing.T) {
 		u.Write(bytes.Repeat([]byte{byte(i)}, 60))
 	}
 	waitFor(t, 10*time.Second, "the garbage to be read", func() bool {
-		return a.sec.remote.counts()["memberlist"] >= packets/2
+		return a.sec.remote.Counts()["memberlist"] >= packets/2
 	})
 	if n := lc.count("Decrypt packet failed"); n > 10 {
 		t.Fatalf("%d log lines for %d garbage packets from one source", n, packets)
 	}
-	a.sec.remote.flush(a.log, time.Now())
+	a.sec.remote.Flush(time.Now())
 	if lc.count("suppressed repeated log lines") != 1 {
 		t.Fatalf("no summary line: %v", lc.lines)
 	}

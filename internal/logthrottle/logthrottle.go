@@ -8,6 +8,11 @@
 // Flush on a timer to log the summaries of sources that went quiet. It
 // takes the time as an argument and starts no goroutine. Safe for
 // concurrent use.
+//
+// Remote wraps a Limiter for an agent: it counts the lines remote bytes
+// cause per component, logs them (Log, Writer for net/http's ErrorLog,
+// LevelLogger for memberlist's "[WARN] ..." logger) and flushes the
+// summaries on its own timer (Run).
 package logthrottle
 
 import (

@@ -159,7 +159,7 @@ type Agent struct {
 // New checks cfg and prepares an agent without starting anything: no
 // sockets, no goroutines. cfg is copied.
 func New(cfg Config, opts ...Option) (*Agent, error) {
-	cfg = cfg.clone()
+	cfg = cfg.Clone()
 	if cfg.Gossip.Profile == "" {
 		cfg.Gossip.Profile = "lan"
 	}
@@ -203,7 +203,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		}
 		return 1
 	}
-	mult := cfg.memberlistConfig().RetransmitMult
+	mult := memberlistConfig(&cfg).RetransmitMult
 	// The delegate and its queues exist before memberlist does: memberlist
 	// answers pings (and so asks for broadcasts) already inside Create.
 	a.del = &delegate{
@@ -242,7 +242,7 @@ func (a *Agent) Handle(t MsgType, h Handler) {
 }
 
 // Config returns a copy of the agent's configuration.
-func (a *Agent) Config() Config { return a.cfg.clone() }
+func (a *Agent) Config() Config { return a.cfg.Clone() }
 
 // Name is this agent's node name.
 func (a *Agent) Name() string { return a.cfg.NodeName }
@@ -274,7 +274,7 @@ func (a *Agent) Start() error {
 		return err
 	}
 	if a.opts.transport == nil { // an injected transport is the embedder's to secure
-		if err := a.cfg.checkPlaintext(ring != nil); err != nil {
+		if err := a.cfg.CheckPlaintext(ring != nil); err != nil {
 			return err
 		}
 	}
@@ -302,7 +302,7 @@ func (a *Agent) Start() error {
 		return err
 	}
 	a.cat.Store(cat)
-	mc := a.cfg.memberlistConfig()
+	mc := memberlistConfig(&a.cfg)
 	mc.Name = a.cfg.NodeName
 	host, port, _ := net.SplitHostPort(a.cfg.BindAddr)
 	mc.BindAddr = host
@@ -462,7 +462,7 @@ func (a *Agent) Leave(ctx context.Context) error {
 	// memberlist returns once one peer has the leave message; keep
 	// gossiping a few rounds so it reaches the others first. This waits
 	// on memberlist's (real) clock, not the agent's.
-	propagate := 5 * a.cfg.memberlistConfig().GossipInterval
+	propagate := 5 * memberlistConfig(&a.cfg).GossipInterval
 	if rest := timeout - time.Since(start); rest < propagate {
 		propagate = max(rest, 0)
 	}

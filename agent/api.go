@@ -80,7 +80,7 @@ func (a *Agent) configSummary() map[string]any {
 			"max_key_bytes":   c.KV.MaxKeyBytes,
 			"max_value_bytes": c.KV.MaxValueBytes,
 			"tombstone_ttl":   c.KV.TombstoneTTL.D().String(),
-			"max_clock_skew":  c.KV.maxClockSkew().String(),
+			"max_clock_skew":  c.KV.ClockSkew().String(),
 		},
 		"log": map[string]any{"level": c.Log.Level, "json": c.Log.JSON},
 	}

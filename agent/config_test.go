@@ -68,7 +68,7 @@ json = true
 	if !cfg.Log.JSON || cfg.Log.Level != "debug" {
 		t.Errorf("log: %+v", cfg.Log)
 	}
-	mc := cfg.memberlistConfig()
+	mc := memberlistConfig(&cfg)
 	if mc.ProbeInterval != 2*time.Second || mc.GossipNodes != 4 || mc.GossipInterval != 500*time.Millisecond {
 		t.Errorf("memberlist config: probe %v nodes %d gossip %v (wan default 500ms kept)", mc.ProbeInterval, mc.GossipNodes, mc.GossipInterval)
 	}
@@ -184,7 +184,7 @@ func TestNewDoesNotTouchCallerConfig(t *testing.T) {
 
 func TestChangedKeys(t *testing.T) {
 	a := DevConfig()
-	b := a.clone()
+	b := a.Clone()
 	b.Log.Level = "debug"
 	b.BindAddr = "127.0.0.1:1"
 	got := changedKeys(a, b)

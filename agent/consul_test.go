@@ -442,7 +442,7 @@ func TestACLDefaultFollowsConsulAddress(t *testing.T) {
 	} {
 		c := DefaultConfig()
 		c.ConsulAPI.Addr = tc.consul
-		if got := c.aclDefault(); got != tc.want {
+		if got := c.ACLDefault(); got != tc.want {
 			t.Errorf("consul_api.addr %q: %s, want %s", tc.consul, got, tc.want)
 		}
 	}

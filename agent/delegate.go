@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/murmurhq/murmur/config"
 )
 
 // MsgType is the first byte of every Murmur user message carried by
@@ -198,8 +200,8 @@ const maxQueuedBroadcasts = 4096
 // MaxGossipPayload is the largest payload Broadcast can carry in one UDP
 // gossip packet: memberlist's 1400-byte UDP buffer minus its compound,
 // encryption and label overhead, minus the type byte. Larger payloads must
-// go by SendReliable.
-const MaxGossipPayload = 1200
+// go by SendReliable. config validates kv.max_key_bytes against it.
+const MaxGossipPayload = config.MaxGossipPayload
 
 // ErrUnknownNode is returned when sending to a node the agent does not know
 // as alive or suspect.

@@ -3,7 +3,6 @@ package agent
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -14,8 +13,8 @@ import (
 // Fuzz targets of the agent's decoders of network and disk bytes (the
 // configsync wire, the DNS handler, node meta, coordinates and intents
 // (membership), service records (catalog), query frames (query), keyring
-// messages and files (keyring) and key versions (insight) have theirs in
-// their packages).
+// messages and files (keyring), key versions (insight) and the TOML
+// config (config) have theirs in their packages).
 // .ci/run runs each for a few seconds; their seeds run as unit tests.
 //
 //	go test -run '^$' -fuzz FuzzGossipMessage -fuzztime 30s ./agent/
@@ -42,32 +41,6 @@ func FuzzGossipMessage(f *testing.F) {
 		if a.GossipEncrypted() || len(a.sec.keys.Keys()) != 0 {
 			t.Fatal("a message changed the keyring of an unencrypted agent")
 		}
-	})
-}
-
-// FuzzConfig: any TOML is parsed into a config or refused with an error
-// wrapping ErrConfig; a parsed one validates without panicking.
-func FuzzConfig(f *testing.F) {
-	for _, s := range []string{
-		"node_name = \"a\"\n[gossip]\nkey = \"MTIzNDU2Nzg5MDEyMzQ1Ng==\"\n",
-		"[http]\nallowed_hosts = [\"x\"]\nmax_conns = 3\n[acl]\ndefault = \"deny\"\n[[acl.token]]\nname = \"a\"\nsecret = \"s\"\nrules = [{ kind = \"kv\", prefix = \"a/\", access = \"read\" }]\n",
-		"[[service]]\nname = \"web\"\nport = 80\n[service.check]\nttl = \"10s\"\n",
-		"[dns]\nrecursors = [\"1.1.1.1:53\"]\nnode_ttl = \"5s\"\n",
-		"bind_addr = 7\n",
-		"[gossip\n",
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		cfg, err := ParseConfig(b, DevConfig())
-		if err != nil {
-			if !errors.Is(err, ErrConfig) {
-				t.Fatalf("error does not wrap ErrConfig: %v", err)
-			}
-			return
-		}
-		_ = cfg.Validate()
-		_ = ValidateWithSource(&cfg, "fuzz.toml", b)
 	})
 }
 

@@ -173,7 +173,7 @@ func TestPlaintextRefusedOffLoopback(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
 			c.BindAddr, c.AdvertiseAddr, c.Gossip.AllowPlaintext = tc.bind, tc.advertise, tc.allow
-			err := c.checkPlaintext(tc.key != "")
+			err := c.CheckPlaintext(tc.key != "")
 			if (err != nil) != tc.refused {
 				t.Fatalf("err = %v, refused want %v", err, tc.refused)
 			}

@@ -53,7 +53,7 @@ func (a *Agent) openStore() (*configsync.Store, error) {
 	cfg.DataDir = a.cfg.DataDir
 	cfg.Limits = configsync.Limits{MaxKeyBytes: a.cfg.KV.MaxKeyBytes, MaxValueBytes: a.cfg.KV.MaxValueBytes}
 	cfg.TombstoneTTL = a.cfg.KV.TombstoneTTL.D()
-	cfg.MaxClockSkew = a.cfg.KV.maxClockSkew()
+	cfg.MaxClockSkew = a.cfg.KV.ClockSkew()
 	cfg.ClockOffset = a.clockOffset
 	cfg.Clock = a.clk
 	cfg.Logger = a.opts.logger.With("node", a.cfg.NodeName)

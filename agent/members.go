@@ -76,7 +76,7 @@ func (a *Agent) onEvent(ev membership.Event) {
 // an answer make it suspect (one lost packet, or a busy moment, does not);
 // an answer clears it.
 func (a *Agent) suspectLoop(ctx context.Context) {
-	mc := a.cfg.memberlistConfig()
+	mc := memberlistConfig(&a.cfg)
 	t := a.clk.NewTicker(mc.ProbeInterval)
 	defer t.Stop()
 	var mu sync.Mutex

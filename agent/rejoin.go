@@ -65,7 +65,7 @@ func (a *Agent) joinLoop(ctx context.Context) {
 
 // reconnectLoop re-contacts one random failed member per interval.
 func (a *Agent) reconnectLoop(ctx context.Context) {
-	t := a.clk.NewTicker(a.cfg.reconnectInterval())
+	t := a.clk.NewTicker(a.cfg.Reconnect())
 	defer t.Stop()
 	for {
 		select {

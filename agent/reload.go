@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/murmurhq/murmur/config"
 )
 
 // ReloadResult says which changed configuration keys took effect and which
@@ -29,7 +31,7 @@ func (a *Agent) Reload(cfg Config) ReloadResult {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
 	if a.applied == nil {
-		c := a.cfg.clone()
+		c := a.cfg.Clone()
 		a.applied = &c
 	}
 	var res ReloadResult
@@ -64,7 +66,7 @@ func (a *Agent) Reload(cfg Config) ReloadResult {
 			key == "service" && svcOK ||
 			key == "watch" && watchOK ||
 			strings.HasPrefix(key, "dns.") && key != "dns.addr" && a.dns != nil && dnsOK ||
-			securityKey(key) && !slices.ContainsFunc(secFailed, func(f string) bool { return strings.HasPrefix(key, f) })
+			config.SecurityKey(key) && !slices.ContainsFunc(secFailed, func(f string) bool { return strings.HasPrefix(key, f) })
 		if ok {
 			res.Reloaded = append(res.Reloaded, key)
 		} else {
@@ -73,10 +75,10 @@ func (a *Agent) Reload(cfg Config) ReloadResult {
 	}
 	a.applied.Log.Level = cfg.Log.Level
 	if svcOK {
-		a.applied.Services = cfg.clone().Services
+		a.applied.Services = cfg.Clone().Services
 	}
 	if watchOK {
-		a.applied.Watches = cfg.clone().Watches
+		a.applied.Watches = cfg.Clone().Watches
 	}
 	if dnsOK && a.dns != nil {
 		a.applied.DNS.Config = cfg.DNS.Config

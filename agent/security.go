@@ -2,13 +2,11 @@ package agent
 
 import (
 	"crypto/tls"
-	"fmt"
-	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/murmurhq/murmur/acl"
 	"github.com/murmurhq/murmur/agent/httpapi"
+	"github.com/murmurhq/murmur/config"
 	"github.com/murmurhq/murmur/internal/logthrottle"
 	"github.com/murmurhq/murmur/keyring"
 )
@@ -31,15 +29,15 @@ type security struct {
 
 func newSecurity(a *Agent) (*security, error) {
 	c := &a.cfg
-	authz, err := c.authorizer()
+	authz, err := c.Authorizer()
 	if err != nil {
 		return nil, err
 	}
 	s := &security{
 		acl:    acl.NewLive(authz),
 		hosts:  httpapi.NewHostPolicy(c.HTTP.AllowedHosts...),
-		gate:   httpapi.NewGate(orDefault(c.HTTP.MaxBlockingQueries, DefaultMaxBlockingQueries)),
-		conns:  httpapi.NewConnLimits(orDefault(c.HTTP.MaxConns, DefaultMaxConns), orDefault(c.HTTP.MaxConnsPerClient, DefaultMaxConnsPerClient)),
+		gate:   httpapi.NewGate(config.OrDefault(c.HTTP.MaxBlockingQueries, DefaultMaxBlockingQueries)),
+		conns:  httpapi.NewConnLimits(config.OrDefault(c.HTTP.MaxConns, DefaultMaxConns), config.OrDefault(c.HTTP.MaxConnsPerClient, DefaultMaxConnsPerClient)),
 		remote: logthrottle.NewRemote(a.log),
 		keys: keyring.New(keyring.Config{Node: c.NodeName, DataDir: c.DataDir, Key: c.Gossip.Key, Cluster: a.queries,
 			Logger: a.opts.logger.With("node", c.NodeName)}),
@@ -48,13 +46,6 @@ func newSecurity(a *Agent) (*security, error) {
 		s.tls = &httpapi.Certs{}
 	}
 	return s, nil
-}
-
-func orDefault(v, d int) int {
-	if v == 0 {
-		return d
-	}
-	return v
 }
 
 // ACL is the agent's live authorizer, for faces beside the native HTTP
@@ -67,82 +58,6 @@ func (a *Agent) HostPolicy() *httpapi.HostPolicy { return a.sec.hosts }
 
 // BlockingGate bounds the blocking queries of all HTTP faces together.
 func (a *Agent) BlockingGate() *httpapi.Gate { return a.sec.gate }
-
-// isLoopback reports whether addr (IP:port) is on a loopback address.
-func isLoopback(addr string) bool {
-	ap, err := netip.ParseAddrPort(addr)
-	return err == nil && ap.Addr().Unmap().IsLoopback()
-}
-
-// checkPlaintext refuses gossip reachable beyond this machine without a
-// key, unless gossip.allow_plaintext says so.
-func (c *Config) checkPlaintext(encrypted bool) error {
-	if encrypted || c.Gossip.AllowPlaintext {
-		return nil
-	}
-	for _, addr := range []string{c.BindAddr, c.AdvertiseAddr} {
-		if addr != "" && !isLoopback(addr) {
-			return fmt.Errorf(`%w: gossip on %s is reachable beyond this machine and has no key, so anyone who can reach it could join and write: set gossip.key (make one with "agentctl keygen"), or bind to 127.0.0.1, or set gossip.allow_plaintext = true on a network you trust`,
-				ErrConfig, addr)
-		}
-	}
-	return nil
-}
-
-// aclDefault is acl.default, or when unset: "allow" when the API listens
-// on loopback and no token is configured, "read" on loopback with tokens
-// (writes need one), "deny" elsewhere.
-func (c *Config) aclDefault() string {
-	if c.ACL.Default != "" {
-		return c.ACL.Default
-	}
-	switch {
-	case c.HTTP.Addr != "" && !isLoopback(c.HTTP.Addr),
-		c.ConsulAPI.Addr != "" && !isLoopback(c.ConsulAPI.Addr):
-		return acl.DefaultDeny
-	case c.HTTP.Token != "" || len(c.ACL.Tokens) > 0:
-		return acl.DefaultRead
-	}
-	return acl.DefaultAllow
-}
-
-// authorizer builds the ACLs of c.
-func (c *Config) authorizer() (*acl.Authorizer, error) {
-	ac := c.ACL
-	ac.Default = c.aclDefault()
-	return acl.New(ac, c.HTTP.Token)
-}
-
-// validateSecurity checks http.* security keys and acl.*; Validate calls
-// it.
-func (c *Config) validateSecurity() []error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
-	}
-	h := &c.HTTP
-	if (h.TLSCertFile == "") != (h.TLSKeyFile == "") {
-		bad("http.tls_cert_file", "http.tls_cert_file and http.tls_key_file go together")
-	}
-	if h.TLSClientCAFile != "" && h.TLSCertFile == "" {
-		bad("http.tls_client_ca_file", "needs http.tls_cert_file and http.tls_key_file (mutual TLS is TLS)")
-	}
-	for key, v := range map[string]int{"http.max_conns": h.MaxConns, "http.max_conns_per_client": h.MaxConnsPerClient,
-		"http.max_blocking_queries": h.MaxBlockingQueries} {
-		if v < 0 {
-			bad(key, "%d: must not be negative (0 takes the default)", v)
-		}
-	}
-	for i, name := range h.AllowedHosts {
-		if name == "" || strings.ContainsAny(name, ":/ @[]") {
-			bad(fmt.Sprintf("http.allowed_hosts[%d]", i), "%q: want a host name without port or scheme", name)
-		}
-	}
-	if _, err := c.authorizer(); err != nil {
-		errs = append(errs, unjoin(err)...)
-	}
-	return errs
-}
 
 // loadTLS reads the certificate, key and client CAs of h.
 func loadTLS(h *HTTPConfig) (*tls.Config, []string, error) {
@@ -182,18 +97,12 @@ func (a *Agent) logRemote(component, source, msg string, args ...any) {
 	a.sec.remote.Log(component, source, msg, args...)
 }
 
-// securityKey reports whether key is one reloadSecurity applies.
-func securityKey(key string) bool {
-	return strings.HasPrefix(key, "acl.") || key == "http.token" || key == "http.allowed_hosts" ||
-		strings.HasPrefix(key, "http.tls_")
-}
-
 // reloadSecurity applies cfg's ACLs, allowed hosts and TLS files. TLS
 // files are re-read on every reload (a renewed certificate keeps its
 // path); serving HTTPS or plain HTTP cannot change without a restart. It
 // returns the keys it could not apply.
 func (a *Agent) reloadSecurity(cfg Config) (failed []string) {
-	authz, err := cfg.authorizer()
+	authz, err := cfg.Authorizer()
 	if err != nil {
 		a.log.Error("reload acl, keeping the running ACLs", "err", err)
 		failed = append(failed, "acl", "http.token")
@@ -221,7 +130,7 @@ func (a *Agent) reloadSecurity(cfg Config) (failed []string) {
 // appliedSecurity records in a.applied what reloadSecurity applied.
 // Called with reloadMu held.
 func (a *Agent) appliedSecurity(cfg Config, failed []string) {
-	c := cfg.clone()
+	c := cfg.Clone()
 	if !slices.Contains(failed, "acl") {
 		a.applied.ACL = c.ACL
 		a.applied.HTTP.Token = c.HTTP.Token
@@ -243,9 +152,9 @@ func (a *Agent) httpSummary() map[string]any {
 		"tls":                  h.TLSCertFile != "",
 		"mutual_tls":           h.TLSClientCAFile != "",
 		"allowed_hosts":        h.AllowedHosts,
-		"max_conns":            orDefault(h.MaxConns, DefaultMaxConns),
-		"max_conns_per_client": orDefault(h.MaxConnsPerClient, DefaultMaxConnsPerClient),
-		"max_blocking_queries": orDefault(h.MaxBlockingQueries, DefaultMaxBlockingQueries),
+		"max_conns":            config.OrDefault(h.MaxConns, DefaultMaxConns),
+		"max_conns_per_client": config.OrDefault(h.MaxConnsPerClient, DefaultMaxConnsPerClient),
+		"max_blocking_queries": config.OrDefault(h.MaxBlockingQueries, DefaultMaxBlockingQueries),
 	}
 	if authz := a.sec.acl.Get(); authz != nil {
 		m["acl_default"] = authz.Default()

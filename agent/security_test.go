@@ -56,7 +56,7 @@ rules = [
 		t.Fatalf("parsed %+v %+v", cfg.HTTP, cfg.ACL)
 	}
 	// clone copies the ACL deeply.
-	c2 := cfg.clone()
+	c2 := cfg.Clone()
 	c2.ACL.Tokens[0].Rules[0].Access = "deny"
 	c2.HTTP.AllowedHosts[0] = "x"
 	if cfg.ACL.Tokens[0].Rules[0].Access != "write" || cfg.HTTP.AllowedHosts[0] != "agent.internal" {
@@ -95,7 +95,7 @@ func TestACLDefaultFollowsAddress(t *testing.T) {
 	} {
 		c := DefaultConfig()
 		c.HTTP.Addr, c.HTTP.Token = tc.addr, tc.token
-		if got := c.aclDefault(); got != tc.want {
+		if got := c.ACLDefault(); got != tc.want {
 			t.Errorf("%s token %q: %s, want %s", tc.addr, tc.token, got, tc.want)
 		}
 	}

@@ -33,6 +33,9 @@ var linked = map[string][]string{
 	// The exporter reads the parts through its Sources; memberlist's
 	// figures reach it through go-metrics, not memberlist.
 	"metrics": {mod + "agent", "github.com/hashicorp/memberlist"},
+	// The config validates each part with the part's own rules; the
+	// agent re-exports it.
+	"config":  {mod + "agent"},
 	"insight": {mod + "agent", mod + "catalog", mod + "membership", mod + "dnsserver", mod + "keyring", "github.com/hashicorp/memberlist"},
 }
 

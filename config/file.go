@@ -1,4 +1,4 @@
-package agent
+package config
 
 import (
 	"errors"
@@ -10,7 +10,9 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// ErrConfig marks an error in a configuration file or value.
+// ErrConfig marks an error in a configuration file or value. Its text
+// keeps the "agent: " of the package it came from: agentd prints it, and
+// docs and scripts quote those lines.
 var ErrConfig = errors.New("agent: invalid configuration")
 
 // LoadFile reads the TOML file at path on top of base (normally
@@ -31,8 +33,8 @@ func LoadFile(path string, base Config) (Config, []byte, error) {
 	return cfg, data, nil
 }
 
-// ParseConfig is LoadFile for TOML already in memory.
-func ParseConfig(data []byte, base Config) (Config, error) {
+// Parse is LoadFile for TOML already in memory.
+func Parse(data []byte, base Config) (Config, error) {
 	cfg, err := parseConfig(data, base)
 	if err != nil {
 		return base, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -41,7 +43,7 @@ func ParseConfig(data []byte, base Config) (Config, error) {
 }
 
 func parseConfig(data []byte, base Config) (Config, error) {
-	cfg := base.clone()
+	cfg := base.Clone()
 	md, err := toml.Decode(string(data), &cfg)
 	if err != nil {
 		var pe toml.ParseError
@@ -127,9 +129,9 @@ func linePrefix(data []byte, key string) string {
 	return ""
 }
 
-// clone returns a deep copy so that decoding into it or validating it can
+// Clone returns a deep copy so that decoding into it or validating it can
 // never touch the caller's slices and maps.
-func (c Config) clone() Config {
+func (c Config) Clone() Config {
 	out := c
 	out.Join = append([]string(nil), c.Join...)
 	if c.Meta != nil {

@@ -338,13 +338,8 @@ func (a *Agent) Start() error {
 	self, _ := a.LocalMember() // memberlist reported our own join during Create
 	a.log.Info("agent started", "addr", self.AddrPort().String(),
 		"profile", a.cfg.Gossip.Profile, "encrypted", ring != nil)
-	a.goRun(ctx, a.joinLoop)
-	a.goRun(ctx, a.reconnectLoop)
-	a.goRun(ctx, a.reapLoop)
+	a.goRun(ctx, a.newRejoiner().Run)
 	a.goRun(ctx, a.suspectLoop)
-	if a.peers != nil {
-		a.goRun(ctx, a.persistPeersLoop)
-	}
 	a.goRun(ctx, func(ctx context.Context) {
 		if err := store.Run(ctx); err != nil {
 			a.log.Error("store stopped", "err", err)

@@ -12,32 +12,27 @@ import (
 	"github.com/murmurhq/murmur/ui"
 )
 
-// apiMembership adapts the Agent to httpapi.Membership.
+// apiMembership adapts the Agent to httpapi.Membership: the member list,
+// coordinates and blocking queries come from httpapi.MemberView, Self,
+// Join and Leave from the agent.
 type apiMembership struct{ a *Agent }
 
-var _ httpapi.Membership = apiMembership{}
+var (
+	_ httpapi.Membership  = apiMembership{}
+	_ httpapi.MemberWatch = apiMembership{}
+)
 
-func toClientMember(m Member) client.Member {
-	return client.Member{
-		Name:        m.Name,
-		Address:     m.Addr.String(),
-		Port:        m.Port,
-		Status:      m.Status.String(),
-		Meta:        m.Meta,
-		Protocol:    m.Protocol,
-		StatusSince: m.Since.UTC(),
-	}
+// view reads the agent's membership parts.
+func (a *Agent) view() httpapi.MemberView {
+	return httpapi.MemberView{Self: a.cfg.NodeName, Table: a.members, Coords: a.coords, Offsets: a.offsets, Events: &a.events}
 }
 
-func (b apiMembership) Members() []client.Member {
-	ms := b.a.Members()
-	out := make([]client.Member, len(ms))
-	for i, m := range ms {
-		out[i] = toClientMember(m)
-		out[i].RTTSeconds = b.a.rttFrom(m.Name)
-		out[i].ClockOffsetMs = b.a.clockOffsetMs(m.Name)
-	}
-	return out
+func (b apiMembership) Members() []client.Member                   { return b.a.view().Members() }
+func (b apiMembership) Coordinates() []client.Coordinate           { return b.a.view().Coordinates() }
+func (b apiMembership) RTT(from, to string) (time.Duration, error) { return b.a.view().RTT(from, to) }
+func (b apiMembership) MembersIndex() uint64                       { return b.a.members.Version() }
+func (b apiMembership) WaitMembers(ctx context.Context, index uint64) (uint64, error) {
+	return b.a.view().WaitMembers(ctx, index)
 }
 
 func (b apiMembership) Self() client.Self {
@@ -115,33 +110,6 @@ func (b apiMembership) Leave(ctx context.Context) error {
 	return nil
 }
 
-func (b apiMembership) Coordinates() []client.Coordinate {
-	var out []client.Coordinate
-	for _, m := range b.a.Members() {
-		co, ok := b.a.coords.Get(m.Name, m.Name == b.a.cfg.NodeName)
-		if !ok {
-			continue
-		}
-		out = append(out, client.Coordinate{Node: m.Name, Vec: co.Vec, Error: co.Error, Adjustment: co.Adjustment, Height: co.Height})
-	}
-	return out
-}
-
-func (b apiMembership) RTT(from, to string) (time.Duration, error) {
-	if from == "" {
-		from = b.a.cfg.NodeName
-	}
-	cf, ok := b.a.coords.Get(from, from == b.a.cfg.NodeName)
-	if !ok {
-		return 0, fmt.Errorf("%w: no coordinate for node %q", httpapi.ErrNotFound, from)
-	}
-	ct, ok := b.a.coords.Get(to, to == b.a.cfg.NodeName)
-	if !ok {
-		return 0, fmt.Errorf("%w: no coordinate for node %q", httpapi.ErrNotFound, to)
-	}
-	return cf.DistanceTo(ct), nil
-}
-
 // httpHandler builds the agent's HTTP API handler.
 func (a *Agent) httpHandler(metrics http.Handler) http.Handler {
 	return httpapi.New(httpapi.Options{
@@ -162,48 +130,4 @@ func (a *Agent) httpHandler(metrics http.Handler) http.Handler {
 		UI:           ui.Handler(),
 		Observe:      a.metrics.ObserveHTTP,
 	})
-}
-
-// Blocking member queries: the operator's view waits on them.
-var _ httpapi.MemberWatch = apiMembership{}
-
-func (b apiMembership) MembersIndex() uint64 { return b.a.members.Version() }
-
-// WaitMembers waits on a membership subscription: the table's version
-// moves before its event is published, so subscribing first and then
-// reading the version misses nothing.
-func (b apiMembership) WaitMembers(ctx context.Context, index uint64) (uint64, error) {
-	sub := b.a.Subscribe(1)
-	defer sub.Close()
-	for {
-		if v := b.MembersIndex(); v > index {
-			return v, nil
-		}
-		select {
-		case _, ok := <-sub.C():
-			if !ok {
-				return b.MembersIndex(), fmt.Errorf("%w: %w", httpapi.ErrUnavailable, ErrShutdown)
-			}
-		case <-ctx.Done():
-			return b.MembersIndex(), ctx.Err()
-		}
-	}
-}
-
-// rttFrom estimates the round trip from this agent to node.
-func (a *Agent) rttFrom(node string) *float64 {
-	self, ok := a.coords.Get(a.cfg.NodeName, true)
-	if !ok {
-		return nil
-	}
-	if node == a.cfg.NodeName {
-		zero := 0.0
-		return &zero
-	}
-	other, ok := a.coords.Get(node, false)
-	if !ok {
-		return nil
-	}
-	s := self.DistanceTo(other).Seconds()
-	return &s
 }

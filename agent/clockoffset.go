@@ -45,23 +45,6 @@ func (a *Agent) clockOffset() (time.Duration, bool) {
 	return off, ok
 }
 
-// clockOffsetMs is a member's offset for the API (see
-// client.Member.ClockOffsetMs); nil while unknown.
-func (a *Agent) clockOffsetMs(node string) *int64 {
-	var off time.Duration
-	var ok bool
-	if node == a.cfg.NodeName {
-		off, ok = a.clockOffset()
-	} else {
-		off, ok = a.offsets.Peer(node)
-	}
-	if !ok {
-		return nil
-	}
-	ms := off.Milliseconds()
-	return &ms
-}
-
 // ackPayload is this agent's coordinate and wall clock, for a ping ack.
 func (a *Agent) ackPayload() []byte {
 	return membership.AppendAckClock(a.coords.Payload(), a.clk.Now())

@@ -19,7 +19,7 @@ func newMetrics(a *Agent) *metrics.Exporter {
 		Node:          a.cfg.NodeName,
 		Now:           a.clk.Now,
 		Members:       func() []catalog.Node { return a.Members() },
-		ClockOffsetMs: a.clockOffsetMs,
+		ClockOffsetMs: a.view().ClockOffsetMs,
 		Gossip: func() metrics.Gossip {
 			return metrics.Gossip{Pruned: a.del.pruned.Load(), Local: a.del.local.NumQueued(), Relay: a.del.relay.NumQueued()}
 		},

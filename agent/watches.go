@@ -102,7 +102,7 @@ func (m watchMembers) Members() []client.Member {
 	ms := m.a.Members()
 	out := make([]client.Member, len(ms))
 	for i, x := range ms {
-		out[i] = toClientMember(x)
+		out[i] = httpapi.ClientMember(x)
 	}
 	return out
 }

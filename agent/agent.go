@@ -339,7 +339,7 @@ func (a *Agent) Start() error {
 	a.log.Info("agent started", "addr", self.AddrPort().String(),
 		"profile", a.cfg.Gossip.Profile, "encrypted", ring != nil)
 	a.goRun(ctx, a.newRejoiner().Run)
-	a.goRun(ctx, a.suspectLoop)
+	a.goRun(ctx, a.newSuspector().Run)
 	a.goRun(ctx, func(ctx context.Context) {
 		if err := store.Run(ctx); err != nil {
 			a.log.Error("store stopped", "err", err)

@@ -5,9 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"slices"
-	"sync"
-	"time"
 
 	"github.com/hashicorp/memberlist"
 
@@ -68,64 +65,34 @@ func (a *Agent) onEvent(ev membership.Event) {
 	a.events.Publish(ev)
 }
 
-// suspectLoop derives suspicion from this agent's probes (memberlist has
-// no suspect callback; see membership.Table.Stale): a member that has not
-// answered for two probe rounds, stretched as memberlist stretches its own
-// probe interval when this node is degraded, gets a ping of this agent's
-// own (memberlist.Ping) every probe interval. Two pings in a row without
-// an answer make it suspect (one lost packet, or a busy moment, does not);
-// an answer clears it.
-func (a *Agent) suspectLoop(ctx context.Context) {
+// newSuspector derives suspicion from this agent's own pings
+// (membership.Suspector).
+func (a *Agent) newSuspector() *membership.Suspector {
 	mc := memberlistConfig(&a.cfg)
-	t := a.clk.NewTicker(mc.ProbeInterval)
-	defer t.Stop()
-	var mu sync.Mutex
-	missed := map[string]int{} // unanswered pings in a row, by member; guarded by mu
-	for {
-		select {
-		case <-t.C():
-		case <-ctx.Done():
-			return
-		}
-		ml := a.memberlist()
-		if ml == nil {
-			return
-		}
-		others := max(a.members.Count(StatusAlive, StatusSuspect)-1, 1)
-		round := time.Duration(others) * mc.ProbeInterval
-		window := time.Duration(ml.GetHealthScore()+1)*2*round + mc.ProbeTimeout
-		stale := a.members.Stale(a.cfg.NodeName, window)
-		mu.Lock()
-		for name := range missed {
-			if !slices.ContainsFunc(stale, func(m Member) bool { return m.Name == name }) {
-				delete(missed, name) // answered a probe since, or gone
-			}
-		}
-		mu.Unlock()
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 4) // pings at once; each waits up to probe_timeout
-		for _, m := range stale {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				addr := &net.UDPAddr{IP: m.Addr.AsSlice(), Port: int(m.Port)}
-				_, err := ml.Ping(m.Name, addr)
-				mu.Lock()
-				if err == nil {
-					delete(missed, m.Name)
-				} else {
-					missed[m.Name]++
-				}
-				n := missed[m.Name]
-				mu.Unlock()
-				switch {
-				case err == nil:
-					a.members.Acked(m.Name)
-				case n >= 2:
-					a.members.MarkSuspect(m.Name)
-				}
-			})
-		}
-		wg.Wait()
+	return membership.NewSuspector(membership.SuspectConfig{
+		Self: a.cfg.NodeName, Table: a.members, Prober: prober{a},
+		ProbeInterval: mc.ProbeInterval, ProbeTimeout: mc.ProbeTimeout, Clock: a.clk,
+	})
+}
+
+// prober pings with memberlist.
+type prober struct{ a *Agent }
+
+var _ membership.Prober = prober{}
+
+func (p prober) Ping(node string, addr netip.AddrPort) error {
+	ml := p.a.memberlist()
+	if ml == nil {
+		return membership.ErrStopped
 	}
+	_, err := ml.Ping(node, net.UDPAddrFromAddrPort(addr))
+	return err
+}
+
+func (p prober) HealthScore() (int, error) {
+	ml := p.a.memberlist()
+	if ml == nil {
+		return 0, membership.ErrStopped
+	}
+	return ml.GetHealthScore(), nil
 }

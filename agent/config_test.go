@@ -181,14 +181,3 @@ func TestNewDoesNotTouchCallerConfig(t *testing.T) {
 	}
 	_ = a.Shutdown()
 }
-
-func TestChangedKeys(t *testing.T) {
-	a := DevConfig()
-	b := a.Clone()
-	b.Log.Level = "debug"
-	b.BindAddr = "127.0.0.1:1"
-	got := changedKeys(a, b)
-	if strings.Join(got, ",") != "bind_addr,log.level" {
-		t.Fatalf("changedKeys = %v", got)
-	}
-}

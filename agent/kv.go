@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/murmurhq/murmur/configsync"
+	"github.com/murmurhq/murmur/metrics"
 )
 
 // The replicated store rides on memberlist through kvTransport: gossip
@@ -78,33 +79,7 @@ func (a *Agent) statsKV(st map[string]int64) {
 		return
 	}
 	s := a.store.Stats()
-	for name, v := range kvCounters(s) {
+	for name, v := range metrics.KVCounters(s) {
 		st["kv_"+name] = v
-	}
-}
-
-// kvCounters are the store's counters by name, as /v1/agent/self
-// (prefixed kv_) and /metrics (murmur_kv_<name>_total, gauges without
-// _total) show them.
-func kvCounters(s configsync.Stats) map[string]int64 {
-	return map[string]int64{
-		"keys":               int64(s.Keys),
-		"tombstones":         int64(s.Tombstones),
-		"index":              int64(s.Index),
-		"pending":            int64(s.Pending),
-		"malformed":          int64(s.Malformed),
-		"inbox_dropped":      int64(s.InboxDropped),
-		"outbox_dropped":     int64(s.OutboxDropped),
-		"send_errors":        int64(s.SendErrors),
-		"commit_errors":      int64(s.CommitErrors),
-		"rejected":           int64(s.Rejected),
-		"dropped":            int64(s.Dropped),
-		"skew_rejected":      int64(s.SkewRejected),
-		"rejects_ignored":    int64(s.RejectsIgnored),
-		"restamped":          int64(s.Restamped),
-		"held_back":          int64(s.HeldBack),
-		"transfers_deferred": int64(s.TransfersDeferred),
-		"syncs":              int64(s.Syncs),
-		"max_skew_ms":        s.MaxSkewMs,
 	}
 }

@@ -1,13 +1,8 @@
 package agent
 
 import (
-	"bytes"
-	"fmt"
-	"reflect"
 	"slices"
 	"strings"
-
-	"github.com/BurntSushi/toml"
 
 	"github.com/murmurhq/murmur/config"
 )
@@ -35,7 +30,7 @@ func (a *Agent) Reload(cfg Config) ReloadResult {
 		a.applied = &c
 	}
 	var res ReloadResult
-	keys := changedKeys(*a.applied, cfg)
+	keys := config.Changed(*a.applied, cfg)
 	if a.memberlist() == nil || a.leaving() {
 		res.NotReloaded = keys
 		return res
@@ -89,47 +84,4 @@ func (a *Agent) Reload(cfg Config) ReloadResult {
 		res.NotReloaded = append(res.NotReloaded, "http.tls_cert_file")
 	}
 	return res
-}
-
-// changedKeys compares two configs through their TOML form and returns the
-// dotted keys whose values differ, sorted.
-func changedKeys(old, new Config) []string {
-	o, n := flatten(old), flatten(new)
-	var keys []string
-	for k, v := range n {
-		if !reflect.DeepEqual(o[k], v) {
-			keys = append(keys, k)
-		}
-	}
-	for k := range o {
-		if _, ok := n[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-func flatten(c Config) map[string]any {
-	var buf bytes.Buffer
-	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
-		return map[string]any{"<unencodable>": err.Error()}
-	}
-	var m map[string]any
-	if _, err := toml.Decode(buf.String(), &m); err != nil {
-		return map[string]any{"<undecodable>": err.Error()}
-	}
-	out := map[string]any{}
-	var walk func(prefix string, v any)
-	walk = func(prefix string, v any) {
-		if sub, ok := v.(map[string]any); ok {
-			for k, x := range sub {
-				walk(prefix+k+".", x)
-			}
-			return
-		}
-		out[prefix[:len(prefix)-1]] = fmt.Sprint(v)
-	}
-	walk("", m)
-	return out
 }

@@ -60,3 +60,14 @@ func TestCloneAndDefaults(t *testing.T) {
 		t.Fatal("SecurityKey")
 	}
 }
+
+func TestChanged(t *testing.T) {
+	a := Dev()
+	b := a.Clone()
+	b.Log.Level = "debug"
+	b.BindAddr = "127.0.0.1:1"
+	got := Changed(a, b)
+	if strings.Join(got, ",") != "bind_addr,log.level" {
+		t.Fatalf("Changed = %v", got)
+	}
+}

@@ -1,10 +1,13 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -171,4 +174,47 @@ func clonePtr[T any](p *T) *T {
 	}
 	v := *p
 	return &v
+}
+
+// Changed compares two configs through their TOML form and returns the
+// dotted keys whose values differ, sorted (what a reload must apply).
+func Changed(old, new Config) []string {
+	o, n := flatten(old), flatten(new)
+	var keys []string
+	for k, v := range n {
+		if !reflect.DeepEqual(o[k], v) {
+			keys = append(keys, k)
+		}
+	}
+	for k := range o {
+		if _, ok := n[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func flatten(c Config) map[string]any {
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
+		return map[string]any{"<unencodable>": err.Error()}
+	}
+	var m map[string]any
+	if _, err := toml.Decode(buf.String(), &m); err != nil {
+		return map[string]any{"<undecodable>": err.Error()}
+	}
+	out := map[string]any{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		if sub, ok := v.(map[string]any); ok {
+			for k, x := range sub {
+				walk(prefix+k+".", x)
+			}
+			return
+		}
+		out[prefix[:len(prefix)-1]] = fmt.Sprint(v)
+	}
+	walk("", m)
+	return out
 }

@@ -154,6 +154,32 @@ var (
 	}
 )
 
+// KVCounters are the store's counters by name, as /v1/agent/self
+// (prefixed kv_) and /metrics (murmur_kv_<name>_total, gauges without
+// _total) show them.
+func KVCounters(s configsync.Stats) map[string]int64 {
+	return map[string]int64{
+		"keys":               int64(s.Keys),
+		"tombstones":         int64(s.Tombstones),
+		"index":              int64(s.Index),
+		"pending":            int64(s.Pending),
+		"malformed":          int64(s.Malformed),
+		"inbox_dropped":      int64(s.InboxDropped),
+		"outbox_dropped":     int64(s.OutboxDropped),
+		"send_errors":        int64(s.SendErrors),
+		"commit_errors":      int64(s.CommitErrors),
+		"rejected":           int64(s.Rejected),
+		"dropped":            int64(s.Dropped),
+		"skew_rejected":      int64(s.SkewRejected),
+		"rejects_ignored":    int64(s.RejectsIgnored),
+		"restamped":          int64(s.Restamped),
+		"held_back":          int64(s.HeldBack),
+		"transfers_deferred": int64(s.TransfersDeferred),
+		"syncs":              int64(s.Syncs),
+		"max_skew_ms":        s.MaxSkewMs,
+	}
+}
+
 func kvCounterDesc(name, help string) *prometheus.Desc {
 	return prometheus.NewDesc("murmur_kv_"+name+"_total", help, nil, nil)
 }

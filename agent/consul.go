@@ -38,6 +38,7 @@ func (k consulKV) Delete(ctx context.Context, key string, recurse bool) (int, er
 type consulBackend struct {
 	apiMembership
 	httpapi.Services
+	cat httpapi.CatalogView
 }
 
 var (
@@ -46,33 +47,16 @@ var (
 	_ consulapi.Agent   = consulBackend{}
 )
 
-func (b consulBackend) CatalogIndex() uint64 {
-	if c := b.apiMembership.a.Catalog(); c != nil {
-		return c.Snapshot().Index()
-	}
-	return 1
-}
-
+func (b consulBackend) CatalogIndex() uint64 { return b.cat.CatalogIndex() }
 func (b consulBackend) WaitCatalog(ctx context.Context, index uint64) (uint64, error) {
-	c := b.apiMembership.a.Catalog()
-	if c == nil {
-		return 0, fmt.Errorf("%w: %w", httpapi.ErrUnavailable, ErrNotRunning)
-	}
-	s, err := c.Wait(ctx, index)
-	return s.Index(), err
+	return b.cat.WaitCatalog(ctx, index)
 }
-
-func (b consulBackend) Instances() []client.ServiceInstance {
-	if c := b.apiMembership.a.Catalog(); c != nil {
-		return httpapi.Instances(c.Snapshot())
-	}
-	return nil
-}
+func (b consulBackend) Instances() []client.ServiceInstance { return b.cat.Instances() }
 
 // consulHandler builds the Consul-compatible API handler; the end of ctx
 // releases its blocking queries.
 func (a *Agent) consulHandler(ctx context.Context) http.Handler {
-	b := consulBackend{apiMembership{a}, httpapi.CatalogServices(a.Catalog)}
+	b := consulBackend{apiMembership{a}, httpapi.CatalogServices(a.Catalog), httpapi.CatalogView{Get: a.Catalog}}
 	return consulapi.New(consulapi.Options{
 		KV:         consulKV{httpapi.StoreKV(a.store)},
 		Catalog:    b,

@@ -41,7 +41,7 @@ func (b apiMembership) Self() client.Self {
 		Node:          a.cfg.NodeName,
 		Version:       Version,
 		UptimeSeconds: a.Uptime().Seconds(),
-		Config:        a.configSummary(),
+		Config:        a.cfg.Summary(a.GossipEncrypted(), a.aclDefault()),
 		Stats:         a.stats(),
 	}
 	if m, ok := a.LocalMember(); ok {
@@ -50,35 +50,12 @@ func (b apiMembership) Self() client.Self {
 	return s
 }
 
-// configSummary is the running configuration with secrets replaced by
-// whether they are set.
-func (a *Agent) configSummary() map[string]any {
-	c := a.cfg
-	return map[string]any{
-		"node_name":      c.NodeName,
-		"bind_addr":      c.BindAddr,
-		"advertise_addr": c.AdvertiseAddr,
-		"join":           c.Join,
-		"data_dir":       c.DataDir,
-		"dev":            c.Dev,
-		"leave_timeout":  c.LeaveTimeout.D().String(),
-		"reap_after":     c.ReapAfter.D().String(),
-		"gossip": map[string]any{
-			"profile":   c.Gossip.Profile,
-			"encrypted": a.GossipEncrypted(),
-		},
-		"http":       a.httpSummary(),
-		"consul_api": map[string]any{"addr": c.ConsulAPI.Addr},
-		"datacenter": c.Datacenter,
-		"dns":        map[string]any{"addr": c.DNS.Addr},
-		"kv": map[string]any{
-			"max_key_bytes":   c.KV.MaxKeyBytes,
-			"max_value_bytes": c.KV.MaxValueBytes,
-			"tombstone_ttl":   c.KV.TombstoneTTL.D().String(),
-			"max_clock_skew":  c.KV.ClockSkew().String(),
-		},
-		"log": map[string]any{"level": c.Log.Level, "json": c.Log.JSON},
+// aclDefault is the default of the ACLs in force (they follow reloads).
+func (a *Agent) aclDefault() string {
+	if authz := a.sec.acl.Get(); authz != nil {
+		return authz.Default()
 	}
+	return ""
 }
 
 func (a *Agent) stats() map[string]int64 {

@@ -142,23 +142,3 @@ func (a *Agent) appliedSecurity(cfg Config, failed []string) {
 		a.applied.HTTP.TLSClientCAFile = c.HTTP.TLSClientCAFile
 	}
 }
-
-// httpSummary describes the HTTP API's settings without secrets.
-func (a *Agent) httpSummary() map[string]any {
-	h := &a.cfg.HTTP
-	m := map[string]any{
-		"addr":                 h.Addr,
-		"token_set":            h.Token != "",
-		"tls":                  h.TLSCertFile != "",
-		"mutual_tls":           h.TLSClientCAFile != "",
-		"allowed_hosts":        h.AllowedHosts,
-		"max_conns":            config.OrDefault(h.MaxConns, DefaultMaxConns),
-		"max_conns_per_client": config.OrDefault(h.MaxConnsPerClient, DefaultMaxConnsPerClient),
-		"max_blocking_queries": config.OrDefault(h.MaxBlockingQueries, DefaultMaxBlockingQueries),
-	}
-	if authz := a.sec.acl.Get(); authz != nil {
-		m["acl_default"] = authz.Default()
-	}
-	m["acl_tokens"] = len(a.cfg.ACL.Tokens)
-	return m
-}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -69,5 +70,21 @@ func TestChanged(t *testing.T) {
 	got := Changed(a, b)
 	if strings.Join(got, ",") != "bind_addr,log.level" {
 		t.Fatalf("Changed = %v", got)
+	}
+}
+
+// Summary names no secret, only whether it is set.
+func TestSummaryHidesSecrets(t *testing.T) {
+	c := Dev()
+	c.HTTP.Token = "s3cret-token"
+	c.Gossip.Key = "MTIzNDU2Nzg5MDEyMzQ1Ng=="
+	s := c.Summary(true, "read")
+	text := fmt.Sprint(s)
+	if strings.Contains(text, "s3cret-token") || strings.Contains(text, c.Gossip.Key) {
+		t.Fatalf("summary shows a secret: %s", text)
+	}
+	h := s["http"].(map[string]any)
+	if h["token_set"] != true || h["acl_default"] != "read" || s["gossip"].(map[string]any)["encrypted"] != true {
+		t.Fatalf("summary %v", s)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/murmurhq/murmur/configsync"
 	"github.com/murmurhq/murmur/dnsserver"
 	"github.com/murmurhq/murmur/insight"
+	"github.com/murmurhq/murmur/internal/broadcast"
 	"github.com/murmurhq/murmur/internal/clock"
 	"github.com/murmurhq/murmur/internal/logthrottle"
 	"github.com/murmurhq/murmur/membership"
@@ -206,11 +207,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	mult := memberlistConfig(&cfg).RetransmitMult
 	// The delegate and its queues exist before memberlist does: memberlist
 	// answers pings (and so asks for broadcasts) already inside Create.
-	a.del = &delegate{
-		a:     a,
-		local: &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult},
-		relay: &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult},
-	}
+	a.del = &delegate{a: a, q: broadcast.New(numNodes, mult)}
 	a.members = membership.NewTable(a.clk.Now, a.onEvent)
 	a.handlers[msgAgent] = clockState{a}
 	a.states[msgAgent] = clockState{a}

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/murmurhq/murmur/config"
+	"github.com/murmurhq/murmur/internal/broadcast"
 )
 
 // MsgType is the first byte of every Murmur user message carried by
@@ -55,13 +56,11 @@ func (f HandlerFunc) HandleMessage(p []byte) { f(p) }
 // PingDelegate for the agent. It owns the broadcast queues.
 type delegate struct {
 	a *Agent
-	// local and relay queue broadcasts; local (this node's own writes) is
+	// q holds the broadcasts; local ones (this node's own writes) are
 	// drained first in every gossip packet.
-	local, relay *memberlist.TransmitLimitedQueue
+	q *broadcast.Queues
 	// unknown counts user messages with an unregistered type byte.
 	unknown atomic.Uint64
-	// pruned counts broadcasts dropped from full queues.
-	pruned atomic.Uint64
 }
 
 var (
@@ -92,17 +91,7 @@ func (d *delegate) NotifyMsg(msg []byte) {
 	h.HandleMessage(msg[1:])
 }
 
-func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
-	out := d.local.GetBroadcasts(overhead, limit)
-	used := 0
-	for _, b := range out {
-		used += overhead + len(b)
-	}
-	if rest := limit - used; rest > overhead {
-		out = append(out, d.relay.GetBroadcasts(overhead, rest)...)
-	}
-	return out
-}
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return d.q.Get(overhead, limit) }
 
 // State exchange framing: for each registered StateHandler, its type byte,
 // a uvarint length and its bytes.
@@ -157,45 +146,15 @@ func (d *delegate) NotifyPingComplete(other *memberlist.Node, rtt time.Duration,
 	d.a.coords.Observe(other.Name, rtt, d.a.observeAckClock(other.Name, rtt, payload))
 }
 
-// broadcast is a queued user message. Broadcasts with the same name
-// replace each other in the queue (memberlist.NamedBroadcast, O(1)).
-type broadcast struct {
-	name string
-	msg  []byte
-}
-
-var _ memberlist.NamedBroadcast = (*broadcast)(nil)
-
-func (b *broadcast) Invalidates(other memberlist.Broadcast) bool {
-	o, ok := other.(*broadcast)
-	return ok && o.name == b.name
-}
-func (b *broadcast) Name() string    { return b.name }
-func (b *broadcast) Message() []byte { return b.msg }
-func (b *broadcast) Finished()       {}
-
 // Broadcast queues a user message of type t for gossip. name identifies
 // what the message is about: a queued message with the same type and name
-// is replaced. local puts it ahead of relayed messages. It never blocks.
-// The message must fit one gossip packet (see MaxGossipPayload).
+// is replaced. local puts it ahead of relayed messages. It never blocks;
+// full queues drop their oldest messages (counted in
+// murmur_gossip_broadcasts_pruned_total; anti-entropy repairs them). The
+// message must fit one gossip packet (see MaxGossipPayload).
 func (a *Agent) Broadcast(t MsgType, name string, payload []byte, local bool) {
-	b := &broadcast{name: fmt.Sprintf("%d/%s", t, name), msg: frame(t, payload)}
-	q := a.del.relay
-	if local {
-		q = a.del.local
-	}
-	q.QueueBroadcast(b)
-	if n := q.NumQueued(); n > maxQueuedBroadcasts {
-		// Like Serf: bound the queue by dropping the oldest broadcasts;
-		// anti-entropy repairs what they carried. Counted
-		// (murmur_gossip_broadcasts_pruned_total).
-		q.Prune(maxQueuedBroadcasts)
-		a.del.pruned.Add(uint64(n - q.NumQueued()))
-	}
+	a.del.q.Queue(fmt.Sprintf("%d/%s", t, name), frame(t, payload), local)
 }
-
-// maxQueuedBroadcasts bounds each broadcast queue (Serf's MaxQueueDepth).
-const maxQueuedBroadcasts = 4096
 
 // MaxGossipPayload is the largest payload Broadcast can carry in one UDP
 // gossip packet: memberlist's 1400-byte UDP buffer minus its compound,

@@ -74,7 +74,7 @@ func (a *Agent) statsKV(st map[string]int64) {
 	if off, ok := a.clockOffset(); ok {
 		st["clock_offset_ms"] = off.Milliseconds()
 	}
-	st["gossip_broadcasts_pruned"] = int64(a.del.pruned.Load())
+	st["gossip_broadcasts_pruned"] = int64(a.del.q.Pruned())
 	if a.store == nil {
 		return
 	}

@@ -125,7 +125,7 @@ func TestProbeRepairsMissedUpdate(t *testing.T) {
 	if _, err := as[0].Store().Put(context.Background(), "missed", []byte("v"), 0); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "q1's gossip queue to drain", func() bool { return as[0].del.local.NumQueued() == 0 })
+	waitFor(t, 5*time.Second, "q1's gossip queue to drain", func() bool { l, _ := as[0].del.q.Len(); return l == 0 })
 	if err := nw.SetLoss("q1", "q2", 0); err != nil {
 		t.Fatal(err)
 	}

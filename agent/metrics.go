@@ -21,7 +21,8 @@ func newMetrics(a *Agent) *metrics.Exporter {
 		Members:       func() []catalog.Node { return a.Members() },
 		ClockOffsetMs: a.view().ClockOffsetMs,
 		Gossip: func() metrics.Gossip {
-			return metrics.Gossip{Pruned: a.del.pruned.Load(), Local: a.del.local.NumQueued(), Relay: a.del.relay.NumQueued()}
+			local, relay := a.del.q.Len()
+			return metrics.Gossip{Pruned: a.del.q.Pruned(), Local: local, Relay: relay}
 		},
 		Watches:  a.WatchStats,
 		Security: a.securityStats,

@@ -1,10 +1,6 @@
 package agent
 
-import (
-	"encoding/binary"
-
-	"github.com/murmurhq/murmur/membership"
-)
+import "github.com/murmurhq/murmur/membership"
 
 // Intents (membership.Intents): a leaving agent gossips a leave intent
 // first, so that others tell its leave from a failure; a joining agent
@@ -15,19 +11,12 @@ import (
 // msgAgent carries the agent's own messages: intents.
 const msgAgent MsgType = 2
 
-// handleAgentMsg handles msgAgent messages. Runs on the packet loop.
+// handleAgentMsg handles msgAgent messages: intents, relayed when new.
+// Runs on the packet loop.
 func (a *Agent) handleAgentMsg(p []byte) {
-	in, err := membership.DecodeIntent(p)
-	if err != nil || in.Node == a.cfg.NodeName {
-		return
+	if in, ok := a.intents.Receive(p, a.cfg.NodeName, a.members); ok {
+		a.Broadcast(msgAgent, "intent/"+in.Node, p, false)
 	}
-	if !a.intents.Apply(in) {
-		return // seen, or older than what is known of the node
-	}
-	if in.Kind == membership.IntentLeave {
-		a.members.MarkLeft(in.Node)
-	}
-	a.Broadcast(msgAgent, "intent/"+in.Node, p, false)
 }
 
 // announce gossips an intent of this node; a leave also goes straight to
@@ -52,12 +41,5 @@ type clockState struct{ a *Agent }
 
 func (c clockState) HandleMessage(p []byte) { c.a.handleAgentMsg(p) }
 
-func (c clockState) LocalState(bool) []byte {
-	return binary.AppendUvarint(nil, c.a.intents.Clock.Time())
-}
-
-func (c clockState) MergeRemoteState(buf []byte, _ bool) {
-	if t, n := binary.Uvarint(buf); n > 0 {
-		c.a.intents.Clock.Witness(t)
-	}
-}
+func (c clockState) LocalState(bool) []byte              { return c.a.intents.Clock.State() }
+func (c clockState) MergeRemoteState(buf []byte, _ bool) { c.a.intents.Clock.MergeState(buf) }

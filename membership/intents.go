@@ -165,3 +165,29 @@ func (x *Intents) Forget(node string) {
 	defer x.mu.Unlock()
 	delete(x.last, node)
 }
+
+// Receive applies an intent message from the network: a newer leave marks
+// its node left in t. It returns the intent and whether it was new, so
+// the caller relays it; malformed, stale and self-describing ones are
+// not. It does not block (memberlist's packet loop calls it).
+func (i *Intents) Receive(p []byte, self string, t *Table) (Intent, bool) {
+	in, err := DecodeIntent(p)
+	if err != nil || in.Node == self || !i.Apply(in) {
+		return in, false
+	}
+	if in.Kind == IntentLeave {
+		t.MarkLeft(in.Node)
+	}
+	return in, true
+}
+
+// State is the Lamport clock as push/pull carries it (uvarint).
+func (c *Clock) State() []byte { return binary.AppendUvarint(nil, c.Time()) }
+
+// MergeState witnesses a peer's State; malformed bytes are ignored.
+func (c *Clock) MergeState(buf []byte) {
+	if t, n := binary.Uvarint(buf); n > 0 {
+		c.Witness(t)
+	}
+}
+

@@ -215,3 +215,31 @@ func FuzzCoordinate(f *testing.F) {
 		}
 	})
 }
+
+// Receive applies a leave once, turns its failed node left, and refuses
+// its own node's intents, stale copies and garbage; the clock rides
+// push/pull.
+func TestIntentsReceive(t *testing.T) {
+	tb := NewTable(time.Now, func(Event) {})
+	tb.Join(catalog.Node{Name: "a"})
+	tb.Leave(catalog.Node{Name: "a"}, false) // memberlist saw it dead first
+	var in Intents
+	leave := Intent{Kind: IntentLeave, LTime: 5, Node: "a"}.Encode()
+	if got, ok := in.Receive(leave, "self", tb); !ok || got.Node != "a" {
+		t.Fatalf("first leave: %v %v", got, ok)
+	}
+	if m, _ := tb.Get("a"); m.Status != catalog.StatusLeft {
+		t.Fatalf("failed a is %s after its leave intent", m.Status)
+	}
+	for name, p := range map[string][]byte{"repeat": leave, "self": Intent{Kind: IntentLeave, LTime: 9, Node: "self"}.Encode(), "garbage": {0xff, 1}} {
+		if _, ok := in.Receive(p, "self", tb); ok {
+			t.Errorf("%s: relayed", name)
+		}
+	}
+	var c Clock
+	c.MergeState(in.Clock.State())
+	if c.Time() <= 5 {
+		t.Fatalf("clock %d after merging a clock past 5", c.Time())
+	}
+	c.MergeState([]byte{0xff}) // malformed: ignored
+}

@@ -107,7 +107,7 @@ type Agent struct {
 	queries *query.Queries
 	watches watchState
 
-	// sec is the security state (security.go, keyring.go).
+	// sec is the security state (security.go; the keyring is package keyring).
 	sec *security
 
 	// store, insight, dns and metrics are set by Start and read-only

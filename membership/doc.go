@@ -7,11 +7,15 @@
 // samples that ride in ping acks and push/pull state).
 //
 // It does not import memberlist: the agent owns memberlist and feeds its
-// callbacks in (Join, Update, Leave from the EventDelegate; Acked from the
-// PingDelegate, which also feeds Offsets), runs Suspect on a ticker, and carries intents and the
-// Lamport clock in its own messages and push/pull state. Members are
-// catalog.Node values, the one member type the catalog, DNS and the HTTP
-// faces share.
+// callbacks in (Join, Update, Leave from the EventDelegate; Acked and
+// Offsets.Observe from the PingDelegate), and carries intents
+// (Intents.Receive), the Lamport clock and wall-clock samples in its own
+// messages and push/pull state. The Suspector (suspicion from pings of its
+// own) and the Rejoiner (join with backoff, reconnect to failed members,
+// reap, remember peers) reach memberlist through the small Prober and
+// Gossip interfaces the agent implements; each has a Run the agent
+// starts. Members are catalog.Node values, the one member type the
+// catalog, DNS and the HTTP faces share.
 //
 // docs/memberlist-notes.md records the memberlist facts behind this
 // design.

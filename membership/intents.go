@@ -190,4 +190,3 @@ func (c *Clock) MergeState(buf []byte) {
 		c.Witness(t)
 	}
 }
-

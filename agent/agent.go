@@ -18,11 +18,13 @@ import (
 
 	"github.com/murmurhq/murmur/configsync"
 	"github.com/murmurhq/murmur/dnsserver"
+	"github.com/murmurhq/murmur/internal/buildinfo"
 	"github.com/murmurhq/murmur/internal/clock"
 )
 
-// Version is the agent's version, set by the build (-ldflags -X).
-var Version = "0.1.0-dev"
+// Version is the agent's version (internal/buildinfo: set at link time,
+// else the module version, else "dev"), as /v1/agent/self reports it.
+var Version = buildinfo.Read().Version
 
 // Lifecycle errors.
 var (

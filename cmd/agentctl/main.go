@@ -17,9 +17,6 @@ import (
 	"github.com/murmurhq/murmur/agent/client"
 )
 
-// version is set at build time: go build -ldflags "-X main.version=1.2.3".
-var version = "dev"
-
 // Environment variables read when the matching flag is not given.
 const (
 	envAddr  = "MURMUR_HTTP_ADDR"

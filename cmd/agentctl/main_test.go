@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"github.com/murmurhq/murmur/agent/client"
 	"github.com/murmurhq/murmur/agent/httpapi"
 	"github.com/murmurhq/murmur/agent/httpapi/httpapitest"
+	"github.com/murmurhq/murmur/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -124,17 +124,9 @@ func (r result) fails(t *testing.T, want string) {
 	}
 }
 
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
+// refusedAddr returns a loopback address that refuses connections for the
+// whole test.
+var refusedAddr = testutil.RefusedAddr
 
 // eventually polls cond until it holds or a generous deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -181,7 +173,7 @@ func TestNormalizeArgs(t *testing.T) {
 }
 
 func TestUnreachable(t *testing.T) {
-	addr := closedAddr(t)
+	addr := refusedAddr(t)
 	a := &agent{b: httpapitest.New(), addr: addr}
 	want := "agentctl: cannot reach agent at " + addr + ": connection refused\n"
 	for _, args := range [][]string{
@@ -201,7 +193,7 @@ func TestUnreachable(t *testing.T) {
 
 func TestAddressAndToken(t *testing.T) {
 	a := newAgent(t)
-	other := closedAddr(t)
+	other := refusedAddr(t)
 	tests := []struct {
 		name string
 		env  map[string]string

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"time"
@@ -67,6 +68,9 @@ func openDisk(path string, batchDelay time.Duration) (*disk, error) {
 			return nil, fmt.Errorf("configsync: open %s: database is locked by another process", path)
 		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
 			return nil, fmt.Errorf("%w: open %s: %v", ErrCorrupt, path, err)
+		}
+		if _, named := errors.AsType[*fs.PathError](err); named {
+			return nil, fmt.Errorf("configsync: %w", err) // it names the path already
 		}
 		return nil, fmt.Errorf("configsync: open %s: %w", path, err)
 	}

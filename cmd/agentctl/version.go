@@ -15,8 +15,8 @@ const versionTimeout = 2 * time.Second
 
 func (a *app) versionCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:     "version",
-		Short:   "Print the agentctl version, and the agent's when it is reachable",
+		Use:   "version",
+		Short: "Print the agentctl version, and the agent's when it is reachable",
 		Long: `Print agentctl's version, the commit it was built from and its Go version
 (the same line agentd -version prints), then the agent's version when the
 agent answers within 2s; an unreachable agent is not an error here.`,

@@ -347,8 +347,9 @@ func (a *Agent) memberlist() *memberlist.Memberlist {
 }
 
 // Join contacts the given HOST:PORT addresses and merges with their
-// cluster. It returns how many answered; the error lists each address
-// that did not, and why.
+// cluster. It returns how many answered and, when some did not, an error
+// listing each of them and why (errors.Unwrap-able one per address) —
+// also when n > 0, so that a partly failed join can be reported.
 func (a *Agent) Join(ctx context.Context, addrs []string) (int, error) {
 	a.mu.Lock()
 	if a.state != stateRunning {
@@ -365,17 +366,34 @@ func (a *Agent) Join(ctx context.Context, addrs []string) (int, error) {
 	ch := make(chan result, 1)
 	go func() { // memberlist.Join is not cancellable; it is bounded by tcp_timeout per address
 		defer a.wg.Done()
-		n, err := ml.Join(addrs)
-		ch <- result{n, err}
+		// One address at a time: memberlist drops the errors of the
+		// addresses that failed when another one answered.
+		var n int
+		var failed addrErrors
+		for _, addr := range addrs {
+			k, err := ml.Join([]string{addr})
+			n += k
+			if err != nil {
+				failed = append(failed, perAddr(err)...)
+			}
+		}
+		r := result{n: n}
+		if len(failed) > 0 {
+			r.err = failed
+		}
+		ch <- r
 	}()
 	select {
 	case r := <-ch:
 		if r.err != nil {
-			r.err = fmt.Errorf("agent: join: %w%s", flattenErr(r.err), joinHint(a.cfg.Gossip.Key != "", r.err))
+			r.err = fmt.Errorf("agent: join: %w%s", r.err, joinHint(a.cfg.Gossip.Key != "", r.err))
 		}
 		if r.n > 0 {
 			a.log.Info("joined cluster", "contacted", r.n, "members", ml.NumMembers())
-			return r.n, nil
+			if r.err != nil {
+				a.log.Warn("join: some addresses did not answer", "err", r.err)
+			}
+			return r.n, r.err
 		}
 		return 0, r.err
 	case <-ctx.Done():
@@ -383,26 +401,29 @@ func (a *Agent) Join(ctx context.Context, addrs []string) (int, error) {
 	}
 }
 
-// flattenErr turns memberlist's multierror ("1 error occurred:\n\t* ...")
-// into one line, keeping the wrapped errors for errors.Is.
-func flattenErr(err error) error {
+// perAddr unpacks memberlist's multierror ("1 error occurred:\n\t* ...")
+// into its errors, one per address (each names its address).
+func perAddr(err error) []error {
 	var multi interface{ WrappedErrors() []error }
 	if !errors.As(err, &multi) {
-		return err
+		return []error{err}
 	}
-	errs := multi.WrappedErrors()
-	parts := make([]string, len(errs))
-	for i, e := range errs {
-		parts[i] = e.Error()
-	}
-	return fmt.Errorf("%s%w", strings.Join(parts, "; "), silent{err})
+	return multi.WrappedErrors()
 }
 
-// silent wraps an error for errors.Is/As without adding to the message.
-type silent struct{ error }
+// addrErrors are the per-address errors of one join, printed on one line
+// and unwrapped one by one (the HTTP API lists them).
+type addrErrors []error
 
-func (silent) Error() string   { return "" }
-func (s silent) Unwrap() error { return s.error }
+func (e addrErrors) Error() string {
+	parts := make([]string, len(e))
+	for i, err := range e {
+		parts[i] = err.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e addrErrors) Unwrap() []error { return e }
 
 // joinHint explains a join that failed on encryption. memberlist exports
 // no sentinel errors for it, so its messages are matched here, in one

@@ -242,9 +242,9 @@ func TestMembership(t *testing.T) {
 	if err != nil || self.Node != "node1" {
 		t.Fatalf("Self = %+v, %v", self, err)
 	}
-	n, err := c.Join(ctx, []string{"10.0.0.1:7946", "10.0.0.2:7946"})
-	if err != nil || n != 2 || len(b.Joined()) != 2 {
-		t.Fatalf("Join = %d, %v", n, err)
+	jr, err := c.Join(ctx, []string{"10.0.0.1:7946", "10.0.0.2:7946"})
+	if err != nil || jr.Joined != 2 || len(jr.Failed) != 0 || len(b.Joined()) != 2 {
+		t.Fatalf("Join = %+v, %v", jr, err)
 	}
 	if _, err := c.Join(ctx, nil); err == nil {
 		t.Error("Join with no address succeeded")

@@ -281,7 +281,7 @@ func (e *env) startCluster(ctx context.Context, n int, config string, timeout ti
 		if time.Since(lastRejoin) > 5*time.Second {
 			lastRejoin = time.Now()
 			for _, a := range behind {
-				_, _ = a.api.Join(ctx, []string{first.gossip})
+				_, _ = a.api.Join(ctx, []string{first.gossip}) // retried until all are seen
 			}
 		}
 		if ctx.Err() != nil {

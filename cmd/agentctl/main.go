@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -47,6 +48,9 @@ type app struct {
 	env
 	addr  string
 	token string
+	// tokenFrom names where the token sent came from ("-token" or the
+	// environment variable), "" when none was sent.
+	tokenFrom string
 	// started is set once flags and arguments are accepted and a command
 	// runs; an error before that is a usage error.
 	started bool
@@ -63,6 +67,9 @@ func run(ctx context.Context, args []string, e env) int {
 		return 0
 	}
 	msg := errorLine(err)
+	if api, ok := errors.AsType[*client.APIError](err); ok && api.StatusCode == http.StatusUnauthorized {
+		msg = a.tokenProblem()
+	}
 	if !a.started && cmd != nil {
 		// A flag or argument error: say how the command is used.
 		if cmd.HasParent() {
@@ -73,6 +80,15 @@ func run(ctx context.Context, args []string, e env) int {
 	}
 	fmt.Fprintf(e.stderr, "agentctl: %s\n", msg)
 	return 1
+}
+
+// tokenProblem explains a 401 from the agent in agentctl's terms: which
+// flag or variable to set, or which one held the refused token.
+func (a *app) tokenProblem() string {
+	if a.tokenFrom == "" {
+		return "the agent requires a token for this: pass -token TOKEN or set " + envToken
+	}
+	return "the agent refused the token given by " + a.tokenFrom
 }
 
 // errorLine is the single line a user sees for err.
@@ -138,7 +154,7 @@ write token come from -http-addr and -token, else from the environment
 		a.membersCmd(), a.joinCmd(), a.leaveCmd(),
 		a.kvCmd(),
 		a.servicesCmd(), a.serviceCmd(), a.checkCmd(),
-		a.rttCmd(), a.keygenCmd(), a.versionCmd(),
+		a.rttCmd(), a.keygenCmd(), a.versionCmd(), a.waitCmd(),
 	)
 	return root
 }
@@ -177,8 +193,12 @@ func (a *app) client(cmd *cobra.Command) (*client.Client, error) {
 	if addr == "" {
 		addr = client.DefaultAddr
 	}
+	a.tokenFrom = "-token"
 	if !cmd.Flags().Changed("token") {
-		token = a.getenv(envToken)
+		token, a.tokenFrom = a.getenv(envToken), envToken
+	}
+	if token == "" {
+		a.tokenFrom = ""
 	}
 	c, err := client.New(addr, client.WithToken(token))
 	if err != nil {

@@ -207,8 +207,10 @@ func TestAddressAndToken(t *testing.T) {
 		{"env names the failing address", map[string]string{envAddr: other}, nil, "cannot reach agent at " + other},
 		{"flag names the failing address", nil, []string{"-http-addr", other}, "cannot reach agent at " + other},
 		{"bad address", nil, []string{"-http-addr", "ftp://x"}, `-http-addr: client: invalid agent address "ftp://x"`},
-		{"no token", map[string]string{envToken: ""}, nil, "httpapi: missing token"},
-		{"wrong token flag beats env", nil, []string{"-token", "nope"}, "httpapi: invalid token"},
+		{"no token", map[string]string{envToken: ""}, nil, "agentctl: the agent requires a token for this: pass -token TOKEN or set MURMUR_TOKEN\n"},
+		{"wrong token flag beats env", nil, []string{"-token", "nope"}, "agentctl: the agent refused the token given by -token\n"},
+		{"wrong token in env", map[string]string{envToken: "nope"}, nil, "agentctl: the agent refused the token given by MURMUR_TOKEN\n"},
+		{"empty token flag", map[string]string{envToken: ""}, []string{"-token", ""}, "pass -token TOKEN or set MURMUR_TOKEN\n"},
 		{"token flag", map[string]string{envToken: ""}, []string{"-token", testToken}, ""},
 	}
 	for _, tt := range tests {

@@ -5,11 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -55,26 +55,6 @@ func binaries(t testing.TB) string {
 	return binDir
 }
 
-// freePort returns a port free for both TCP and UDP on 127.0.0.1.
-func freePort(t testing.TB) int {
-	t.Helper()
-	for i := 0; i < 50; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
 // proc is one agentd process.
 type proc struct {
 	t        testing.TB
@@ -85,6 +65,11 @@ type proc struct {
 	dnsAddr  string
 	args     []string
 	logPath  string
+	// dynamic: agentd binds port 0 for gossip, HTTP and DNS, and each start
+	// learns the ports it got from its log (no port is picked, closed and
+	// bound again, which races with every other process on the machine).
+	dynamic bool
+	logFrom int64 // size of the log when the current process started
 	// netns, when set, runs agentd inside that network namespace (ip
 	// netns exec) and client dials into it (netns_harness_test.go).
 	netns  string
@@ -124,20 +109,19 @@ type agentOpts struct {
 // HTTP API answers.
 func startAgentd(t testing.TB, name string, o agentOpts) *proc {
 	t.Helper()
-	bin := binaries(t)
+	binaries(t)
 	p := &proc{
-		t:        t,
-		name:     name,
-		gossip:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		dnsAddr:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		dataDir:  o.dataDir,
+		t:       t,
+		name:    name,
+		dynamic: true,
+		dataDir: o.dataDir,
 	}
 	if p.dataDir == "" && !o.noData {
 		p.dataDir = t.TempDir()
 	}
 	p.logPath = filepath.Join(t.TempDir(), name+".log")
-	args := []string{"-node", name, "-bind", p.gossip, "-http-addr", p.httpAddr, "-dns-addr", p.dnsAddr, "-log-level", "debug"}
+	port0 := "127.0.0.1:0"
+	args := []string{"-node", name, "-bind", port0, "-http-addr", port0, "-dns-addr", port0, "-log-level", "debug"}
 	if p.dataDir != "" {
 		args = append(args, "-data-dir", p.dataDir)
 	} else {
@@ -156,7 +140,6 @@ func startAgentd(t testing.TB, name string, o agentOpts) *proc {
 	}
 	args = append(args, "-config", cf)
 	p.args = append(args, o.extra...)
-	_ = bin
 	p.start()
 	t.Cleanup(p.stop)
 	p.waitReady()
@@ -168,6 +151,9 @@ func (p *proc) start() {
 	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		p.t.Fatal(err)
+	}
+	if fi, err := logf.Stat(); err == nil {
+		p.logFrom = fi.Size()
 	}
 	bin := filepath.Join(binDir, "agentd")
 	cmd := exec.Command(bin, p.args...)
@@ -213,24 +199,62 @@ func (p *proc) running() bool {
 	}
 }
 
-// waitReady polls the HTTP API until it answers.
+// patience bounds every wait of the loopback end-to-end tests. What they
+// wait for takes about a second; only a failure comes near this, so a busy
+// machine slows the tests down instead of failing them.
+const patience = 60 * time.Second
+
+// readyTimeout bounds an agent's start; only a hang comes near it.
+const readyTimeout = patience
+
+// waitReady polls until the process has logged its addresses (dynamic
+// ports) and its HTTP API answers.
 func (p *proc) waitReady() {
 	p.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(readyTimeout)
 	for time.Now().Before(deadline) {
 		if !p.running() {
 			p.t.Fatalf("agentd %s exited during start: %v\n%s", p.name, p.exitErr(), p.log())
 		}
-		resp, err := p.httpc().Get("http://" + p.httpAddr + "/v1/agent/self")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
+		if !p.dynamic || p.learnAddrs() {
+			resp, err := p.httpc().Get("http://" + p.httpAddr + "/v1/agent/self")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return
+				}
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // polling period of the deadline-bounded wait
 	}
-	p.t.Fatalf("agentd %s not ready after 30s\n%s", p.name, p.log())
+	p.t.Fatalf("agentd %s not ready after %v\n%s", p.name, readyTimeout, p.log())
+}
+
+// The lines agentd logs once a socket is bound, with the address it got.
+var (
+	gossipLine = regexp.MustCompile(`msg="agent started" .*\baddr=(\S+)`)
+	httpLine   = regexp.MustCompile(`msg="HTTP API listening" .*\baddr=(\S+)`)
+	dnsLine    = regexp.MustCompile(`msg="dns server started" .*\budp=(\S+)`)
+)
+
+// learnAddrs reads the addresses the current process bound from its log
+// and reports whether all three are known.
+func (p *proc) learnAddrs() bool {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil || int64(len(b)) < p.logFrom {
+		return false
+	}
+	log := string(b[p.logFrom:])
+	var addrs [3]string
+	for i, re := range []*regexp.Regexp{gossipLine, httpLine, dnsLine} {
+		m := re.FindStringSubmatch(log)
+		if m == nil {
+			return false
+		}
+		addrs[i] = m[1]
+	}
+	p.gossip, p.httpAddr, p.dnsAddr = addrs[0], addrs[1], addrs[2]
+	return true
 }
 
 // httpc is the client that reaches p's HTTP API.
@@ -270,7 +294,7 @@ func (p *proc) wait(timeout time.Duration) (error, bool) {
 // kill9 kills the process with SIGKILL and waits for it.
 func (p *proc) kill9() {
 	p.signal(syscall.SIGKILL)
-	if _, ok := p.wait(10 * time.Second); !ok {
+	if _, ok := p.wait(patience); !ok {
 		p.t.Fatalf("%s did not die on SIGKILL", p.name)
 	}
 }
@@ -280,7 +304,7 @@ func (p *proc) kill9() {
 func (p *proc) stop() {
 	if p.running() {
 		p.signal(syscall.SIGKILL)
-		p.wait(10 * time.Second)
+		p.wait(patience)
 	}
 	if p.t.Failed() {
 		p.t.Logf("---- log of %s ----\n%s", p.name, p.log())
@@ -382,7 +406,7 @@ func cluster(t testing.TB, n int, o agentOpts) []*proc {
 		ps = append(ps, startAgentd(t, fmt.Sprintf("node%d", i), oi))
 	}
 	for _, p := range ps {
-		allSee(t, ps, p.name, "alive", 20*time.Second)
+		allSee(t, ps, p.name, "alive", patience)
 	}
 	return ps
 }

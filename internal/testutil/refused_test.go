@@ -26,3 +26,22 @@ func TestRefusedAddr(t *testing.T) {
 		t.Fatalf("%s could be bound by someone else", addr)
 	}
 }
+
+func TestPortListen(t *testing.T) {
+	p := ReservePort(t)
+	if c, err := net.Dial("tcp", p.Addr()); err == nil {
+		c.Close()
+		t.Fatal("reserved port accepted before Listen")
+	}
+	ln := p.Listen()
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatalf("dial after Listen: %v", err)
+	}
+	c.Close()
+	ln.Close()
+	if c, err := net.Dial("tcp", p.Addr()); err == nil {
+		c.Close()
+		t.Fatal("port still accepts after the listener closed")
+	}
+}

@@ -63,7 +63,7 @@ func (p *Port) Listen() net.Listener {
 		p.t.Fatalf("testutil: listen on %s: %v", p.addr, err)
 	}
 	f := os.NewFile(uintptr(p.fd), p.addr)
-	p.fd = -1 // f owns it now
+	p.fd = -1                      // f owns it now
 	ln, err := net.FileListener(f) // a dup; f's copy closes below
 	f.Close()
 	if err != nil {

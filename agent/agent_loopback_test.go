@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/murmurhq/murmur/internal/testutil"
 )
@@ -25,12 +24,12 @@ func TestLoopbackCluster(t *testing.T) {
 	if err := agents[2].Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	allSee(t, agents[:2], "c", StatusLeft, 10*time.Second)
+	allSee(t, agents[:2], "c", StatusLeft, patience)
 
 	if err := agents[1].Shutdown(); err != nil { // no leave: a crash
 		t.Fatal(err)
 	}
-	allSee(t, agents[:1], "b", StatusFailed, 10*time.Second)
+	allSee(t, agents[:1], "b", StatusFailed, patience)
 }
 
 // TestJoinPartlyFailed: of two addresses one answers; Join reports n = 1
@@ -50,5 +49,5 @@ func TestJoinPartlyFailed(t *testing.T) {
 	if !errors.As(err, &multi) || len(multi.Unwrap()) != 1 {
 		t.Fatalf("error %v: want one error per failed address", err)
 	}
-	allSee(t, []*Agent{a, b}, "b", StatusAlive, 30*time.Second)
+	allSee(t, []*Agent{a, b}, "b", StatusAlive, patience)
 }

@@ -29,7 +29,7 @@ func TestCluster50(t *testing.T) {
 		c.Gossip.GossipInterval = d(100 * time.Millisecond)
 		c.Gossip.PushPullInterval = d(pushPull)
 		c.Gossip.SuspicionMult = nil
-		c.Gossip.TCPTimeout = d(5 * time.Second) // joins and syncs on a loaded machine
+		c.Gossip.TCPTimeout = d(15 * time.Second) // joins and syncs on a loaded machine
 		return c
 	}
 	var agents []*Agent
@@ -53,12 +53,10 @@ func TestCluster50(t *testing.T) {
 	}
 	phase("loaded")
 	for _, a := range agents[1:] {
-		if _, err := a.Join(ctx, []string{addr(agents[0])}); err != nil {
-			t.Fatal(err)
-		}
+		join(t, a, addr(agents[0]))
 	}
 	phase("joined")
-	waitFor(t, 120*time.Second, "all 50 alive everywhere", func() bool {
+	waitFor(t, 3*patience, "all 50 alive everywhere", func() bool {
 		for _, a := range agents {
 			if len(a.members.withStatus(StatusAlive)) != n {
 				return false
@@ -67,7 +65,7 @@ func TestCluster50(t *testing.T) {
 		return true
 	})
 	phase("all alive")
-	waitFor(t, 120*time.Second, "10k keys everywhere", func() bool {
+	waitFor(t, 3*patience, "10k keys everywhere", func() bool {
 		for _, a := range agents {
 			if a.Store().Stats().Keys != keys {
 				return false
@@ -82,7 +80,7 @@ func TestCluster50(t *testing.T) {
 	if _, err := agents[17].Store().Put(ctx, "hot/key", []byte("v1"), 0); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the put on all 50", func() bool {
+	waitFor(t, patience, "the put on all 50", func() bool {
 		for _, a := range agents {
 			r, err := a.Store().Get("hot/key")
 			if err != nil || string(r.Value) != "v1" {
@@ -98,7 +96,7 @@ func TestCluster50(t *testing.T) {
 	// configsync summary, and no sync follows.
 	nw.ResetStats()
 	before := syncsStarted(agents)
-	waitFor(t, 60*time.Second, "50 push/pull exchanges", func() bool { return nw.Stats().Total().StreamsOpened >= n })
+	waitFor(t, patience, "50 push/pull exchanges", func() bool { return nw.Stats().Total().StreamsOpened >= n })
 	st := nw.Stats().Total()
 	if st.StreamsOpened == 0 {
 		t.Fatal("no push/pull happened in the window")

@@ -467,7 +467,8 @@ func (a *Agent) Leave(ctx context.Context) error {
 		timeout = time.Until(dl)
 	}
 	start := time.Now()
-	a.log.Info("leaving cluster", "timeout", timeout)
+	alone := ml.NumMembers() <= 1 // nobody to tell: leave at once
+	a.log.Info("leaving cluster", "timeout", timeout, "alone", alone)
 	a.announceLeave()
 	if err := ml.Leave(timeout); err != nil {
 		a.log.Warn("leave broadcast not confirmed", "err", err)
@@ -478,6 +479,9 @@ func (a *Agent) Leave(ctx context.Context) error {
 	propagate := 5 * a.cfg.memberlistConfig().GossipInterval
 	if rest := timeout - time.Since(start); rest < propagate {
 		propagate = max(rest, 0)
+	}
+	if alone {
+		propagate = 0
 	}
 	t := time.NewTimer(propagate)
 	defer t.Stop()

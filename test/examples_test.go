@@ -1,11 +1,14 @@
 package test
 
 import (
+	"bytes"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -47,4 +50,58 @@ func TestExampleCluster(t *testing.T) {
 	if alive != 3 {
 		t.Fatalf("want 3 alive members in the output:\n%s", out)
 	}
+}
+
+// TestExampleEmbedLeavesOnSignal runs examples/embed joined to a real
+// agent: it prints membership events, and on SIGINT leaves gracefully
+// (the agent sees it "left") and exits 0.
+func TestExampleEmbedLeavesOnSignal(t *testing.T) {
+	peer := startAgentd(t, "peer", agentOpts{})
+	var out syncBuffer
+	cmd := exec.Command(filepath.Join(binaries(t), "embed"), "-node", "embedded", "-join", peer.gossip)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+	// It prints the peer's join once its event loop, and so its signal
+	// handler, runs.
+	eventually(t, patience, "embed to print the peer's join:\n"+out.String(), func() bool {
+		return regexp.MustCompile(`(?m) join +peer$`).MatchString(out.String())
+	})
+	allSee(t, []*proc{peer}, "embedded", "alive", patience)
+	cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-done:
+		if waitErr != nil {
+			t.Fatalf("embed exited with %v after SIGINT, want 0:\n%s", waitErr, out.String())
+		}
+	case <-time.After(patience): // a hang, not slowness
+		t.Fatalf("embed did not exit after SIGINT:\n%s", out.String())
+	}
+	allSee(t, []*proc{peer}, "embedded", "left", patience)
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -28,7 +28,7 @@ var (
 	binDir    string
 )
 
-// binaries builds agentd and agentctl (with -race when the tests run with
+// binaries builds agentd, agentctl and examples/embed (with -race when the tests run with
 // it, so data races in the binaries fail the run too) and returns their
 // directory.
 func binaries(t testing.TB) string {
@@ -42,7 +42,7 @@ func binaries(t testing.TB) string {
 		if raceEnabled {
 			args = append(args, "-race")
 		}
-		args = append(args, "../cmd/agentd", "../cmd/agentctl")
+		args = append(args, "../cmd/agentd", "../cmd/agentctl", "../examples/embed")
 		cmd := exec.Command("go", args...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {

@@ -134,7 +134,7 @@ func (r *recorder) next(t *testing.T) string {
 			return ev.Key + " deleted"
 		}
 		return ev.Key + "=" + string(ev.Value)
-	case <-time.After(10 * time.Second):
+	case <-time.After(60 * time.Second): // a hang, not slowness
 		t.Fatal("no watch event")
 		return ""
 	}

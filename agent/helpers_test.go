@@ -170,14 +170,24 @@ func joinAll(t testing.TB, agents []*Agent) {
 // runs out: on a loaded machine one push/pull can outlast tcp_timeout.
 func join(t testing.TB, a *Agent, target string) {
 	t.Helper()
+	if !joinOrErr(t, a, target) {
+		t.FailNow()
+	}
+}
+
+// joinOrErr is join for any goroutine: it marks t failed (t.Errorf) and
+// returns false instead of stopping the test.
+func joinOrErr(t testing.TB, a *Agent, target string) bool {
+	t.Helper()
 	deadline := time.Now().Add(patience)
 	for {
 		_, err := a.Join(context.Background(), []string{target})
 		if err == nil {
-			return
+			return true
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s could not join %s within %v: %v", a.Name(), target, patience, err)
+			t.Errorf("%s could not join %s within %v: %v", a.Name(), target, patience, err)
+			return false
 		}
 		time.Sleep(100 * time.Millisecond) // polling period of the deadline-bounded retry
 	}

@@ -48,7 +48,9 @@ type options struct {
 }
 
 // WithTransport runs memberlist over t instead of UDP/TCP sockets on
-// bind_addr (tests use internal/memnet). The agent shuts t down.
+// bind_addr (tests use internal/memnet). The agent shuts t down. Start
+// does not refuse a keyless agent on such a transport: securing it is the
+// embedder's part.
 func WithTransport(t memberlist.NodeAwareTransport) Option {
 	return func(o *options) { o.transport = t }
 }
@@ -95,6 +97,9 @@ type Agent struct {
 	reg     *registry
 	cat     catalogState
 	catalog atomic.Pointer[Catalog]
+
+	// sec is the security state (security.go, keyring.go).
+	sec *security
 
 	// store, dns and metrics are set by Start and read-only afterwards.
 	store   *configsync.Store
@@ -196,6 +201,10 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	}
 	a.members = newMemberTable(a.clk.Now, a.onEvent)
 	a.handlers[msgAgent] = HandlerFunc(a.handleAgentMsg)
+	if a.sec, err = newSecurity(a); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	a.handlers[msgKeyring] = HandlerFunc(a.sec.keys.handle)
 	a.reg = &registry{a: a, services: map[string]*localService{}}
 	a.cat.kick = make(chan struct{}, 1)
 	if cfg.DataDir != "" {
@@ -245,6 +254,18 @@ func (a *Agent) Start() error {
 			return fmt.Errorf("agent: data_dir: %w", err)
 		}
 	}
+	ring, err := a.sec.keys.open()
+	if err != nil {
+		return err
+	}
+	if a.opts.transport == nil { // an injected transport is the embedder's to secure
+		if err := a.cfg.checkPlaintext(ring != nil); err != nil {
+			return err
+		}
+	}
+	if err := a.startTLS(); err != nil {
+		return err
+	}
 	ls, err := a.listen()
 	if err != nil {
 		return err
@@ -268,14 +289,13 @@ func (a *Agent) Start() error {
 		mc.AdvertiseAddr = h
 		mc.AdvertisePort, _ = strconv.Atoi(p)
 	}
-	if a.cfg.Gossip.Key != "" {
-		key, _ := DecodeKey(a.cfg.Gossip.Key) // checked by Validate
-		mc.SecretKey = key
+	if ring != nil {
+		mc.Keyring = ring
 	}
 	if a.opts.transport != nil {
 		mc.Transport = a.opts.transport
 	}
-	mc.Logger = memberlistLogger(a.opts.logger, a.watchLog)
+	mc.Logger = memberlistLogger(a.opts.logger.With("node", a.cfg.NodeName), a.watchLog, a.sec.remote)
 	mc.Delegate = a.del
 	mc.Events = a.del
 	mc.Ping = a.del
@@ -293,7 +313,7 @@ func (a *Agent) Start() error {
 	a.cancel = cancel
 	self, _ := a.LocalMember() // memberlist reported our own join during Create
 	a.log.Info("agent started", "addr", self.AddrPort().String(),
-		"profile", a.cfg.Gossip.Profile, "encrypted", a.cfg.Gossip.Key != "")
+		"profile", a.cfg.Gossip.Profile, "encrypted", ring != nil)
 	a.goRun(ctx, a.joinLoop)
 	a.goRun(ctx, a.reconnectLoop)
 	a.goRun(ctx, a.reapLoop)
@@ -306,6 +326,8 @@ func (a *Agent) Start() error {
 		}
 	})
 	a.goRun(ctx, a.probeLoop)
+	a.goRun(ctx, a.sec.keys.run)
+	a.goRun(ctx, a.remoteLogLoop)
 	a.rebuildCatalog()
 	a.goRun(ctx, a.catalogLoop)
 	if err := a.reg.start(ctx, a.cfg.Services); err != nil {
@@ -386,7 +408,7 @@ func (a *Agent) Join(ctx context.Context, addrs []string) (int, error) {
 	select {
 	case r := <-ch:
 		if r.err != nil {
-			r.err = fmt.Errorf("agent: join: %w%s", r.err, joinHint(a.cfg.Gossip.Key != "", r.err))
+			r.err = fmt.Errorf("agent: join: %w%s", r.err, joinHint(a.GossipEncrypted(), r.err))
 		}
 		if r.n > 0 {
 			a.log.Info("joined cluster", "contacted", r.n, "members", ml.NumMembers())

@@ -81,9 +81,9 @@ func (a *Agent) configSummary() map[string]any {
 		"reap_after":     c.ReapAfter.D().String(),
 		"gossip": map[string]any{
 			"profile":   c.Gossip.Profile,
-			"encrypted": c.Gossip.Key != "",
+			"encrypted": a.GossipEncrypted(),
 		},
-		"http": map[string]any{"addr": c.HTTP.Addr, "token_set": c.HTTP.Token != ""},
+		"http": a.httpSummary(),
 		"dns":  map[string]any{"addr": c.DNS.Addr},
 		"kv": map[string]any{
 			"max_key_bytes":   c.KV.MaxKeyBytes,
@@ -156,7 +156,10 @@ func (a *Agent) httpHandler(metrics http.Handler) http.Handler {
 		Membership: apiMembership{a},
 		KV:         apiKV{a.store},
 		Services:   apiServices{a},
-		Token:      a.cfg.HTTP.Token,
+		Keyring:    apiKeyring{a.sec.keys},
+		ACL:        a.sec.acl,
+		Hosts:      a.sec.hosts,
+		Blocking:   a.sec.gate,
 		Logger:     a.opts.logger,
 		Metrics:    metrics,
 		// KV values are whole bodies; the store still answers 413 for a

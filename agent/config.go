@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/murmurhq/murmur/acl"
 	"github.com/murmurhq/murmur/agent/client"
 	"github.com/murmurhq/murmur/configsync"
 	"github.com/murmurhq/murmur/dnsserver"
@@ -63,6 +64,9 @@ type Config struct {
 	DNS    DNSConfig    `toml:"dns"`
 	KV     KVConfig     `toml:"kv"`
 	Log    LogConfig    `toml:"log"`
+	// ACL is the HTTP API's access control (docs/security.md); tokens
+	// are reloaded on SIGHUP.
+	ACL acl.Config `toml:"acl"`
 
 	// Services are registered on this agent at start ([[service]] tables).
 	Services []client.ServiceDefinition `toml:"service"`
@@ -75,9 +79,17 @@ type GossipConfig struct {
 	// DefaultLANConfig, DefaultWANConfig, DefaultLocalConfig).
 	Profile string `toml:"profile"`
 	// Key is the gossip encryption key: base64 of 16, 24 or 32 bytes
-	// (AES-128/192/256-GCM). Empty: gossip is not encrypted. Every agent
-	// of a cluster needs the same key.
+	// (AES-128/192/256-GCM). Every agent of a cluster needs the same key.
+	// It seeds the keyring in data_dir (keyring.json) at the first start;
+	// once that file exists it wins, so keys rotated with agentctl keyring
+	// survive restarts (docs/security.md). Empty: gossip is not
+	// encrypted, which Start refuses off loopback unless AllowPlaintext.
 	Key string `toml:"key"`
+	// AllowPlaintext lets an agent gossip unencrypted on a non-loopback
+	// address (a lab on a network you trust). Default false: Start
+	// refuses, because anyone who can reach the gossip port could then
+	// join and write.
+	AllowPlaintext bool `toml:"allow_plaintext"`
 	// ProbeInterval between failure-detection probes (lan 1s).
 	ProbeInterval *client.Duration `toml:"probe_interval"`
 	// ProbeTimeout waits for an ack before indirect probes (lan 500ms).
@@ -109,8 +121,29 @@ type HTTPConfig struct {
 	// Addr is the IP:port of the HTTP API. Default "127.0.0.1:7947".
 	// Empty string from code (not TOML) disables the API.
 	Addr string `toml:"addr"`
-	// Token, when set, is required for every write request.
+	// Token is the management token: it may do everything (acl). With it
+	// set and acl.default unset, requests without a token may only read.
 	Token string `toml:"token"`
+	// AllowedHosts are the host names a request's Host header may carry
+	// besides IP literals, localhost and the TLS certificate's names;
+	// others are 403 (DNS rebinding protection). Reloaded on SIGHUP.
+	AllowedHosts []string `toml:"allowed_hosts"`
+	// TLSCertFile and TLSKeyFile (PEM) serve the API over HTTPS. Re-read
+	// on SIGHUP.
+	TLSCertFile string `toml:"tls_cert_file"`
+	TLSKeyFile  string `toml:"tls_key_file"`
+	// TLSClientCAFile (PEM), when set, requires every client to present a
+	// certificate signed by one of its CAs (mutual TLS).
+	TLSClientCAFile string `toml:"tls_client_ca_file"`
+	// MaxConns bounds the open connections (default 1024); one more is
+	// answered 429 with Retry-After and closed.
+	MaxConns int `toml:"max_conns"`
+	// MaxConnsPerClient bounds the open connections from one IP address
+	// (default 512).
+	MaxConnsPerClient int `toml:"max_conns_per_client"`
+	// MaxBlockingQueries bounds the blocking queries (?index=) waiting at
+	// once (default 512); one more is answered 429 with Retry-After.
+	MaxBlockingQueries int `toml:"max_blocking_queries"`
 }
 
 // DNSConfig is the DNS server: its address plus dnsserver's settings
@@ -154,6 +187,12 @@ const (
 	DefaultDNSAddr  = "127.0.0.1:8600"
 
 	maxNodeNameBytes = 128
+
+	// HTTP limits (http.max_conns, http.max_conns_per_client,
+	// http.max_blocking_queries); 0 in a Config means these.
+	DefaultMaxConns           = 1024
+	DefaultMaxConnsPerClient  = 512
+	DefaultMaxBlockingQueries = 512
 )
 
 // DefaultConfig returns the defaults every field comment names.
@@ -165,8 +204,9 @@ func DefaultConfig() Config {
 		LeaveTimeout: client.Duration(5 * time.Second),
 		ReapAfter:    client.Duration(24 * time.Hour),
 		Gossip:       GossipConfig{Profile: "lan"},
-		HTTP:         HTTPConfig{Addr: DefaultHTTPAddr},
-		DNS:          DNSConfig{Addr: DefaultDNSAddr, Config: dnsserver.DefaultConfig()},
+		HTTP: HTTPConfig{Addr: DefaultHTTPAddr, MaxConns: DefaultMaxConns,
+			MaxConnsPerClient: DefaultMaxConnsPerClient, MaxBlockingQueries: DefaultMaxBlockingQueries},
+		DNS: DNSConfig{Addr: DefaultDNSAddr, Config: dnsserver.DefaultConfig()},
 		KV: KVConfig{
 			MaxKeyBytes:   512,
 			MaxValueBytes: 512 << 10,
@@ -264,6 +304,7 @@ func (c *Config) Validate() error {
 			bad("http.addr", "%v", err)
 		}
 	}
+	errs = append(errs, c.validateSecurity()...)
 	if c.DNS.Addr != "" {
 		if _, err := parseHostPort(c.DNS.Addr, true); err != nil {
 			bad("dns.addr", "%v", err)

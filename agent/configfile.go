@@ -165,6 +165,11 @@ func (c Config) clone() Config {
 		}
 	}
 	out.Services = append(out.Services[:0:0], c.Services...)
+	out.HTTP.AllowedHosts = append([]string(nil), c.HTTP.AllowedHosts...)
+	out.ACL.Tokens = append(out.ACL.Tokens[:0:0], c.ACL.Tokens...)
+	for i := range out.ACL.Tokens {
+		out.ACL.Tokens[i].Rules = append(out.ACL.Tokens[i].Rules[:0:0], c.ACL.Tokens[i].Rules...)
+	}
 	g := &out.Gossip
 	g.ProbeInterval = clonePtr(g.ProbeInterval)
 	g.ProbeTimeout = clonePtr(g.ProbeTimeout)

@@ -120,7 +120,7 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 		t := MsgType(buf[0])
 		n, w := binary.Uvarint(buf[1:])
 		if w <= 0 || n > uint64(len(buf)-1-w) {
-			d.a.log.Warn("dropping malformed push/pull state", "bytes", len(buf))
+			d.a.logRemote("gossip", "", "dropping malformed push/pull state", "bytes", len(buf))
 			return
 		}
 		part := buf[1+w : 1+w+int(n)]

@@ -109,11 +109,11 @@ func (a *Agent) startFaces(ctx context.Context, ls *listeners) {
 		a.httpAddr = ls.http.Addr().String()
 		h := a.httpHandler(a.metrics.handler())
 		a.goRun(ctx, func(ctx context.Context) {
-			if err := httpapi.Serve(ctx, ls.http, h, a.opts.logger); err != nil {
+			if err := httpapi.ServeWith(ctx, ls.http, h, a.serveConfig()); err != nil {
 				a.log.Error("HTTP API stopped", "err", err)
 			}
 		})
-		a.log.Info("HTTP API listening", "addr", ls.http.Addr().String())
+		a.log.Info("HTTP API listening", "addr", ls.http.Addr().String(), "tls", a.sec.tls != nil, "acl_default", a.sec.acl.Get().Default())
 	}
 }
 

@@ -19,6 +19,7 @@ func newMetrics(a *Agent) *metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&agentCollector{a: a})
+	reg.MustRegister(&securityCollector{a: a})
 	return &metrics{reg: reg}
 }
 

@@ -39,6 +39,7 @@ func (a *Agent) Reload(cfg Config) ReloadResult {
 		return res
 	}
 	dnsOK, svcOK := true, true
+	secFailed := a.reloadSecurity(cfg) // always: it re-reads TLS files
 	for _, key := range keys {
 		switch {
 		case key == "service":
@@ -56,7 +57,8 @@ func (a *Agent) Reload(cfg Config) ReloadResult {
 	for _, key := range keys {
 		ok := key == "log.level" ||
 			key == "service" && svcOK ||
-			strings.HasPrefix(key, "dns.") && key != "dns.addr" && a.dns != nil && dnsOK
+			strings.HasPrefix(key, "dns.") && key != "dns.addr" && a.dns != nil && dnsOK ||
+			securityKey(key) && !slices.ContainsFunc(secFailed, func(f string) bool { return strings.HasPrefix(key, f) })
 		if ok {
 			res.Reloaded = append(res.Reloaded, key)
 		} else {
@@ -69,6 +71,11 @@ func (a *Agent) Reload(cfg Config) ReloadResult {
 	}
 	if dnsOK && a.dns != nil {
 		a.applied.DNS.Config = cfg.DNS.Config
+	}
+	a.appliedSecurity(cfg, secFailed)
+	if slices.Contains(secFailed, "http.tls") && !slices.Contains(res.NotReloaded, "http.tls_cert_file") {
+		// The files may be unchanged paths with new, broken contents.
+		res.NotReloaded = append(res.NotReloaded, "http.tls_cert_file")
 	}
 	return res
 }

@@ -74,6 +74,10 @@ type proc struct {
 	// netns exec) and client dials into it (netns_harness_test.go).
 	netns  string
 	client *http.Client // nil: http.DefaultClient
+	// scheme is "https" when the agent serves TLS ("" is http); token,
+	// when set, goes with every request of the helpers.
+	scheme string
+	token  string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -109,6 +113,13 @@ type agentOpts struct {
 // HTTP API answers.
 func startAgentd(t testing.TB, name string, o agentOpts) *proc {
 	t.Helper()
+	return startAgentdWith(t, name, o, nil)
+}
+
+// startAgentdWith is startAgentd with setup run on the proc before it
+// starts (a TLS client, a token).
+func startAgentdWith(t testing.TB, name string, o agentOpts, setup func(*proc)) *proc {
+	t.Helper()
 	binaries(t)
 	p := &proc{
 		t:       t,
@@ -140,6 +151,9 @@ func startAgentd(t testing.TB, name string, o agentOpts) *proc {
 	}
 	args = append(args, "-config", cf)
 	p.args = append(args, o.extra...)
+	if setup != nil {
+		setup(p)
+	}
 	p.start()
 	t.Cleanup(p.stop)
 	p.waitReady()
@@ -217,10 +231,11 @@ func (p *proc) waitReady() {
 			p.t.Fatalf("agentd %s exited during start: %v\n%s", p.name, p.exitErr(), p.log())
 		}
 		if !p.dynamic || p.learnAddrs() {
-			resp, err := p.httpc().Get("http://" + p.httpAddr + "/v1/agent/self")
+			resp, err := p.httpc().Get(p.url("/v1/agent/self"))
 			if err == nil {
 				resp.Body.Close()
-				if resp.StatusCode == 200 {
+				// With ACLs an answer without a token is 401: ready too.
+				if resp.StatusCode == 200 || resp.StatusCode == 401 || resp.StatusCode == 403 {
 					return
 				}
 			}
@@ -255,6 +270,23 @@ func (p *proc) learnAddrs() bool {
 	}
 	p.gossip, p.httpAddr, p.dnsAddr = addrs[0], addrs[1], addrs[2]
 	return true
+}
+
+// url is the URL of path on p's HTTP API.
+func (p *proc) url(path string) string {
+	scheme := p.scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	return scheme + "://" + p.httpAddr + path
+}
+
+// do sends req to p's API with p's token.
+func (p *proc) do(req *http.Request) (*http.Response, error) {
+	if p.token != "" {
+		req.Header.Set("X-Murmur-Token", p.token)
+	}
+	return p.httpc().Do(req)
 }
 
 // httpc is the client that reaches p's HTTP API.
@@ -306,6 +338,9 @@ func (p *proc) stop() {
 		p.signal(syscall.SIGKILL)
 		p.wait(patience)
 	}
+	if strings.Contains(p.log(), "WARNING: DATA RACE") {
+		p.t.Errorf("agentd %s logged a data race (see its log)", p.name)
+	}
 	if p.t.Failed() {
 		p.t.Logf("---- log of %s ----\n%s", p.name, p.log())
 	}
@@ -318,7 +353,8 @@ func (p *proc) log() string {
 
 // getJSON GETs path from the agent's HTTP API into v.
 func (p *proc) getJSON(path string, v any) error {
-	resp, err := p.httpc().Get("http://" + p.httpAddr + path)
+	req, _ := http.NewRequest(http.MethodGet, p.url(path), nil)
+	resp, err := p.do(req)
 	if err != nil {
 		return err
 	}

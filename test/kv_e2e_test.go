@@ -16,7 +16,8 @@ import (
 
 // kvGetRaw reads a key's bytes from p's HTTP API.
 func (p *proc) kvGetRaw(key string) ([]byte, int) {
-	resp, err := p.httpc().Get("http://" + p.httpAddr + "/v1/kv/" + key + "?raw")
+	req, _ := http.NewRequest(http.MethodGet, p.url("/v1/kv/"+key+"?raw"), nil)
+	resp, err := p.do(req)
 	if err != nil {
 		return nil, 0
 	}
@@ -27,8 +28,8 @@ func (p *proc) kvGetRaw(key string) ([]byte, int) {
 
 // kvPut writes key on p and returns the status code and body.
 func (p *proc) kvPut(key string, value []byte) (int, string) {
-	req, _ := http.NewRequest(http.MethodPut, "http://"+p.httpAddr+"/v1/kv/"+key, bytes.NewReader(value))
-	resp, err := p.httpc().Do(req)
+	req, _ := http.NewRequest(http.MethodPut, p.url("/v1/kv/"+key), bytes.NewReader(value))
+	resp, err := p.do(req)
 	if err != nil {
 		p.t.Fatalf("PUT %s: %v", key, err)
 	}

@@ -59,7 +59,10 @@ const (
 	labGossip   = 7946
 	labHTTPAddr = "127.0.0.1:7947"
 	labDNSAddr  = "127.0.0.1:8600"
-	netnsDir    = "/var/run/netns" // where ip netns keeps its names
+	// labGossipKey encrypts the lab's gossip (agentd refuses to gossip
+	// beyond loopback without a key).
+	labGossipKey = "bGFiLWdvc3NpcC1rZXktMzItYnl0ZXMtbG9uZyEhISE="
+	netnsDir     = "/var/run/netns" // where ip netns keeps its names
 	// requireNetnsEnv turns a skip into a failure, for CI that must run
 	// the suite.
 	requireNetnsEnv = "MURMUR_REQUIRE_NETNS"
@@ -506,7 +509,8 @@ func (l *netlab) agent(i int, o agentOpts) *proc {
 	dir := t.TempDir()
 	p.logPath = filepath.Join(dir, p.name+".log")
 	cf := filepath.Join(dir, p.name+".toml")
-	writeFile(t, cf, fastGossip+o.config)
+	// Lab agents gossip on 10.77.0.x, beyond loopback: they need a key.
+	writeFile(t, cf, fastGossip+"key = \""+labGossipKey+"\"\n"+o.config)
 	p.args = []string{"-node", p.name, "-bind", p.gossip, "-http-addr", p.httpAddr, "-dns-addr", p.dnsAddr,
 		"-data-dir", p.dataDir, "-log-level", "debug", "-config", cf}
 	for j := 1; j <= l.n; j++ {

@@ -3,6 +3,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,13 +32,14 @@ const (
 // Conditions callers branch on; an *APIError matches the one of its status
 // code with errors.Is, an *UnreachableError matches ErrUnreachable.
 var (
-	ErrBadRequest   = errors.New("client: bad request")  // 400
-	ErrUnauthorized = errors.New("client: unauthorized") // 401
-	ErrForbidden    = errors.New("client: forbidden")    // 403
-	ErrNotFound     = errors.New("client: not found")    // 404
-	ErrConflict     = errors.New("client: conflict")     // 409
-	ErrTooLarge     = errors.New("client: too large")    // 413
-	ErrUnavailable  = errors.New("client: unavailable")  // 503
+	ErrBadRequest   = errors.New("client: bad request")       // 400
+	ErrUnauthorized = errors.New("client: unauthorized")      // 401
+	ErrForbidden    = errors.New("client: forbidden")         // 403
+	ErrNotFound     = errors.New("client: not found")         // 404
+	ErrConflict     = errors.New("client: conflict")          // 409
+	ErrTooLarge     = errors.New("client: too large")         // 413
+	ErrTooMany      = errors.New("client: too many requests") // 429: retry after the Retry-After header
+	ErrUnavailable  = errors.New("client: unavailable")       // 503
 	ErrUnreachable  = errors.New("client: agent unreachable")
 )
 
@@ -47,6 +50,7 @@ var statusErrors = map[int]error{
 	http.StatusNotFound:              ErrNotFound,
 	http.StatusConflict:              ErrConflict,
 	http.StatusRequestEntityTooLarge: ErrTooLarge,
+	http.StatusTooManyRequests:       ErrTooMany,
 	http.StatusServiceUnavailable:    ErrUnavailable,
 }
 
@@ -118,10 +122,46 @@ func WithToken(token string) Option { return func(c *Client) { c.token = token }
 // leave room for blocking queries (KVWatch waits up to the agent's wait).
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
 
+// WithTLS sets the TLS configuration of HTTPS requests (the CA to trust,
+// a client certificate for mutual TLS); see TLSConfig. Ignored with
+// WithHTTPClient, whose transport decides.
+func WithTLS(cfg *tls.Config) Option { return func(c *Client) { c.tls = cfg } }
+
+// TLSConfig builds the TLS configuration of a client from PEM files:
+// caFile (the CA that signed the agent's certificate; "" trusts the
+// system's roots) and, for mutual TLS, certFile and keyFile. Errors name
+// the file.
+func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("client: CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("client: CA file %s: no PEM certificate in it", caFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("client: a client certificate needs both its certificate and its key file")
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("client: client certificate %s, key %s: %w", certFile, keyFile, err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
 // Client talks to one agent. It is safe for concurrent use.
 type Client struct {
 	base  url.URL // scheme and host
 	token string
+	tls   *tls.Config
 	hc    *http.Client
 }
 
@@ -164,6 +204,11 @@ func New(addr string, opts ...Option) (*Client, error) {
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{}
+		if c.tls != nil {
+			t := http.DefaultTransport.(*http.Transport).Clone()
+			t.TLSClientConfig = c.tls
+			c.hc.Transport = t
+		}
 	}
 	return c, nil
 }
@@ -181,6 +226,8 @@ type request struct {
 	// allow404 returns a 404 answer like a 2xx one (a KV list with no
 	// key still carries the index header).
 	allow404 bool
+	// allow500 returns a 500 answer like a 2xx one (a keyring report).
+	allow500 bool
 }
 
 // do sends req and returns the response of a 2xx answer; the caller closes
@@ -213,7 +260,8 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 		}
 		return nil, &UnreachableError{Addr: c.base.Host, Err: err}
 	}
-	if (resp.StatusCode >= 200 && resp.StatusCode < 300) || (req.allow404 && resp.StatusCode == http.StatusNotFound) {
+	if (resp.StatusCode >= 200 && resp.StatusCode < 300) || (req.allow404 && resp.StatusCode == http.StatusNotFound) ||
+		(req.allow500 && resp.StatusCode == http.StatusInternalServerError) {
 		return resp, nil
 	}
 	defer resp.Body.Close()

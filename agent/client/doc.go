@@ -11,6 +11,11 @@
 //	pair, err := c.KVGet(ctx, "app/config")
 //	if errors.Is(err, client.ErrNotFound) { ... }
 //
+// An agent serving HTTPS, possibly with mutual TLS:
+//
+//	tc, err := client.TLSConfig("ca.pem", "me.pem", "me-key.pem")
+//	c, err := client.New("https://10.0.0.5:7947", client.WithTLS(tc), client.WithToken(tok))
+//
 // A Client is safe for concurrent use. Every method takes a context; only
 // the context bounds a call (blocking queries may legitimately take
 // minutes). Failures are *APIError when the agent answered with an error

@@ -197,3 +197,37 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // D returns the time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// KeyringRequest is the body of PUT /v1/keyring/{install,use,remove}.
+type KeyringRequest struct {
+	// Key is a gossip key: base64 of 16, 24 or 32 bytes.
+	Key string `json:"key"`
+}
+
+// KeyringResponse is the answer of every /v1/keyring call: what the alive
+// members answered. It is 200 when every member acknowledged, else 500
+// with Error set and the same report.
+type KeyringResponse struct {
+	// Op is list, install, use or remove.
+	Op string `json:"op"`
+	// Members is how many members were asked (the alive and suspect ones,
+	// this agent included).
+	Members int `json:"members"`
+	// Acked is how many answered that they did it (for list: answered).
+	Acked int `json:"acked"`
+	// Failed maps each member that did not acknowledge to why: its error,
+	// or that it did not answer in time.
+	Failed map[string]string `json:"failed,omitempty"`
+	// Keys (list only) are the keys installed anywhere, with how many
+	// members have each installed and as primary, sorted by key.
+	Keys []KeyringKey `json:"keys,omitempty"`
+	// Error summarises a failure (500 only).
+	Error string `json:"error,omitempty"`
+}
+
+// KeyringKey is one key of a keyring list.
+type KeyringKey struct {
+	Key       string `json:"key"`
+	Installed int    `json:"installed"`
+	Primary   int    `json:"primary"`
+}

@@ -17,7 +17,7 @@ import (
 
 func benchHandler(b *testing.B) (*httpapitest.Backend, func(method, target, body string) int) {
 	be := httpapitest.New()
-	h := httpapi.New(httpapi.Options{Membership: be, KV: be, Services: be, Token: testToken})
+	h := httpapi.New(httpapi.Options{Membership: be, KV: be, Services: be, Token: testToken, Hosts: exampleHost})
 	return be, func(method, target, body string) int {
 		r := httptest.NewRequest(method, target, strings.NewReader(body))
 		r.Header.Set(client.TokenHeader, testToken)

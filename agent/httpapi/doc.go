@@ -20,8 +20,17 @@
 // leading sentinel text ("httpapi: too large: ") removed, since the status
 // code already says it, so the backend's own words reach the user.
 //
-// Writes (PUT, POST, DELETE) need Options.Token when it is set; the KV
-// prefix ReservedPrefix ("_murmur/") holds the agents' service catalog and
-// is read-only here. Serve runs the handler on a listener with sane
-// timeouts and a graceful shutdown that also releases blocking queries.
+// Every request passes the Host check first (HostPolicy: DNS rebinding),
+// then its token (X-Murmur-Token or Authorization: Bearer) is resolved
+// with Options.ACL (package acl) and each route checks the permission it
+// needs; listings drop what the token may not read. Without ACL,
+// Options.Token alone guards writes. Blocking queries are bounded by a
+// Gate (429 beyond). The KV prefix ReservedPrefix ("_murmur/") holds the
+// agents' service catalog and is read-only here.
+//
+// Serve and ServeWith run the handler on a listener with sane timeouts, a
+// graceful shutdown that also releases blocking queries, optional TLS and
+// connection limits (ConnLimits: 429 with Retry-After beyond them). Other
+// faces served beside this one (a Consul-compatible API, a UI) share the
+// agent's HostPolicy, Gate and acl.Resolver.
 package httpapi

@@ -19,6 +19,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const testToken = "s3cret"
 
+// exampleHost allows the Host httptest.NewRequest sends.
+var exampleHost = httpapi.NewHostPolicy("example.com")
+
 // call is one request of a table test.
 type call struct {
 	method string
@@ -39,7 +42,8 @@ type want struct {
 func newHandler(t *testing.T, opt func(*httpapi.Options)) (http.Handler, *httpapitest.Backend) {
 	t.Helper()
 	b := httpapitest.New()
-	o := httpapi.Options{Membership: b, KV: b, Services: b, Token: testToken}
+	// httptest.NewRequest sends "Host: example.com".
+	o := httpapi.Options{Membership: b, KV: b, Services: b, Token: testToken, Hosts: exampleHost}
 	if opt != nil {
 		opt(&o)
 	}
@@ -56,11 +60,14 @@ func serve(h http.Handler, c call) *httptest.ResponseRecorder {
 		r.Header.Set(client.TokenHeader, testToken)
 	}
 	for k, v := range c.header {
-		if v == "" {
+		switch {
+		case k == "Host":
+			r.Host = v
+		case v == "":
 			r.Header.Del(k)
-			continue
+		default:
+			r.Header.Set(k, v)
 		}
-		r.Header.Set(k, v)
 	}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/murmurhq/murmur/acl"
 	"github.com/murmurhq/murmur/agent/client"
 )
 
@@ -36,12 +37,29 @@ func (s *server) kvGet(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if mode != "recurse" && mode != "keys" && key == "" {
+	listing := mode == "recurse" || mode == "keys"
+	if !listing && key == "" {
 		s.fail(w, r, fmt.Errorf("%w: httpapi: missing key in /v1/kv/{key} (add ?recurse or ?keys to list a prefix)", ErrBadRequest))
 		return
 	}
+	id := identity(r)
+	switch {
+	case !listing:
+		if !s.allow(w, r, acl.KindKV, key, acl.Read) {
+			return
+		}
+	case !id.CanSomeUnder(acl.KindKV, key, acl.Read):
+		s.denied(w, r, id.Allow(acl.KindKV, key, acl.Read))
+		return
+	}
 	if blocking {
-		if err := s.waitKV(r, key, index, wait); err != nil {
+		if !s.blocking.Acquire() {
+			tooMany(w, r, 5, fmt.Sprintf("httpapi: too many blocking queries (http.max_blocking_queries is %d); retry later", s.blocking.Max()))
+			return
+		}
+		err := s.waitKV(r, key, index, wait)
+		s.blocking.Release()
+		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -51,13 +69,13 @@ func (s *server) kvGet(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(client.IndexHeader, strconv.FormatUint(s.kv.Index(key), 10))
 	switch mode {
 	case "keys":
-		keys := s.kv.Keys(key)
+		keys := filter(s.kv.Keys(key), func(k string) bool { return id.Can(acl.KindKV, k, acl.Read) })
 		if keys == nil {
 			keys = []string{}
 		}
 		writeJSON(w, r, http.StatusOK, keys)
 	case "recurse":
-		pairs := s.kv.List(key)
+		pairs := filter(s.kv.List(key), func(p client.KVPair) bool { return id.Can(acl.KindKV, p.Key, acl.Read) })
 		if len(pairs) == 0 {
 			errorText(w, r, http.StatusNotFound, fmt.Sprintf("httpapi: no keys under prefix %q", key))
 			return
@@ -124,6 +142,20 @@ func (s *server) waitKV(r *http.Request, prefix string, index uint64, wait time.
 	return nil
 }
 
+// filter keeps the elements of xs that keep says to, reusing xs.
+func filter[T any](xs []T, keep func(T) bool) []T {
+	out := xs[:0]
+	for _, x := range xs {
+		if keep(x) {
+			out = append(out, x)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
 func reserved(key string) bool { return strings.HasPrefix(key, ReservedPrefix) }
 
 var errReserved = fmt.Errorf("%w: httpapi: keys under %s hold the agents' service catalog and are read-only through the API", ErrForbidden, ReservedPrefix)
@@ -178,6 +210,14 @@ func (s *server) kvDelete(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: httpapi: recursive delete of prefix %q would include the read-only %s keys; delete narrower prefixes",
 			ErrForbidden, key, ReservedPrefix))
 		return
+	case recurse:
+		if !s.allowPrefix(w, r, acl.KindKV, key, acl.Write) {
+			return
+		}
+	default:
+		if !s.allow(w, r, acl.KindKV, key, acl.Write) {
+			return
+		}
 	}
 	n, err := s.kv.Delete(r.Context(), key, recurse)
 	if err != nil {

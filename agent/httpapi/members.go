@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/murmurhq/murmur/acl"
 	"github.com/murmurhq/murmur/agent/client"
 )
 
@@ -21,10 +22,14 @@ func (s *server) members(w http.ResponseWriter, r *http.Request) {
 			ErrBadRequest, status, strings.Join(memberStatuses, ", ")))
 		return
 	}
+	id := identity(r)
+	if !s.someReadable(w, r, id, acl.KindAgent) {
+		return
+	}
 	all := s.mem.Members()
 	out := make([]client.Member, 0, len(all))
 	for _, m := range all {
-		if status == "" || m.Status == status {
+		if (status == "" || m.Status == status) && id.Can(acl.KindAgent, m.Name, acl.Read) {
 			out = append(out, m)
 		}
 	}
@@ -92,7 +97,11 @@ func (s *server) leave(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) coordinates(w http.ResponseWriter, r *http.Request) {
-	cs := slices.Clone(s.mem.Coordinates())
+	id := identity(r)
+	if !s.someReadable(w, r, id, acl.KindAgent) {
+		return
+	}
+	cs := filter(slices.Clone(s.mem.Coordinates()), func(c client.Coordinate) bool { return id.Can(acl.KindAgent, c.Node, acl.Read) })
 	if cs == nil {
 		cs = []client.Coordinate{}
 	}
@@ -109,7 +118,10 @@ func (s *server) rtt(w http.ResponseWriter, r *http.Request) {
 	}
 	from := q.Get("from")
 	if from == "" {
-		from = s.mem.Self().Node
+		from = s.selfNode(r)
+	}
+	if !s.allow(w, r, acl.KindAgent, from, acl.Read) || !s.allow(w, r, acl.KindAgent, to, acl.Read) {
+		return
 	}
 	d, err := s.mem.RTT(from, to)
 	if err != nil {

@@ -3,12 +3,12 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,8 +16,10 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/murmurhq/murmur/acl"
 	"github.com/murmurhq/murmur/agent/client"
 )
 
@@ -30,6 +32,9 @@ const (
 	DefaultWait = 5 * time.Minute
 	// DefaultMaxWait is the clamp of ?wait when Options.MaxWait is 0.
 	DefaultMaxWait = 10 * time.Minute
+	// DefaultMaxBlocking is the Gate of blocking queries when
+	// Options.Blocking is nil (http.max_blocking_queries).
+	DefaultMaxBlocking = 512
 	// ReservedPrefix is the KV namespace of the agents' service catalog:
 	// readable through the API, never writable.
 	ReservedPrefix = "_murmur/"
@@ -48,9 +53,22 @@ type Options struct {
 	// Services serves /v1/services and /v1/agent/{service,check}/; nil
 	// answers 501 there.
 	Services Services
-	// Token, when not empty, is required on every write (PUT, POST,
-	// DELETE) in X-Murmur-Token or Authorization: Bearer.
+	// Keyring serves /v1/keyring; nil answers 501 there.
+	Keyring Keyring
+	// ACL resolves the token of each request (X-Murmur-Token or
+	// Authorization: Bearer) to an identity, and every route checks the
+	// permission it needs (docs/security.md). When nil, Token decides.
+	ACL acl.Resolver
+	// Token is used only when ACL is nil: when not empty, every write
+	// (PUT, POST, DELETE) needs it and reads are open; when empty,
+	// everything is allowed.
 	Token string
+	// Hosts checks the Host header (DNS rebinding); nil allows IP
+	// literals and localhost only.
+	Hosts *HostPolicy
+	// Blocking bounds the blocking queries waiting at once (429 beyond);
+	// nil: a Gate of DefaultMaxBlocking.
+	Blocking *Gate
 	// Logger receives 5xx errors and recovered panics, with the attribute
 	// component=httpapi added by New; nil discards.
 	Logger *slog.Logger
@@ -72,31 +90,49 @@ type server struct {
 	mem      Membership
 	kv       KV
 	svc      Services
-	tokenSum *[sha256.Size]byte // nil when no token is required
+	keyring  Keyring
+	acl      acl.Resolver
+	hosts    *HostPolicy
+	blocking *Gate
 	log      *slog.Logger
 	maxBody  int64
 	maxWait  time.Duration
 	defWait  time.Duration
+	// node caches this agent's node name (agent rules name it).
+	node atomic.Pointer[string]
 }
 
 // New returns the HTTP API handler. It does not modify opts.
 func New(opts Options) http.Handler {
 	s := &server{
-		mux:     http.NewServeMux(),
-		mem:     opts.Membership,
-		kv:      opts.KV,
-		svc:     opts.Services,
-		log:     opts.Logger,
-		maxBody: opts.MaxBodyBytes,
-		maxWait: opts.MaxWait,
+		mux:      http.NewServeMux(),
+		mem:      opts.Membership,
+		kv:       opts.KV,
+		svc:      opts.Services,
+		keyring:  opts.Keyring,
+		acl:      opts.ACL,
+		hosts:    opts.Hosts,
+		blocking: opts.Blocking,
+		log:      opts.Logger,
+		maxBody:  opts.MaxBodyBytes,
+		maxWait:  opts.MaxWait,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.log = s.log.With("component", "httpapi")
-	if opts.Token != "" {
-		sum := sha256.Sum256([]byte(opts.Token))
-		s.tokenSum = &sum
+	if s.acl == nil {
+		s.acl = &acl.Live{} // everything allowed
+		if opts.Token != "" {
+			a, err := acl.New(acl.Config{Default: acl.DefaultRead}, opts.Token)
+			if err != nil {
+				panic(err) // cannot fail: no tokens, a valid default
+			}
+			s.acl = a
+		}
+	}
+	if s.blocking == nil {
+		s.blocking = NewGate(DefaultMaxBlocking)
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
@@ -107,27 +143,38 @@ func New(opts Options) http.Handler {
 	s.defWait = min(DefaultWait, s.maxWait)
 
 	m := s.mux
+	const (
+		kv, svc, agent, keyring = acl.KindKV, acl.KindService, acl.KindAgent, acl.KindKeyring
+		read, write             = acl.Read, acl.Write
+	)
+	// Reads of lists filter per name inside the handler; the others need
+	// one permission, checked here.
 	m.HandleFunc("GET /v1/members", s.needMembership(s.members))
-	m.HandleFunc("GET /v1/agent/self", s.needMembership(s.self))
-	m.HandleFunc("PUT /v1/agent/join", s.write(s.needMembership(s.join)))
-	m.HandleFunc("PUT /v1/agent/leave", s.write(s.needMembership(s.leave)))
+	m.HandleFunc("GET /v1/agent/self", s.needMembership(s.guard(agent, read, s.selfNode, s.self)))
+	m.HandleFunc("PUT /v1/agent/join", s.needMembership(s.guard(agent, write, s.selfNode, s.join)))
+	m.HandleFunc("PUT /v1/agent/leave", s.needMembership(s.guard(agent, write, s.selfNode, s.leave)))
 	m.HandleFunc("GET /v1/coordinates", s.needMembership(s.coordinates))
 	m.HandleFunc("GET /v1/rtt", s.needMembership(s.rtt))
 
 	m.HandleFunc("GET /v1/kv/{key...}", s.needKV(s.kvGet))
-	m.HandleFunc("PUT /v1/kv/{key...}", s.write(s.needKV(s.kvPut)))
-	m.HandleFunc("DELETE /v1/kv/{key...}", s.write(s.needKV(s.kvDelete)))
+	m.HandleFunc("PUT /v1/kv/{key...}", s.needKV(s.guard(kv, write, pathValue("key"), s.kvPut)))
+	m.HandleFunc("DELETE /v1/kv/{key...}", s.needKV(s.kvDelete))
 
-	m.HandleFunc("PUT /v1/agent/service/register", s.write(s.needServices(s.register)))
-	m.HandleFunc("PUT /v1/agent/service/deregister/{id}", s.write(s.needServices(s.deregister)))
-	m.HandleFunc("PUT /v1/agent/check/pass/{id}", s.write(s.needServices(s.check(client.HealthPassing))))
-	m.HandleFunc("PUT /v1/agent/check/warn/{id}", s.write(s.needServices(s.check(client.HealthWarning))))
-	m.HandleFunc("PUT /v1/agent/check/fail/{id}", s.write(s.needServices(s.check(client.HealthCritical))))
+	m.HandleFunc("PUT /v1/agent/service/register", s.needServices(s.register))
+	m.HandleFunc("PUT /v1/agent/service/deregister/{id}", s.needServices(s.guard(svc, write, s.serviceOf, s.deregister)))
+	m.HandleFunc("PUT /v1/agent/check/pass/{id}", s.needServices(s.guard(svc, write, s.serviceOf, s.check(client.HealthPassing))))
+	m.HandleFunc("PUT /v1/agent/check/warn/{id}", s.needServices(s.guard(svc, write, s.serviceOf, s.check(client.HealthWarning))))
+	m.HandleFunc("PUT /v1/agent/check/fail/{id}", s.needServices(s.guard(svc, write, s.serviceOf, s.check(client.HealthCritical))))
 	m.HandleFunc("GET /v1/services", s.needServices(s.services))
-	m.HandleFunc("GET /v1/services/{name}", s.needServices(s.service))
+	m.HandleFunc("GET /v1/services/{name}", s.needServices(s.guard(svc, read, pathValue("name"), s.service)))
+
+	m.HandleFunc("GET /v1/keyring", s.needKeyring(s.guard(keyring, read, noName, s.keyringList)))
+	m.HandleFunc("PUT /v1/keyring/install", s.needKeyring(s.guard(keyring, write, noName, s.keyringOp(KeyringInstall))))
+	m.HandleFunc("PUT /v1/keyring/use", s.needKeyring(s.guard(keyring, write, noName, s.keyringOp(KeyringUse))))
+	m.HandleFunc("PUT /v1/keyring/remove", s.needKeyring(s.guard(keyring, write, noName, s.keyringOp(KeyringRemove))))
 
 	if opts.Metrics != nil {
-		m.Handle("GET /metrics", opts.Metrics)
+		m.Handle("GET /metrics", s.guard(agent, read, s.selfNode, opts.Metrics.ServeHTTP))
 	}
 	return s
 }
@@ -145,6 +192,13 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			errorText(w, r, http.StatusInternalServerError, "httpapi: internal error")
 		}
 	}()
+	if !s.hosts.Check(w, r) {
+		return
+	}
+	r, ok := s.resolve(w, r)
+	if !ok {
+		return
+	}
 	h, pattern := s.mux.Handler(r)
 	if pattern != "" {
 		s.mux.ServeHTTP(w, r)
@@ -188,31 +242,6 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return r.body.Write(b)
 }
 
-// write guards a write route with the token check.
-func (s *server) write(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if s.tokenSum == nil {
-			h(w, r)
-			return
-		}
-		tok := requestToken(r)
-		if tok == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="murmur"`)
-			errorText(w, r, http.StatusUnauthorized, "httpapi: missing token (send X-Murmur-Token or Authorization: Bearer)")
-			return
-		}
-		// Hashing first makes the comparison constant-time in the length
-		// of the token too.
-		sum := sha256.Sum256([]byte(tok))
-		if subtle.ConstantTimeCompare(sum[:], s.tokenSum[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="murmur", error="invalid_token"`)
-			errorText(w, r, http.StatusUnauthorized, "httpapi: invalid token")
-			return
-		}
-		h(w, r)
-	}
-}
-
 func requestToken(r *http.Request) string {
 	if t := r.Header.Get(client.TokenHeader); t != "" {
 		return t
@@ -234,6 +263,10 @@ func (s *server) needKV(h http.HandlerFunc) http.HandlerFunc {
 
 func (s *server) needServices(h http.HandlerFunc) http.HandlerFunc {
 	return s.need(s.svc != nil, "the service catalog", h)
+}
+
+func (s *server) needKeyring(h http.HandlerFunc) http.HandlerFunc {
+	return s.need(s.keyring != nil, "the gossip keyring", h)
 }
 
 func (s *server) need(ok bool, what string, h http.HandlerFunc) http.HandlerFunc {
@@ -317,15 +350,57 @@ const ShutdownTimeout = 5 * time.Second
 // the shutdown up.
 type drainKey struct{}
 
-// Serve answers requests on ln with h until ctx is done, then shuts down:
-// it stops accepting, lets blocking queries answer with the current state,
-// waits up to ShutdownTimeout for requests in flight and closes the rest.
-// It returns nil after a shutdown caused by ctx and the listener's error
-// otherwise, or an error when requests still busy after ShutdownTimeout had
-// to be cut. logger (nil discards) receives the server's own errors.
+// Serve is ServeWith with only a logger.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) error {
+	return ServeWith(ctx, ln, h, ServeConfig{Logger: logger})
+}
+
+// ServeConfig configures ServeWith. The zero value serves plain HTTP with
+// no connection limits.
+type ServeConfig struct {
+	// Logger (nil discards) receives the server's own errors when
+	// ErrorLog is nil, with component=httpapi.
+	Logger *slog.Logger
+	// ErrorLog, when set, receives net/http's errors (failed TLS
+	// handshakes and other client faults) instead of Logger.
+	ErrorLog *log.Logger
+	// TLS, when set, serves HTTPS with it (tls.NewListener). To reload
+	// certificates, return them from its GetConfigForClient.
+	TLS *tls.Config
+	// Conns, when set, bounds the open connections: one over a limit is
+	// answered 429 with Retry-After and closed.
+	Conns *ConnLimits
+}
+
+// ServeWith answers requests on ln with h until ctx is done, then shuts
+// down: it stops accepting, lets blocking queries answer with the current
+// state, waits up to ShutdownTimeout for requests in flight and closes the
+// rest. It returns nil after a shutdown caused by ctx and the listener's
+// error otherwise, or an error when requests still busy after
+// ShutdownTimeout had to be cut.
+func ServeWith(ctx context.Context, ln net.Listener, h http.Handler, cfg ServeConfig) error {
+	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	errLog := cfg.ErrorLog
+	if errLog == nil {
+		errLog = slog.NewLogLogger(logger.With("component", "httpapi").Handler(), slog.LevelWarn)
+	}
+	if cfg.Conns != nil {
+		ln = cfg.Conns.Listener(ln)
+		inner := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if over, _ := r.Context().Value(overLimitKey{}).(string); over != "" {
+				w.Header().Set("Connection", "close")
+				tooMany(w, r, 1, over)
+				return
+			}
+			inner.ServeHTTP(w, r)
+		})
+	}
+	if cfg.TLS != nil {
+		ln = tls.NewListener(ln, cfg.TLS)
 	}
 	drain := make(chan struct{})
 	base := context.WithValue(context.WithoutCancel(ctx), drainKey{}, (<-chan struct{})(drain))
@@ -335,7 +410,8 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Lo
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return base },
-		ErrorLog:          slog.NewLogLogger(logger.With("component", "httpapi").Handler(), slog.LevelWarn),
+		ConnContext:       connContext,
+		ErrorLog:          errLog,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

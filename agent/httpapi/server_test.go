@@ -111,7 +111,7 @@ func TestRouting(t *testing.T) {
 }
 
 func TestMissingBackends(t *testing.T) {
-	h := httpapi.New(httpapi.Options{})
+	h := httpapi.New(httpapi.Options{Hosts: exampleHost})
 	for _, c := range []call{
 		{method: "GET", target: "/v1/members"},
 		{method: "GET", target: "/v1/agent/self"},
@@ -149,7 +149,7 @@ type panicky struct{ *httpapitest.Backend }
 func (panicky) Members() []client.Member { panic("boom") }
 
 func TestPanicIsA500(t *testing.T) {
-	h := httpapi.New(httpapi.Options{Membership: panicky{httpapitest.New()}})
+	h := httpapi.New(httpapi.Options{Membership: panicky{httpapitest.New()}, Hosts: exampleHost})
 	check(t, serve(h, call{method: "GET", target: "/v1/members"}), want{500, []string{"internal error"}})
 }
 

@@ -6,10 +6,16 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/murmurhq/murmur/acl"
 	"github.com/murmurhq/murmur/agent/client"
 )
 
 func (s *server) register(w http.ResponseWriter, r *http.Request) {
+	// Refuse before reading the body when no service could be written.
+	if id := identity(r); !id.CanSomeUnder(acl.KindService, "", acl.Write) {
+		s.denied(w, r, id.Allow(acl.KindService, "", acl.Write))
+		return
+	}
 	var def client.ServiceDefinition
 	if err := s.readJSON(w, r, "ServiceDefinition", &def); err != nil {
 		s.fail(w, r, err)
@@ -17,6 +23,9 @@ func (s *server) register(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := validateDefinition(def); err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if !s.allow(w, r, acl.KindService, def.Name, acl.Write) {
 		return
 	}
 	if err := s.svc.Register(def); err != nil {
@@ -88,7 +97,11 @@ func (s *server) check(health string) http.HandlerFunc {
 }
 
 func (s *server) services(w http.ResponseWriter, r *http.Request) {
-	out := slices.Clone(s.svc.Services())
+	id := identity(r)
+	if !s.someReadable(w, r, id, acl.KindService) {
+		return
+	}
+	out := filter(slices.Clone(s.svc.Services()), func(x client.ServiceSummary) bool { return id.Can(acl.KindService, x.Name, acl.Read) })
 	if out == nil {
 		out = []client.ServiceSummary{}
 	}

@@ -20,8 +20,11 @@ import (
 
 // Environment variables read when the matching flag is not given.
 const (
-	envAddr  = "MURMUR_HTTP_ADDR"
-	envToken = "MURMUR_TOKEN"
+	envAddr       = "MURMUR_HTTP_ADDR"
+	envToken      = "MURMUR_TOKEN"
+	envCAFile     = "MURMUR_CACERT"
+	envClientCert = "MURMUR_CLIENT_CERT"
+	envClientKey  = "MURMUR_CLIENT_KEY"
 )
 
 func main() {
@@ -51,6 +54,8 @@ type app struct {
 	// tokenFrom names where the token sent came from ("-token" or the
 	// environment variable), "" when none was sent.
 	tokenFrom string
+	// TLS files (-ca-file, -client-cert, -client-key).
+	caFile, clientCert, clientKey string
 	// started is set once flags and arguments are accepted and a command
 	// runs; an error before that is a usage error.
 	started bool
@@ -136,8 +141,11 @@ func (a *app) rootCmd() *cobra.Command {
 		Long: `agentctl drives a Murmur agent over its HTTP API.
 
 Flags take one or two dashes (-json or --json). The agent's address and
-write token come from -http-addr and -token, else from the environment
-(` + envAddr + `, ` + envToken + `), else the address is ` + client.DefaultAddr + `.`,
+token come from -http-addr and -token, else from the environment
+(` + envAddr + `, ` + envToken + `), else the address is ` + client.DefaultAddr + `.
+For an https:// address, -ca-file, -client-cert and -client-key (env
+` + envCAFile + `, ` + envClientCert + `, ` + envClientKey + `) set the CA to trust and the
+client certificate of mutual TLS.`,
 		SilenceErrors:     true,
 		SilenceUsage:      true,
 		Args:              a.groupArgs,
@@ -149,12 +157,15 @@ write token come from -http-addr and -token, else from the environment
 	root.SetErr(a.stderr)
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.addr, "http-addr", "", "agent HTTP API address, HOST:PORT or URL (env "+envAddr+", default "+client.DefaultAddr+")")
-	pf.StringVar(&a.token, "token", "", "token for writes when the agent sets http.token (env "+envToken+")")
+	pf.StringVar(&a.token, "token", "", "ACL token, or the management token http.token (env "+envToken+")")
+	pf.StringVar(&a.caFile, "ca-file", "", "PEM file of the CA that signed the agent's certificate, for https:// addresses (env "+envCAFile+"; default the system's roots)")
+	pf.StringVar(&a.clientCert, "client-cert", "", "PEM client certificate for agents that require mutual TLS (env "+envClientCert+")")
+	pf.StringVar(&a.clientKey, "client-key", "", "PEM key of -client-cert (env "+envClientKey+")")
 	root.AddCommand(
 		a.membersCmd(), a.joinCmd(), a.leaveCmd(),
 		a.kvCmd(),
 		a.servicesCmd(), a.serviceCmd(), a.checkCmd(),
-		a.rttCmd(), a.keygenCmd(), a.versionCmd(), a.waitCmd(),
+		a.rttCmd(), a.keygenCmd(), a.keyringCmd(), a.versionCmd(), a.waitCmd(),
 	)
 	return root
 }
@@ -200,7 +211,21 @@ func (a *app) client(cmd *cobra.Command) (*client.Client, error) {
 	if token == "" {
 		a.tokenFrom = ""
 	}
-	c, err := client.New(addr, client.WithToken(token))
+	opts := []client.Option{client.WithToken(token)}
+	files := [3]string{a.caFile, a.clientCert, a.clientKey}
+	for i, f := range []struct{ flag, env string }{{"ca-file", envCAFile}, {"client-cert", envClientCert}, {"client-key", envClientKey}} {
+		if !cmd.Flags().Changed(f.flag) {
+			files[i] = a.getenv(f.env)
+		}
+	}
+	if files != [3]string{} {
+		tc, err := client.TLSConfig(files[0], files[1], files[2])
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, client.WithTLS(tc))
+	}
+	c, err := client.New(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("-http-addr: %w", err)
 	}

@@ -39,6 +39,7 @@ var steps = []step{
 	{"mem", "figure 4: RSS idle and with 10k and 100k keys of 1 KiB", 5 * time.Minute, runMemory},
 	{"write", "figure 5: fsynced puts/s, sequential and 16 concurrent clients", 2 * time.Minute, runWrites},
 	{"sim", "gossipsim at the same settings as the propagation figures, ratio measured/simulated", time.Minute, runSim},
+	{"security", "figure 9: KV puts/s and DNS q/s with TLS, mTLS, ACLs and a gossip key on vs off, alternating", 4 * time.Minute, runSecurity},
 }
 
 // env is what every step shares.

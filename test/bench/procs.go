@@ -125,6 +125,9 @@ type agentSpec struct {
 	join    []string
 	config  string // TOML body
 	dataDir string // "" = a fresh one under dir
+	// api, when set, is the client of an agent that serves HTTPS or needs
+	// a token; it gets the agent's address.
+	api func(addr string) (*client.Client, error)
 }
 
 // startAgent starts agentd on fresh loopback ports and waits until its
@@ -178,7 +181,11 @@ func (e *env) startAgent(ctx context.Context, s agentSpec) (*agentProc, error) {
 		e.procs.done(a.cmd)
 		close(a.exited)
 	}()
-	a.api, err = client.New(a.httpAddr, client.WithHTTPClient(e.hc))
+	if s.api != nil {
+		a.api, err = s.api(a.httpAddr)
+	} else {
+		a.api, err = client.New(a.httpAddr, client.WithHTTPClient(e.hc))
+	}
 	if err != nil {
 		a.stop()
 		return nil, err

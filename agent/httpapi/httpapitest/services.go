@@ -51,6 +51,16 @@ func (b *Backend) Register(def client.ServiceDefinition) error {
 	return nil
 }
 
+// ServiceName implements httpapi.ServiceNamer.
+func (b *Backend) ServiceName(id string) (string, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d, ok := b.local[id]
+	return d.Name, ok
+}
+
+var _ httpapi.ServiceNamer = (*Backend)(nil)
+
 // Deregister implements httpapi.Services.
 func (b *Backend) Deregister(id string) error {
 	b.mu.Lock()

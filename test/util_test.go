@@ -1,12 +1,12 @@
 package test
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"strconv"
-	"sync"
 	"testing"
+
+	"github.com/murmurhq/murmur/internal/testutil"
 )
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -20,20 +20,5 @@ func writeFile(t testing.TB, path, body string) {
 
 var lookPath = exec.LookPath
 
-// syncBuffer is a bytes.Buffer safe to read while a process writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is testutil.SyncBuffer.
+type syncBuffer = testutil.SyncBuffer

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -104,23 +103,8 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-// syncBuf is a bytes.Buffer safe for the agent's log goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuf is testutil.SyncBuffer.
+type syncBuf = testutil.SyncBuffer
 
 func TestRunDevSignals(t *testing.T) {
 	dir := t.TempDir()

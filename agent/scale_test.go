@@ -120,6 +120,19 @@ func TestCluster50(t *testing.T) {
 	})
 	t.Logf("METRIC cluster50 agents=%d put_visible_all_s=%.3f (polling granularity 10ms, -race=%v)", n, time.Since(start).Seconds(), raceEnabled)
 
+	// Let the syncs that summaries sent before the put had arrived
+	// everywhere may still start run out: on a loaded machine such a
+	// probe can be in flight for seconds. Settled = no new sync for two
+	// sync intervals.
+	quiet := 2 * agents[0].Config().KV.SyncInterval.D()
+	last, since := syncsStarted(agents), time.Now()
+	waitFor(t, 3*patience, fmt.Sprintf("no new sync session for %v", quiet), func() bool {
+		if cur := syncsStarted(agents); cur != last {
+			last, since = cur, time.Now()
+		}
+		return time.Since(since) >= quiet
+	})
+
 	// In-sync anti-entropy: with no writes, the only streams are
 	// memberlist push/pulls; each carries both sides' membership state and
 	// configsync summary, and no sync follows.

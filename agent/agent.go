@@ -16,10 +16,12 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/murmurhq/murmur/catalog"
 	"github.com/murmurhq/murmur/configsync"
 	"github.com/murmurhq/murmur/dnsserver"
 	"github.com/murmurhq/murmur/internal/buildinfo"
 	"github.com/murmurhq/murmur/internal/clock"
+	"github.com/murmurhq/murmur/membership"
 )
 
 // Version is the agent's version (internal/buildinfo: set at link time,
@@ -87,16 +89,16 @@ type Agent struct {
 	log     *slog.Logger
 	clk     clock.Clock
 	opts    options
-	members *memberTable
-	events  broker
-	coords  *coords
+	members *membership.Table
+	events  membership.Broker
+	coords  *membership.Coords
 	del     *delegate
 	meta    []byte // encoded node metadata; fixed at New
-	peers   *peerStore
-	intents intents
-	reg     *registry
-	cat     catalogState
-	catalog atomic.Pointer[Catalog]
+	peers   *membership.Peers
+	intents membership.Intents
+	// cat is set by Start, once; atomic because membership events (which
+	// memberlist delivers during Create already) read it.
+	cat atomic.Pointer[catalog.Catalog]
 
 	// sec is the security state (security.go, keyring.go).
 	sec *security
@@ -135,11 +137,12 @@ type Agent struct {
 
 	mu sync.Mutex
 	// state, started, cancel and the faces' addresses are guarded by mu.
-	state    lifecycle
-	started  time.Time
-	cancel   context.CancelFunc
-	httpAddr string
-	dnsAddr  string
+	state      lifecycle
+	started    time.Time
+	cancel     context.CancelFunc
+	httpAddr   string
+	consulAddr string
+	dnsAddr    string
 
 	wg   sync.WaitGroup
 	done chan struct{}
@@ -169,7 +172,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	if o.seed != nil {
 		seed = *o.seed
 	}
-	meta, err := encodeMeta(cfg.Meta)
+	meta, err := membership.EncodeMeta(cfg.Meta)
 	if err != nil {
 		return nil, fmt.Errorf("%w: meta: %w", ErrConfig, err)
 	}
@@ -178,7 +181,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		opts:     o,
 		clk:      o.clock,
 		log:      o.logger.With("component", "agent", "node", cfg.NodeName),
-		coords:   newCoords(),
+		coords:   membership.NewCoords(),
 		handlers: map[MsgType]Handler{},
 		states:   map[MsgType]StateHandler{},
 		rnd:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
@@ -199,16 +202,15 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		local: &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult},
 		relay: &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult},
 	}
-	a.members = newMemberTable(a.clk.Now, a.onEvent)
-	a.handlers[msgAgent] = HandlerFunc(a.handleAgentMsg)
+	a.members = membership.NewTable(a.clk.Now, a.onEvent)
+	a.handlers[msgAgent] = clockState{a}
+	a.states[msgAgent] = clockState{a}
 	if a.sec, err = newSecurity(a); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	a.handlers[msgKeyring] = HandlerFunc(a.sec.keys.handle)
-	a.reg = &registry{a: a, services: map[string]*localService{}}
-	a.cat.kick = make(chan struct{}, 1)
 	if cfg.DataDir != "" {
-		a.peers = &peerStore{path: peersPath(cfg.DataDir)}
+		a.peers = membership.NewPeers(cfg.DataDir)
 	}
 	return a, nil
 }
@@ -278,6 +280,14 @@ func (a *Agent) Start() error {
 	a.store = store
 	a.handlers[MsgConfigSync] = store
 	a.states[MsgConfigSync] = store
+	a.newDNS(ls)
+	cat, err := a.newCatalog()
+	if err != nil {
+		ls.close()
+		store.Close()
+		return err
+	}
+	a.cat.Store(cat)
 	mc := a.cfg.memberlistConfig()
 	mc.Name = a.cfg.NodeName
 	host, port, _ := net.SplitHostPort(a.cfg.BindAddr)
@@ -295,11 +305,10 @@ func (a *Agent) Start() error {
 	if a.opts.transport != nil {
 		mc.Transport = a.opts.transport
 	}
-	mc.Logger = memberlistLogger(a.opts.logger.With("node", a.cfg.NodeName), a.watchLog, a.sec.remote)
+	mc.Logger = memberlistLogger(a.opts.logger.With("node", a.cfg.NodeName), a.sec.remote)
 	mc.Delegate = a.del
 	mc.Events = a.del
 	mc.Ping = a.del
-	mc.Alive = a.del
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		ls.close()
@@ -317,6 +326,7 @@ func (a *Agent) Start() error {
 	a.goRun(ctx, a.joinLoop)
 	a.goRun(ctx, a.reconnectLoop)
 	a.goRun(ctx, a.reapLoop)
+	a.goRun(ctx, a.suspectLoop)
 	if a.peers != nil {
 		a.goRun(ctx, a.persistPeersLoop)
 	}
@@ -325,15 +335,9 @@ func (a *Agent) Start() error {
 			a.log.Error("store stopped", "err", err)
 		}
 	})
-	a.goRun(ctx, a.probeLoop)
 	a.goRun(ctx, a.sec.keys.run)
 	a.goRun(ctx, a.remoteLogLoop)
-	a.rebuildCatalog()
-	a.goRun(ctx, a.catalogLoop)
-	if err := a.reg.start(ctx, a.cfg.Services); err != nil {
-		a.log.Error("services", "err", err)
-	}
-	a.goRun(ctx, a.reg.watchOwn)
+	a.goRun(ctx, func(ctx context.Context) { _ = cat.Run(ctx) })
 	a.startFaces(ctx, ls)
 	return nil
 }
@@ -408,10 +412,11 @@ func (a *Agent) Join(ctx context.Context, addrs []string) (int, error) {
 	select {
 	case r := <-ch:
 		if r.err != nil {
-			r.err = fmt.Errorf("agent: join: %w%s", r.err, joinHint(a.GossipEncrypted(), r.err))
+			r.err = fmt.Errorf("agent: join: %w", membership.JoinError(r.err, a.GossipEncrypted()))
 		}
 		if r.n > 0 {
 			a.log.Info("joined cluster", "contacted", r.n, "members", ml.NumMembers())
+			a.announce(membership.IntentJoin) // after push/pull: the clock is the cluster's
 			if r.err != nil {
 				a.log.Warn("join: some addresses did not answer", "err", r.err)
 			}
@@ -447,20 +452,6 @@ func (e addrErrors) Error() string {
 
 func (e addrErrors) Unwrap() []error { return e }
 
-// joinHint explains a join that failed on encryption. memberlist exports
-// no sentinel errors for it, so its messages are matched here, in one
-// place.
-func joinHint(encrypted bool, err error) string {
-	msg := err.Error()
-	if !strings.Contains(msg, "decrypt") && !strings.Contains(msg, "encrypt") {
-		return ""
-	}
-	if encrypted {
-		return " (this agent encrypts gossip: check that every agent has the same gossip.key)"
-	}
-	return " (if the cluster encrypts gossip, set its gossip.key on this agent)"
-}
-
 // Leave announces a graceful departure, waits for it to spread (bounded by
 // leave_timeout and ctx), and stops taking part in the cluster. Call
 // Shutdown afterwards.
@@ -491,9 +482,17 @@ func (a *Agent) Leave(ctx context.Context) error {
 	start := time.Now()
 	alone := ml.NumMembers() <= 1 // nobody to tell: leave at once
 	a.log.Info("leaving cluster", "timeout", timeout, "alone", alone)
-	a.announceLeave()
+	a.announce(membership.IntentLeave)
 	if err := ml.Leave(timeout); err != nil {
 		a.log.Warn("leave broadcast not confirmed", "err", err)
+	}
+	if !alone {
+		// Once more, after memberlist's dead message. On a loaded machine a
+		// peer may see this node dead (a suspicion that timed out), alive
+		// (a refutation gossiped late, which makes it forget the first
+		// intent) and dead again (the leave): failed. A newer intent turns
+		// failed into left.
+		a.announce(membership.IntentLeave)
 	}
 	// memberlist returns once one peer has the leave message; keep
 	// gossiping a few rounds so it reaches the others first. This waits
@@ -543,40 +542,13 @@ func (a *Agent) Shutdown() error {
 		// Never started, or Start failed: the transport is still ours.
 		err = a.opts.transport.Shutdown()
 	}
-	a.events.close()
+	a.events.Close()
 	close(a.done)
 	return err
 }
 
 // Done is closed once Shutdown has finished.
 func (a *Agent) Done() <-chan struct{} { return a.done }
-
-// Members returns every member this agent knows, including failed and
-// left ones until they are reaped, sorted by name.
-func (a *Agent) Members() []Member { return a.members.list() }
-
-// Member returns the named member.
-func (a *Agent) Member(name string) (Member, bool) { return a.members.get(name) }
-
-// LocalMember is this agent as the cluster sees it.
-func (a *Agent) LocalMember() (Member, bool) { return a.members.get(a.cfg.NodeName) }
-
-// Subscribe returns a subscription to membership events with the given
-// buffer size (see Subscription for the drop policy).
-func (a *Agent) Subscribe(buffer int) *Subscription { return a.events.subscribe(buffer) }
-
-func (a *Agent) onEvent(ev Event) {
-	lvl := slog.LevelInfo
-	if ev.Type == EventUpdate || ev.Type == EventReap {
-		lvl = slog.LevelDebug
-	}
-	a.log.Log(context.Background(), lvl, "member "+ev.Type.String(), "member", ev.Member.Name, "addr", ev.Member.AddrPort().String())
-	if ev.Type == EventReap {
-		a.coords.forget(ev.Member.Name)
-	}
-	a.kickCatalog()
-	a.events.publish(ev)
-}
 
 // Uptime is how long the agent has been running.
 func (a *Agent) Uptime() time.Duration {

@@ -22,24 +22,9 @@ func toClientMember(m Member) client.Member {
 		Address:  m.Addr.String(),
 		Port:     m.Port,
 		Status:   m.Status.String(),
-		Meta:     userMeta(m.Meta),
+		Meta:     m.Meta,
 		Protocol: m.Protocol,
 	}
-}
-
-// userMeta drops the agent's own murmur.* header keys.
-func userMeta(m map[string]string) map[string]string {
-	var out map[string]string
-	for k, v := range m {
-		if len(k) >= 7 && k[:7] == "murmur." {
-			continue
-		}
-		if out == nil {
-			out = map[string]string{}
-		}
-		out[k] = v
-	}
-	return out
 }
 
 func (b apiMembership) Members() []client.Member {
@@ -83,8 +68,10 @@ func (a *Agent) configSummary() map[string]any {
 			"profile":   c.Gossip.Profile,
 			"encrypted": a.GossipEncrypted(),
 		},
-		"http": a.httpSummary(),
-		"dns":  map[string]any{"addr": c.DNS.Addr},
+		"http":       a.httpSummary(),
+		"consul_api": map[string]any{"addr": c.ConsulAPI.Addr},
+		"datacenter": c.Datacenter,
+		"dns":        map[string]any{"addr": c.DNS.Addr},
 		"kv": map[string]any{
 			"max_key_bytes":   c.KV.MaxKeyBytes,
 			"max_value_bytes": c.KV.MaxValueBytes,
@@ -126,7 +113,7 @@ func (b apiMembership) Leave(ctx context.Context) error {
 func (b apiMembership) Coordinates() []client.Coordinate {
 	var out []client.Coordinate
 	for _, m := range b.a.Members() {
-		co, ok := b.a.coords.get(m.Name, m.Name == b.a.cfg.NodeName)
+		co, ok := b.a.coords.Get(m.Name, m.Name == b.a.cfg.NodeName)
 		if !ok {
 			continue
 		}
@@ -139,11 +126,11 @@ func (b apiMembership) RTT(from, to string) (time.Duration, error) {
 	if from == "" {
 		from = b.a.cfg.NodeName
 	}
-	cf, ok := b.a.coords.get(from, from == b.a.cfg.NodeName)
+	cf, ok := b.a.coords.Get(from, from == b.a.cfg.NodeName)
 	if !ok {
 		return 0, fmt.Errorf("%w: no coordinate for node %q", httpapi.ErrNotFound, from)
 	}
-	ct, ok := b.a.coords.get(to, to == b.a.cfg.NodeName)
+	ct, ok := b.a.coords.Get(to, to == b.a.cfg.NodeName)
 	if !ok {
 		return 0, fmt.Errorf("%w: no coordinate for node %q", httpapi.ErrNotFound, to)
 	}
@@ -154,8 +141,8 @@ func (b apiMembership) RTT(from, to string) (time.Duration, error) {
 func (a *Agent) httpHandler(metrics http.Handler) http.Handler {
 	return httpapi.New(httpapi.Options{
 		Membership: apiMembership{a},
-		KV:         apiKV{a.store},
-		Services:   apiServices{a},
+		KV:         httpapi.StoreKV(a.store),
+		Services:   httpapi.CatalogServices(a.Catalog),
 		Keyring:    apiKeyring{a.sec.keys},
 		ACL:        a.sec.acl,
 		Hosts:      a.sec.hosts,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/murmurhq/murmur/internal/memnet"
+	"github.com/murmurhq/murmur/membership"
 )
 
 // memCluster is n agents over one in-memory network.
@@ -100,7 +101,7 @@ func TestSubscriptionEventsAndDropPolicy(t *testing.T) {
 	slow := c.agents[0].Subscribe(1) // never read: must not stall anything
 	n3 := c.start("n3")
 	join(t, n3, addr(c.agents[0]))
-	waitEvent := func(typ EventType, name string) {
+	waitEvent := func(typ membership.EventType, name string) {
 		t.Helper()
 		deadline := time.After(patience)
 		for {
@@ -114,9 +115,9 @@ func TestSubscriptionEventsAndDropPolicy(t *testing.T) {
 			}
 		}
 	}
-	waitEvent(EventJoin, "n3")
+	waitEvent(membership.EventJoin, "n3")
 	c.net.Isolate("n3")
-	waitEvent(EventFailed, "n3")
+	waitEvent(membership.EventFailed, "n3")
 	if slow.Dropped() == 0 {
 		t.Errorf("the unread subscription dropped nothing")
 	}

@@ -17,8 +17,10 @@ import (
 
 	"github.com/murmurhq/murmur/acl"
 	"github.com/murmurhq/murmur/agent/client"
+	"github.com/murmurhq/murmur/catalog"
 	"github.com/murmurhq/murmur/configsync"
 	"github.com/murmurhq/murmur/dnsserver"
+	"github.com/murmurhq/murmur/membership"
 )
 
 // Config is the agent's configuration. It maps one to one onto the TOML
@@ -56,14 +58,19 @@ type Config struct {
 	// must fit memberlist's 512-byte node meta limit together with the
 	// agent's own header.
 	Meta map[string]string `toml:"meta"`
+	// Datacenter is the datacenter name the Consul-compatible API answers
+	// for (a request with another ?dc= is refused, as Consul refuses an
+	// unknown one). Letters, digits, '-', '_' and '.'. Default "dc1".
+	Datacenter string `toml:"datacenter"`
 	// Dev runs a single in-memory agent on loopback (agentd -dev).
 	Dev bool `toml:"-"`
 
-	Gossip GossipConfig `toml:"gossip"`
-	HTTP   HTTPConfig   `toml:"http"`
-	DNS    DNSConfig    `toml:"dns"`
-	KV     KVConfig     `toml:"kv"`
-	Log    LogConfig    `toml:"log"`
+	Gossip    GossipConfig    `toml:"gossip"`
+	HTTP      HTTPConfig      `toml:"http"`
+	ConsulAPI ConsulAPIConfig `toml:"consul_api"`
+	DNS       DNSConfig       `toml:"dns"`
+	KV        KVConfig        `toml:"kv"`
+	Log       LogConfig       `toml:"log"`
 	// ACL is the HTTP API's access control (docs/security.md); tokens
 	// are reloaded on SIGHUP.
 	ACL acl.Config `toml:"acl"`
@@ -146,6 +153,14 @@ type HTTPConfig struct {
 	MaxBlockingQueries int `toml:"max_blocking_queries"`
 }
 
+// ConsulAPIConfig is the Consul-compatible HTTP API (docs/consul-compat.md).
+type ConsulAPIConfig struct {
+	// Addr is the IP:port of the Consul-compatible API. Default empty:
+	// off ("127.0.0.1:8500", Consul's port, under -dev). Writes need
+	// http.token when it is set.
+	Addr string `toml:"addr"`
+}
+
 // DNSConfig is the DNS server: its address plus dnsserver's settings
 // (domain, TTLs, ordering, recursors; see docs/dns.md), which are keys of
 // the same [dns] table.
@@ -185,6 +200,11 @@ const (
 	DefaultBindAddr = "0.0.0.0:7946"
 	DefaultHTTPAddr = "127.0.0.1:7947"
 	DefaultDNSAddr  = "127.0.0.1:8600"
+	// DevConsulAddr is consul_api.addr under -dev: Consul's own port, so
+	// Consul tools find the agent with their defaults.
+	DevConsulAddr = "127.0.0.1:8500"
+	// DefaultDatacenter is Consul's default datacenter name.
+	DefaultDatacenter = "dc1"
 
 	maxNodeNameBytes = 128
 
@@ -200,6 +220,7 @@ func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
 		NodeName:     sanitizeNodeName(host),
+		Datacenter:   DefaultDatacenter,
 		BindAddr:     DefaultBindAddr,
 		LeaveTimeout: client.Duration(5 * time.Second),
 		ReapAfter:    client.Duration(24 * time.Hour),
@@ -224,6 +245,7 @@ func DevConfig() Config {
 	c.Dev = true
 	c.BindAddr = "127.0.0.1:7946"
 	c.Gossip.Profile = "local"
+	c.ConsulAPI.Addr = DevConsulAddr
 	if c.NodeName == "" {
 		c.NodeName = "dev"
 	}
@@ -295,13 +317,24 @@ func (c *Config) Validate() error {
 	if c.ReconnectInterval < 0 {
 		bad("reconnect_interval", "must not be negative")
 	}
-	if _, err := encodeMeta(c.Meta); err != nil {
+	if _, err := membership.EncodeMeta(c.Meta); err != nil {
 		bad("meta", "%v", err)
 	}
 	errs = append(errs, c.Gossip.validate()...)
 	if c.HTTP.Addr != "" {
 		if _, err := parseHostPort(c.HTTP.Addr, true); err != nil {
 			bad("http.addr", "%v", err)
+		}
+	}
+	switch {
+	case c.Datacenter == "":
+		bad("datacenter", "must not be empty (Consul's default is \"dc1\")")
+	case len(c.Datacenter) > maxNodeNameBytes || strings.IndexFunc(c.Datacenter, func(r rune) bool { return !validNodeRune(r) }) >= 0:
+		bad("datacenter", "%q: at most %d bytes of letters, digits, '-', '_' and '.'", c.Datacenter, maxNodeNameBytes)
+	}
+	if c.ConsulAPI.Addr != "" {
+		if _, err := parseHostPort(c.ConsulAPI.Addr, true); err != nil {
+			bad("consul_api.addr", "%v", err)
 		}
 	}
 	errs = append(errs, c.validateSecurity()...)
@@ -331,8 +364,9 @@ func (c *Config) Validate() error {
 		bad("log.level", "%v", err)
 	}
 	ids := map[string]int{}
-	for i, def := range c.Services {
-		if err := ValidateService(&def); err != nil {
+	for i, d := range c.Services {
+		def, err := catalog.Normalize(toDefinition(d))
+		if err != nil {
 			bad(fmt.Sprintf("service[%d]", i), "%v", err)
 			continue
 		}

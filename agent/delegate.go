@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -65,7 +64,6 @@ var (
 	_ memberlist.Delegate      = (*delegate)(nil)
 	_ memberlist.EventDelegate = (*delegate)(nil)
 	_ memberlist.PingDelegate  = (*delegate)(nil)
-	_ memberlist.AliveDelegate = (*delegate)(nil)
 )
 
 func (d *delegate) NodeMeta(limit int) []byte {
@@ -134,34 +132,24 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 // EventDelegate: memberlist calls these under its node lock, never
 // concurrently; they only update the agent's table and never block.
 func (d *delegate) NotifyJoin(n *memberlist.Node) {
-	d.a.intents.clear(n.Name)
-	d.a.members.join(fromNode(n))
+	d.a.intents.Joined(n.Name)
+	d.a.members.Join(fromNode(n))
 }
 func (d *delegate) NotifyUpdate(n *memberlist.Node) {
-	d.a.members.update(fromNode(n))
+	d.a.members.Update(fromNode(n))
 }
 func (d *delegate) NotifyLeave(n *memberlist.Node) {
-	left := d.a.intents.has(n.Name) || n.Name == d.a.cfg.NodeName && d.a.leaving()
-	d.a.members.leave(fromNode(n), left)
+	left := d.a.intents.Leaving(n.Name) || n.Name == d.a.cfg.NodeName && d.a.leaving()
+	d.a.members.Leave(fromNode(n), left)
 }
 
-// NotifyAlive sees every alive message, refutations included. memberlist
-// calls it before it checks the incarnation, so a stale alive message
-// (from a push/pull with a peer that never saw the suspicion) clears this
-// agent's suspect mark too early; memberlist's own suspicion timer still
-// runs and ends in NotifyLeave if the node is really gone. Suspect is
-// advisory: it only matters to DNS with serve_suspect = false.
-func (d *delegate) NotifyAlive(n *memberlist.Node) error {
-	d.a.members.alive(n.Name)
-	return nil
-}
-
-// PingDelegate: acks carry this node's network coordinate.
-func (d *delegate) AckPayload() []byte { return d.a.coords.payload() }
+// PingDelegate: acks carry this node's network coordinate, and a
+// completed probe is the evidence of life suspicion is derived from.
+func (d *delegate) AckPayload() []byte { return d.a.coords.Payload() }
 
 func (d *delegate) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, payload []byte) {
-	d.a.members.alive(other.Name)
-	d.a.coords.observe(other.Name, rtt, payload)
+	d.a.members.Acked(other.Name)
+	d.a.coords.Observe(other.Name, rtt, payload)
 }
 
 // broadcast is a queued user message. Broadcasts with the same name
@@ -180,22 +168,6 @@ func (b *broadcast) Invalidates(other memberlist.Broadcast) bool {
 func (b *broadcast) Name() string    { return b.name }
 func (b *broadcast) Message() []byte { return b.msg }
 func (b *broadcast) Finished()       {}
-
-// suspectLine is memberlist's log line when this node's probe of another
-// node fails and it marks the node suspect (state.go, probeNode).
-// memberlist has no suspect callback, and its Node.State is never set
-// (nodeState.State shadows it), so the log line is the only signal. A
-// suspicion raised by another member and gossiped here is not seen; it
-// shows as failed when it ends so. Suspicion is cleared by a completed
-// probe (NotifyPingComplete) or an alive message (NotifyAlive).
-const suspectPrefix = "Suspect "
-const suspectSuffix = " has failed, no acks received"
-
-func (a *Agent) watchLog(msg string) {
-	if strings.HasPrefix(msg, suspectPrefix) && strings.HasSuffix(msg, suspectSuffix) {
-		a.members.suspect(msg[len(suspectPrefix) : len(msg)-len(suspectSuffix)])
-	}
-}
 
 // Broadcast queues a user message of type t for gossip. name identifies
 // what the message is about: a queued message with the same type and name
@@ -234,7 +206,7 @@ func (a *Agent) target(name string) (*memberlist.Memberlist, *memberlist.Node, e
 	if ml == nil {
 		return nil, nil, ErrNotRunning
 	}
-	m, ok := a.members.get(name)
+	m, ok := a.members.Get(name)
 	if !ok || m.Status == StatusFailed || m.Status == StatusLeft {
 		return nil, nil, fmt.Errorf("%w: %s", ErrUnknownNode, name)
 	}

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/murmurhq/murmur/agent/httpapi"
+	"github.com/murmurhq/murmur/catalog"
 	"github.com/murmurhq/murmur/dnsserver"
 )
 
@@ -16,6 +17,7 @@ import (
 
 type listeners struct {
 	http   net.Listener
+	consul net.Listener
 	dnsUDP net.PacketConn
 	dnsTCP net.Listener
 }
@@ -23,6 +25,9 @@ type listeners struct {
 func (l *listeners) close() {
 	if l.http != nil {
 		l.http.Close()
+	}
+	if l.consul != nil {
+		l.consul.Close()
 	}
 	if l.dnsUDP != nil {
 		l.dnsUDP.Close()
@@ -32,7 +37,7 @@ func (l *listeners) close() {
 	}
 }
 
-// listen binds the HTTP and DNS addresses that are configured.
+// listen binds the HTTP, Consul-compatible and DNS addresses that are configured.
 func (a *Agent) listen() (*listeners, error) {
 	ls := &listeners{http: a.opts.httpLn}
 	var err error
@@ -40,6 +45,10 @@ func (a *Agent) listen() (*listeners, error) {
 		if ls.http, err = net.Listen("tcp", a.cfg.HTTP.Addr); err != nil {
 			return nil, fmt.Errorf("agent: HTTP API: %w", err) // names the address
 		}
+	}
+	if ls.consul, err = a.listenConsul(); err != nil {
+		ls.close()
+		return nil, err
 	}
 	if a.cfg.DNS.Addr != "" {
 		if ls.dnsUDP, ls.dnsTCP, err = listenDNS(a.cfg.DNS.Addr, listenTCP); err != nil {
@@ -81,23 +90,52 @@ func listenDNS(addr string, listenTCP func(string) (net.Listener, error)) (net.P
 	}
 }
 
+// newDNS makes the DNS server when DNS is bound, before the catalog
+// exists: the catalog hands it its first snapshot in catalog.New.
+func (a *Agent) newDNS(ls *listeners) {
+	if ls.dnsUDP == nil {
+		return
+	}
+	srv, err := dnsserver.New(a.cfg.DNS.Config, a.opts.logger.With("node", a.cfg.NodeName))
+	if err != nil { // Validate checked the config; serve HTTP anyway
+		a.log.Error("DNS server not started", "err", err)
+		ls.dnsUDP.Close()
+		ls.dnsTCP.Close()
+		ls.dnsUDP, ls.dnsTCP = nil, nil
+		return
+	}
+	a.dns = srv
+}
+
+// newCatalog makes the service catalog over the store and the member
+// table; its snapshots go to DNS.
+func (a *Agent) newCatalog() (*catalog.Catalog, error) {
+	c, err := catalog.New(catalog.Config{
+		Node:      a.cfg.NodeName,
+		DataDir:   a.cfg.DataDir,
+		Services:  toDefinitions(a.cfg.Services),
+		Store:     a.store,
+		Members:   catalogMembers{a},
+		ReapAfter: a.cfg.ReapAfter.D(),
+		Clock:     a.clk,
+		Logger:    a.opts.logger.With("node", a.cfg.NodeName),
+		OnSnapshot: func(s *catalog.Snapshot) {
+			if a.dns != nil {
+				a.dns.Update(s)
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	return c, nil
+}
+
 // startFaces serves DNS and HTTP on ls until ctx ends. Start calls it
-// holding a.mu. DNS goes first: /metrics reads a.dns.
+// holding a.mu.
 func (a *Agent) startFaces(ctx context.Context, ls *listeners) {
 	a.metrics = newMetrics(a)
-	var srv *dnsserver.Server
-	if ls.dnsUDP != nil {
-		var err error
-		srv, err = dnsserver.New(a.cfg.DNS.Config, a, a.opts.logger.With("node", a.cfg.NodeName))
-		if err != nil { // Validate checked the config; serve HTTP anyway
-			a.log.Error("DNS server not started", "err", err)
-			ls.dnsUDP.Close()
-			ls.dnsTCP.Close()
-			srv = nil
-		}
-	}
-	if srv != nil {
-		a.dns = srv
+	if srv := a.dns; srv != nil {
 		a.dnsAddr = ls.dnsUDP.LocalAddr().String()
 		a.goRun(ctx, func(ctx context.Context) {
 			if err := srv.Run(ctx, ls.dnsUDP, ls.dnsTCP); err != nil && !errors.Is(err, context.Canceled) {
@@ -115,6 +153,7 @@ func (a *Agent) startFaces(ctx context.Context, ls *listeners) {
 		})
 		a.log.Info("HTTP API listening", "addr", ls.http.Addr().String(), "tls", a.sec.tls != nil, "acl_default", a.sec.acl.Get().Default())
 	}
+	a.startConsul(ctx, ls.consul)
 }
 
 // DNSAddr is the address the DNS server listens on ("" when disabled or

@@ -2,18 +2,17 @@ package agent
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"log/slog"
-	"math"
 	"testing"
-	"time"
 
-	"github.com/hashicorp/serf/coordinate"
+	"github.com/murmurhq/murmur/membership"
 )
 
 // Fuzz targets of the agent's decoders of network and disk bytes (the
-// configsync wire and the DNS handler have theirs in their packages).
+// configsync wire, the DNS handler, node meta, coordinates and intents
+// (membership) and service records (catalog) have theirs in their
+// packages).
 // .ci/run runs each for a few seconds; their seeds run as unit tests.
 //
 //	go test -run '^$' -fuzz FuzzGossipMessage -fuzztime 30s ./agent/
@@ -23,7 +22,7 @@ import (
 // the routing by type byte, leave intents and keyring messages must
 // neither panic nor act on garbage.
 func FuzzGossipMessage(f *testing.F) {
-	f.Add([]byte{byte(msgAgent), agentLeaveIntent, 'n', '1'}, []byte{})
+	f.Add(append([]byte{byte(msgAgent)}, membership.Intent{Kind: membership.IntentLeave, LTime: 3, Node: "n1"}.Encode()...), []byte{byte(msgAgent), 1, 7})
 	for _, m := range sampleKeyringMessages() {
 		f.Add(append([]byte{byte(msgKeyring)}, m...), []byte{byte(msgKeyring), 3, 1, 2, 3})
 	}
@@ -95,46 +94,6 @@ func FuzzKeyringFile(f *testing.F) {
 		}
 		if _, err := newMemberlistKeyring(keys); err != nil {
 			t.Fatalf("accepted keys memberlist refuses: %v", err)
-		}
-	})
-}
-
-// FuzzNodeMeta: node metadata from the network decodes to a map or an
-// error, and what decodes re-encodes within the limit.
-func FuzzNodeMeta(f *testing.F) {
-	b, _ := encodeMeta(map[string]string{"rack": "r1", "murmur.v": "1"})
-	f.Add(b)
-	f.Add([]byte{metaVersion})
-	f.Add([]byte{metaVersion, 0xff, 0xff, 0xff, 0xff, 0x0f})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := decodeMeta(b)
-		if err != nil || len(b) == 0 {
-			return
-		}
-		n := 0
-		for k, v := range m {
-			n += len(k) + len(v)
-		}
-		if n > len(b) {
-			t.Fatalf("%d bytes decoded to %d bytes of metadata", len(b), n)
-		}
-	})
-}
-
-// FuzzCoordinate: a peer's coordinate in a ping ack is either refused or
-// leaves this agent's own coordinate valid.
-func FuzzCoordinate(f *testing.F) {
-	c := newCoords()
-	f.Add(c.payload(), int64(time.Millisecond))
-	f.Add(encodeCoord(&coordinate.Coordinate{Vec: make([]float64, c.dims), Height: 1e300}), int64(time.Second))
-	inf := encodeCoord(&coordinate.Coordinate{Vec: make([]float64, c.dims)})
-	binary.BigEndian.PutUint64(inf[2:], math.Float64bits(math.Inf(1)))
-	f.Add(inf, int64(0))
-	f.Fuzz(func(t *testing.T, payload []byte, rtt int64) {
-		c := newCoords()
-		c.observe("peer", time.Duration(rtt), payload)
-		if !c.client.GetCoordinate().IsValid() {
-			t.Fatalf("own coordinate invalid after %x", payload)
 		}
 	})
 }

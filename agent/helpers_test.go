@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/murmurhq/murmur/agent/client"
+	"github.com/murmurhq/murmur/catalog"
 	"github.com/murmurhq/murmur/internal/testutil"
 )
 
@@ -20,6 +21,7 @@ func testConfig(name string) Config {
 	c.NodeName = name
 	c.BindAddr = "127.0.0.1:0"
 	c.HTTP.Addr = ""
+	c.ConsulAPI.Addr = ""
 	c.DNS.Addr = ""
 	d := func(v time.Duration) *client.Duration { x := client.Duration(v); return &x }
 	i := func(v int) *int { return &v }
@@ -135,13 +137,13 @@ func addr(a *Agent) string {
 var waitFor = testutil.WaitFor
 
 // statusOf is the status a sees for the named member.
-func statusOf(a *Agent, name string) (Status, bool) {
+func statusOf(a *Agent, name string) (catalog.Status, bool) {
 	m, ok := a.Member(name)
 	return m.Status, ok
 }
 
 // allSee waits until every observer sees member name in status st.
-func allSee(t testing.TB, observers []*Agent, name string, st Status, timeout time.Duration) {
+func allSee(t testing.TB, observers []*Agent, name string, st catalog.Status, timeout time.Duration) {
 	t.Helper()
 	waitFor(t, timeout, fmt.Sprintf("all to see %s %s", name, st), func() bool {
 		for _, o := range observers {

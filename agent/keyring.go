@@ -239,7 +239,7 @@ func (k *keyring) answer(node string, ans *keyringAnswer) error {
 	if ml == nil {
 		return ErrNotRunning
 	}
-	m, ok := k.a.members.get(node)
+	m, ok := k.a.members.Get(node)
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrUnknownNode, node)
 	}
@@ -391,7 +391,7 @@ func removeKey(ring *memberlist.Keyring, key []byte) error {
 func (k *keyring) operate(ctx context.Context, op keyringOp, key []byte) (client.KeyringResponse, []*keyringAnswer, error) {
 	self := k.a.cfg.NodeName
 	var others []string
-	for _, m := range k.a.members.withStatus(StatusAlive, StatusSuspect) {
+	for _, m := range k.a.members.WithStatus(StatusAlive, StatusSuspect) {
 		if m.Name != self {
 			others = append(others, m.Name)
 		}

@@ -1,13 +1,8 @@
 package agent
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"time"
 
-	"github.com/murmurhq/murmur/agent/client"
-	"github.com/murmurhq/murmur/agent/httpapi"
 	"github.com/murmurhq/murmur/configsync"
 )
 
@@ -40,7 +35,7 @@ func (t kvTransport) Send(node string, msg []byte) error {
 // except.
 func (a *Agent) randomPeers(n int, except string) []string {
 	var cand []string
-	for _, m := range a.members.withStatus(StatusAlive) {
+	for _, m := range a.members.WithStatus(StatusAlive) {
 		if m.Name != a.cfg.NodeName && m.Name != except {
 			cand = append(cand, m.Name)
 		}
@@ -49,23 +44,6 @@ func (a *Agent) randomPeers(n int, except string) []string {
 	a.rnd.Shuffle(len(cand), func(i, j int) { cand[i], cand[j] = cand[j], cand[i] })
 	a.rndMu.Unlock()
 	return cand[:min(n, len(cand))]
-}
-
-// probeLoop sends the store's summary to one random peer every
-// kv.sync_interval (see configsync.Store.Probe).
-func (a *Agent) probeLoop(ctx context.Context) {
-	t := a.clk.NewTicker(a.cfg.KV.SyncInterval.D())
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C():
-		case <-ctx.Done():
-			return
-		}
-		for _, peer := range a.randomPeers(1, "") {
-			_ = a.SendBestEffort(peer, MsgConfigSync, a.store.Probe()) // lost: the next tick
-		}
-	}
 }
 
 // openStore opens configsync in data_dir (in memory without one).
@@ -79,148 +57,12 @@ func (a *Agent) openStore() (*configsync.Store, error) {
 	cfg.Logger = a.opts.logger.With("node", a.cfg.NodeName)
 	cfg.Transport = kvTransport{a}
 	cfg.GossipBudget = MaxGossipPayload
+	cfg.SyncInterval = a.cfg.KV.SyncInterval.D()
 	s, err := configsync.Open(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("agent: open store: %w", err)
 	}
 	return s, nil
-}
-
-// apiKV adapts the store to httpapi.KV.
-type apiKV struct{ s *configsync.Store }
-
-var _ httpapi.KV = apiKV{}
-
-func toKVPair(r configsync.Record) client.KVPair {
-	return client.KVPair{
-		Key:     r.Key,
-		Value:   r.Value,
-		Version: r.Version.String(),
-		Origin:  r.Version.Node,
-		Updated: time.UnixMilli(r.Version.Wall).UTC(),
-		Index:   r.Index,
-		Flags:   r.Flags,
-	}
-}
-
-// kvError maps store errors onto the HTTP status sentinels.
-func kvError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, configsync.ErrValueTooLarge):
-		return fmt.Errorf("%w: %w", httpapi.ErrTooLarge, err)
-	case errors.Is(err, configsync.ErrKeyTooLarge), errors.Is(err, configsync.ErrInvalidKey):
-		return fmt.Errorf("%w: %w", httpapi.ErrBadRequest, err)
-	case errors.Is(err, configsync.ErrNotFound):
-		return fmt.Errorf("%w: %w", httpapi.ErrNotFound, err)
-	case errors.Is(err, configsync.ErrClosed):
-		return fmt.Errorf("%w: %w", httpapi.ErrUnavailable, err)
-	}
-	return err
-}
-
-func (k apiKV) Get(key string) (client.KVPair, error) {
-	r, err := k.s.Get(key)
-	if err != nil {
-		return client.KVPair{}, kvError(err)
-	}
-	return toKVPair(r), nil
-}
-
-func (k apiKV) List(prefix string) []client.KVPair {
-	rs := k.s.List(prefix)
-	out := make([]client.KVPair, len(rs))
-	for i, r := range rs {
-		out[i] = toKVPair(r)
-	}
-	return out
-}
-
-func (k apiKV) Keys(prefix string) []string { return k.s.Keys(prefix) }
-
-func (k apiKV) Put(ctx context.Context, key string, value []byte, flags uint64) (client.KVPair, error) {
-	r, err := k.s.Put(ctx, key, value, flags)
-	if err != nil {
-		return client.KVPair{}, kvError(err)
-	}
-	return toKVPair(r), nil
-}
-
-func (k apiKV) Delete(ctx context.Context, key string, recurse bool) (int, error) {
-	if recurse {
-		n, err := k.s.DeletePrefix(ctx, key)
-		return n, kvError(err)
-	}
-	if _, err := k.s.Get(key); errors.Is(err, configsync.ErrNotFound) {
-		return 0, nil
-	}
-	_, err := k.s.Delete(ctx, key)
-	if err != nil {
-		return 0, kvError(err)
-	}
-	return 1, nil
-}
-
-func (k apiKV) Index(prefix string) uint64 { return k.s.IndexOf(prefix) }
-
-func (k apiKV) Wait(ctx context.Context, prefix string, index uint64) (uint64, error) {
-	i, err := k.s.Wait(ctx, prefix, index)
-	if errors.Is(err, configsync.ErrClosed) {
-		return i, kvError(err)
-	}
-	return i, err
-}
-
-// apiServices adapts the registry and catalog to httpapi.Services.
-type apiServices struct{ a *Agent }
-
-var _ httpapi.Services = apiServices{}
-
-func svcError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, ErrInvalidService), errors.Is(err, ErrNotTTL):
-		return fmt.Errorf("%w: %w", httpapi.ErrBadRequest, err)
-	case errors.Is(err, ErrUnknownService):
-		return fmt.Errorf("%w: %w", httpapi.ErrNotFound, err)
-	}
-	return kvError(err)
-}
-
-func (s apiServices) Register(def client.ServiceDefinition) error {
-	return svcError(s.a.reg.Register(def))
-}
-
-func (s apiServices) Deregister(id string) error { return svcError(s.a.reg.Deregister(id)) }
-
-func (s apiServices) UpdateTTL(id, health, note string) error {
-	switch health {
-	case client.HealthPassing, client.HealthWarning, client.HealthCritical:
-	default:
-		return fmt.Errorf("%w: health %q: want passing, warning or critical", httpapi.ErrBadRequest, health)
-	}
-	return svcError(s.a.reg.UpdateTTL(id, health, note))
-}
-
-func (s apiServices) Services() []client.ServiceSummary {
-	if c := s.a.Catalog(); c != nil {
-		return c.Services()
-	}
-	return nil
-}
-
-func (s apiServices) Service(name string, passingOnly bool) ([]client.ServiceInstance, error) {
-	c := s.a.Catalog()
-	if c == nil {
-		return nil, fmt.Errorf("%w: agent starting", httpapi.ErrUnavailable)
-	}
-	out, ok := c.Service(name, passingOnly)
-	if !ok {
-		return nil, fmt.Errorf("%w: service %q", httpapi.ErrNotFound, name)
-	}
-	return out, nil
 }
 
 // statsKV adds the store's counters to /v1/agent/self.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/murmurhq/murmur/agent/client"
+	"github.com/murmurhq/murmur/agent/httpapi"
+	"github.com/murmurhq/murmur/catalog"
 	"github.com/murmurhq/murmur/internal/memnet"
 )
 
@@ -44,26 +46,26 @@ func TestKVReplicatesInMemory(t *testing.T) {
 func TestServicesInCatalog(t *testing.T) {
 	c := newMemCluster(t, 3, 12)
 	a, b := c.agents[0], c.agents[1]
-	if err := b.reg.Register(client.ServiceDefinition{Name: "web", ID: "web-1", Port: 8080, Tags: []string{"v1"}}); err != nil {
+	if err := httpapi.CatalogServices(b.Catalog).Register(client.ServiceDefinition{Name: "web", ID: "web-1", Port: 8080, Tags: []string{"v1"}}); err != nil {
 		t.Fatal(err)
 	}
 	ttl := client.ServiceDefinition{Name: "web", ID: "web-2", Port: 8081, Check: &client.CheckDefinition{TTL: client.Duration(time.Minute)}}
-	if err := b.reg.Register(ttl); err != nil {
+	if err := httpapi.CatalogServices(b.Catalog).Register(ttl); err != nil {
 		t.Fatal(err)
 	}
 	passing := func(ag *Agent) int {
-		in, _ := ag.Catalog().Service("web", true)
+		in, _ := httpapi.CatalogServices(ag.Catalog).Service("web", true)
 		return len(in)
 	}
 	waitFor(t, patience, "web-1 in a's catalog", func() bool {
-		in, ok := a.Catalog().Service("web", false)
-		return ok && len(in) == 2 && passing(a) == 1
+		in, err := httpapi.CatalogServices(a.Catalog).Service("web", false)
+		return err == nil && len(in) == 2 && passing(a) == 1
 	})
-	if err := b.reg.UpdateTTL("web-2", client.HealthPassing, "ok"); err != nil {
+	if err := httpapi.CatalogServices(b.Catalog).UpdateTTL("web-2", client.HealthPassing, "ok"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, patience, "web-2 passing on a", func() bool { return passing(a) == 2 })
-	if s := a.Catalog().Services(); len(s) != 1 || s[0].Instances != 2 || s[0].Passing != 2 || strings.Join(s[0].Tags, ",") != "v1" {
+	if s := httpapi.CatalogServices(a.Catalog).Services(); len(s) != 1 || s[0].Instances != 2 || s[0].Passing != 2 || strings.Join(s[0].Tags, ",") != "v1" {
 		t.Fatalf("summary = %+v", s)
 	}
 
@@ -73,14 +75,13 @@ func TestServicesInCatalog(t *testing.T) {
 	c.net.Unisolate("n2")
 	waitFor(t, patience, "instances back", func() bool { return passing(a) == 2 })
 
-	if err := b.reg.Deregister("web-1"); err != nil {
+	if err := httpapi.CatalogServices(b.Catalog).Deregister("web-1"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, patience, "deregistration", func() bool {
-		in, _ := a.Catalog().Service("web", false)
-		return len(in) == 1
+		return len(a.Catalog().Snapshot().Service("web")) == 1
 	})
-	if err := b.reg.Deregister("nope"); err == nil {
+	if err := httpapi.CatalogServices(b.Catalog).Deregister("nope"); err == nil {
 		t.Fatal("deregistering an unknown id succeeded")
 	}
 }
@@ -88,16 +89,16 @@ func TestServicesInCatalog(t *testing.T) {
 func TestOwnerReassertsServices(t *testing.T) {
 	c := newMemCluster(t, 2, 13)
 	a, b := c.agents[0], c.agents[1]
-	if err := b.reg.Register(client.ServiceDefinition{Name: "db", Port: 5432}); err != nil {
+	if err := b.Catalog().Register(catalog.Definition{Name: "db", Port: 5432}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, patience, "db on a", func() bool { _, ok := a.Catalog().Service("db", false); return ok })
+	waitFor(t, patience, "db on a", func() bool { return a.Catalog().Snapshot().Service("db") != nil })
 	// Another agent deleting b's namespace (as a reap does) is undone by b.
-	if _, err := a.Store().DeletePrefix(context.Background(), svcPrefix+"n2/"); err != nil {
+	if _, err := a.Store().DeletePrefix(context.Background(), catalog.Prefix+"n2/"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, patience, "db re-asserted", func() bool {
-		r, err := a.Store().Get(svcKey("n2", "db"))
+		r, err := a.Store().Get(catalog.Key("n2", "db"))
 		return err == nil && r.Version.Node == "n2"
 	})
 }

@@ -13,17 +13,16 @@ import (
 )
 
 // memberlistLogger adapts memberlist's *log.Logger ("[WARN] memberlist:
-// ...") to slog, mapping its bracketed level to a slog level. watch, when
-// set, sees every message (the agent learns of suspicion from one).
-// Warnings and errors go through remote (when set), which holds back the
-// floods a hostile sender causes ("Decrypt packet failed ... from=ADDR").
-func memberlistLogger(l *slog.Logger, watch func(msg string), remote *remoteLog) *log.Logger {
-	return log.New(&slogWriter{l: l.With("component", "memberlist"), watch: watch, remote: remote}, "", 0)
+// ...") to slog, mapping its bracketed level to a slog level. Nothing
+// reads the text: it is for people. Warnings and errors go through remote
+// (when set), which holds back the floods a hostile sender causes
+// ("Decrypt packet failed ... from=ADDR").
+func memberlistLogger(l *slog.Logger, remote *remoteLog) *log.Logger {
+	return log.New(&slogWriter{l: l.With("component", "memberlist"), remote: remote}, "", 0)
 }
 
 type slogWriter struct {
 	l      *slog.Logger
-	watch  func(msg string)
 	remote *remoteLog
 }
 
@@ -49,9 +48,6 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 		}
 	}
 	msg = bytes.TrimPrefix(msg, []byte("memberlist: "))
-	if w.watch != nil {
-		w.watch(string(msg))
-	}
 	if !w.l.Enabled(context.Background(), level) {
 		return len(p), nil
 	}

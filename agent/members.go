@@ -1,247 +1,130 @@
 package agent
 
 import (
+	"context"
+	"log/slog"
+	"net"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/murmurhq/murmur/catalog"
+	"github.com/murmurhq/murmur/membership"
 )
 
-// Status is a member's state as users see it.
-type Status uint8
+// Member is one node of the cluster as this agent sees it: the catalog's
+// Node, the one type membership, the catalog, DNS and HTTP share. Values
+// are copies: changing one changes nothing in the agent.
+type Member = catalog.Node
 
-// Member states. memberlist's "dead" is shown as failed.
+// Member states (catalog.Status).
 const (
-	StatusAlive Status = iota
-	StatusSuspect
-	StatusFailed
-	StatusLeft
+	StatusAlive   = catalog.StatusAlive
+	StatusSuspect = catalog.StatusSuspect
+	StatusFailed  = catalog.StatusFailed
+	StatusLeft    = catalog.StatusLeft
 )
-
-func (s Status) String() string {
-	switch s {
-	case StatusAlive:
-		return "alive"
-	case StatusSuspect:
-		return "suspect"
-	case StatusFailed:
-		return "failed"
-	case StatusLeft:
-		return "left"
-	}
-	return "unknown"
-}
-
-// ParseStatus is the inverse of Status.String.
-func ParseStatus(s string) (Status, bool) {
-	for st := StatusAlive; st <= StatusLeft; st++ {
-		if st.String() == s {
-			return st, true
-		}
-	}
-	return 0, false
-}
-
-// Member is one node of the cluster as this agent sees it. Values are
-// copies: changing one changes nothing in the agent.
-type Member struct {
-	Name     string
-	Addr     netip.Addr
-	Port     uint16
-	Status   Status
-	Meta     map[string]string
-	Protocol uint8
-	// Since is when Status last changed, by this agent's clock.
-	Since time.Time
-}
-
-// AddrPort is Addr:Port.
-func (m Member) AddrPort() netip.AddrPort { return netip.AddrPortFrom(m.Addr, m.Port) }
-
-// EventType says what happened to a member.
-type EventType uint8
-
-// Membership events.
-const (
-	// EventJoin: a member not known, failed or left before is alive.
-	EventJoin EventType = iota
-	// EventUpdate: an alive member's metadata or address changed.
-	EventUpdate
-	// EventSuspect: this agent's probe suspects the member.
-	EventSuspect
-	// EventAlive: a suspect member answered again.
-	EventAlive
-	// EventFailed: the member is declared failed.
-	EventFailed
-	// EventLeft: the member left gracefully.
-	EventLeft
-	// EventReap: a failed or left member was forgotten after reap_after.
-	EventReap
-)
-
-func (t EventType) String() string {
-	return [...]string{"join", "update", "suspect", "alive", "failed", "left", "reap"}[t]
-}
-
-// Event is one membership change.
-type Event struct {
-	Type   EventType
-	Member Member
-}
-
-// memberTable is the agent's view of membership. memberlist forgets dead
-// nodes after GossipToTheDeadTime and does not expose suspicion, so the
-// agent keeps its own table: it remembers failed and left members until
-// they are reaped (and re-contacts the failed ones), and it learns of
-// suspicion from memberlist's log line (see suspectFromLog).
-type memberTable struct {
-	now     func() time.Time
-	onEvent func(Event)
-
-	mu sync.Mutex
-	// members by name; guarded by mu.
-	members map[string]*Member
-	// version counts changes, so a catalog rebuild can tell it is stale.
-	version atomic.Uint64
-}
-
-func newMemberTable(now func() time.Time, onEvent func(Event)) *memberTable {
-	return &memberTable{now: now, onEvent: onEvent, members: map[string]*Member{}}
-}
 
 // fromNode copies what the table needs out of a memberlist node. It is
 // called from memberlist's event callbacks, which run under memberlist's
 // node lock, so reading the node here is race-free.
 func fromNode(n *memberlist.Node) Member {
 	addr, _ := netip.AddrFromSlice(n.Addr)
-	meta, _ := decodeMeta(n.Meta) // bad meta from a peer: shown as none
+	meta, _ := membership.DecodeMeta(n.Meta) // bad meta from a peer: shown as none
 	return Member{Name: n.Name, Addr: addr.Unmap(), Port: n.Port, Meta: meta, Protocol: n.PCur}
 }
 
-// set records member m with the status status(prev) returns and emits an
-// event of type typ. Events are emitted under t.mu, so subscribers see
-// them in the order the table changed (onEvent never blocks).
-func (t *memberTable) set(m Member, typ EventType, status func(prev *Member) Status) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	prev := t.members[m.Name]
-	m.Status = status(prev)
-	if prev != nil && prev.Status == m.Status {
-		m.Since = prev.Since
-	} else {
-		m.Since = t.now()
+// Members returns every member this agent knows, including failed and
+// left ones until they are reaped, sorted by name.
+func (a *Agent) Members() []Member { return a.members.List() }
+
+// Member returns the named member.
+func (a *Agent) Member(name string) (Member, bool) { return a.members.Get(name) }
+
+// LocalMember is this agent as the cluster sees it.
+func (a *Agent) LocalMember() (Member, bool) { return a.members.Get(a.cfg.NodeName) }
+
+// Subscribe returns a subscription to membership events with the given
+// buffer size (see membership.Subscription for the drop policy).
+func (a *Agent) Subscribe(buffer int) *membership.Subscription { return a.events.Subscribe(buffer) }
+
+func (a *Agent) onEvent(ev membership.Event) {
+	lvl := slog.LevelInfo
+	if ev.Type == membership.EventUpdate || ev.Type == membership.EventReap {
+		lvl = slog.LevelDebug
 	}
-	cp := m
-	t.members[m.Name] = &cp
-	t.version.Add(1)
-	t.onEvent(Event{Type: typ, Member: m})
+	a.log.Log(context.Background(), lvl, "member "+ev.Type.String(), "member", ev.Member.Name, "addr", ev.Member.AddrPort().String())
+	if ev.Type == membership.EventReap {
+		a.coords.Forget(ev.Member.Name)
+		a.intents.Forget(ev.Member.Name)
+	}
+	if c := a.cat.Load(); c != nil {
+		c.MembersChanged()
+	}
+	a.events.Publish(ev)
 }
 
-func always(st Status) func(*Member) Status { return func(*Member) Status { return st } }
-
-// join is memberlist's NotifyJoin.
-func (t *memberTable) join(m Member) { t.set(m, EventJoin, always(StatusAlive)) }
-
-// update is memberlist's NotifyUpdate: new metadata, same liveness.
-func (t *memberTable) update(m Member) {
-	t.set(m, EventUpdate, func(prev *Member) Status {
-		if prev != nil && prev.Status == StatusSuspect {
-			return StatusSuspect
+// suspectLoop derives suspicion from this agent's probes (memberlist has
+// no suspect callback; see membership.Table.Stale): a member that has not
+// answered for two probe rounds, stretched as memberlist stretches its own
+// probe interval when this node is degraded, gets a ping of this agent's
+// own (memberlist.Ping) every probe interval. Two pings in a row without
+// an answer make it suspect (one lost packet, or a busy moment, does not);
+// an answer clears it.
+func (a *Agent) suspectLoop(ctx context.Context) {
+	mc := a.cfg.memberlistConfig()
+	t := a.clk.NewTicker(mc.ProbeInterval)
+	defer t.Stop()
+	var mu sync.Mutex
+	missed := map[string]int{} // unanswered pings in a row, by member; guarded by mu
+	for {
+		select {
+		case <-t.C():
+		case <-ctx.Done():
+			return
 		}
-		return StatusAlive
-	})
-}
-
-// leave is memberlist's NotifyLeave: left when the node announced it,
-// else failed.
-func (t *memberTable) leave(m Member, left bool) {
-	if left {
-		t.set(m, EventLeft, always(StatusLeft))
-	} else {
-		t.set(m, EventFailed, always(StatusFailed))
-	}
-}
-
-// markLeft turns a member already seen failed into left (its leave intent
-// arrived after memberlist declared it dead).
-func (t *memberTable) markLeft(name string) {
-	t.transition(name, StatusFailed, StatusLeft, EventLeft)
-}
-
-// suspect marks an alive member suspect.
-func (t *memberTable) suspect(name string) {
-	t.transition(name, StatusAlive, StatusSuspect, EventSuspect)
-}
-
-// alive clears suspicion of a member that answered.
-func (t *memberTable) alive(name string) {
-	t.transition(name, StatusSuspect, StatusAlive, EventAlive)
-}
-
-func (t *memberTable) transition(name string, from, to Status, typ EventType) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	m := t.members[name]
-	if m == nil || m.Status != from {
-		return
-	}
-	m.Status = to
-	m.Since = t.now()
-	t.version.Add(1)
-	t.onEvent(Event{Type: typ, Member: *m})
-}
-
-// reap forgets failed and left members whose status is older than after.
-func (t *memberTable) reap(after time.Duration) []Member {
-	now := t.now()
-	var gone []Member
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for name, m := range t.members {
-		if (m.Status == StatusFailed || m.Status == StatusLeft) && now.Sub(m.Since) >= after {
-			gone = append(gone, *m)
-			delete(t.members, name)
-			t.version.Add(1)
-			t.onEvent(Event{Type: EventReap, Member: *m})
+		ml := a.memberlist()
+		if ml == nil {
+			return
 		}
-	}
-	return gone
-}
-
-// get returns a copy of the named member.
-func (t *memberTable) get(name string) (Member, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	m, ok := t.members[name]
-	if !ok {
-		return Member{}, false
-	}
-	return *m, true
-}
-
-// list returns copies of all members sorted by name.
-func (t *memberTable) list() []Member {
-	t.mu.Lock()
-	out := make([]Member, 0, len(t.members))
-	for _, m := range t.members {
-		out = append(out, *m)
-	}
-	t.mu.Unlock()
-	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
-	return out
-}
-
-// withStatus returns the members in any of the given states.
-func (t *memberTable) withStatus(sts ...Status) []Member {
-	var out []Member
-	for _, m := range t.list() {
-		if slices.Contains(sts, m.Status) {
-			out = append(out, m)
+		others := max(a.members.Count(StatusAlive, StatusSuspect)-1, 1)
+		round := time.Duration(others) * mc.ProbeInterval
+		window := time.Duration(ml.GetHealthScore()+1)*2*round + mc.ProbeTimeout
+		stale := a.members.Stale(a.cfg.NodeName, window)
+		mu.Lock()
+		for name := range missed {
+			if !slices.ContainsFunc(stale, func(m Member) bool { return m.Name == name }) {
+				delete(missed, name) // answered a probe since, or gone
+			}
 		}
+		mu.Unlock()
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 4) // pings at once; each waits up to probe_timeout
+		for _, m := range stale {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				addr := &net.UDPAddr{IP: m.Addr.AsSlice(), Port: int(m.Port)}
+				_, err := ml.Ping(m.Name, addr)
+				mu.Lock()
+				if err == nil {
+					delete(missed, m.Name)
+				} else {
+					missed[m.Name]++
+				}
+				n := missed[m.Name]
+				mu.Unlock()
+				switch {
+				case err == nil:
+					a.members.Acked(m.Name)
+				case n >= 2:
+					a.members.MarkSuspect(m.Name)
+				}
+			})
+		}
+		wg.Wait()
 	}
-	return out
 }

@@ -2,10 +2,13 @@ package agent
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/murmurhq/murmur/catalog"
 )
 
 // metrics exports the agent's counters in the Prometheus format at
@@ -43,6 +46,30 @@ var (
 	descDNSBad     = prometheus.NewDesc("murmur_dns_malformed_total", "DNS packets that did not parse.", nil, nil)
 )
 
+// Catalog metrics (package catalog's Stats).
+var (
+	descCatAge      = prometheus.NewDesc("murmur_catalog_age_seconds", "Time since the service catalog last changed (its snapshot was rebuilt).", nil, nil)
+	descCatRebuild  = prometheus.NewDesc("murmur_catalog_rebuild_seconds", "Catalog rebuilds (the DNS zone compile included): count and total time.", nil, nil)
+	descCatLast     = prometheus.NewDesc("murmur_catalog_last_rebuild_seconds", "Duration of the last catalog rebuild, DNS zone compile included.", nil, nil)
+	descCatDecodes  = prometheus.NewDesc("murmur_catalog_decodes_total", "Service records decoded (one per changed record).", nil, nil)
+	descCatBad      = prometheus.NewDesc("murmur_catalog_malformed_total", "Service records that did not decode and were ignored.", nil, nil)
+	descCatInst     = prometheus.NewDesc("murmur_catalog_instances", "Service instances in the catalog.", nil, nil)
+	descCatServices = prometheus.NewDesc("murmur_catalog_services", "Services in the catalog.", nil, nil)
+	descCatReaped   = prometheus.NewDesc("murmur_catalog_reaped_total", "Records of reaped nodes this agent deleted (one agent deletes them).", nil, nil)
+)
+
+func collectCatalog(c *catalog.Catalog, now time.Time, ch chan<- prometheus.Metric) {
+	st := c.Stats()
+	ch <- prometheus.MustNewConstMetric(descCatAge, prometheus.GaugeValue, now.Sub(st.Built).Seconds())
+	ch <- prometheus.MustNewConstSummary(descCatRebuild, st.Rebuilds, st.RebuildTime.Seconds(), nil)
+	ch <- prometheus.MustNewConstMetric(descCatLast, prometheus.GaugeValue, st.LastRebuild.Seconds())
+	ch <- prometheus.MustNewConstMetric(descCatDecodes, prometheus.CounterValue, float64(st.Decodes))
+	ch <- prometheus.MustNewConstMetric(descCatBad, prometheus.CounterValue, float64(st.Malformed))
+	ch <- prometheus.MustNewConstMetric(descCatInst, prometheus.GaugeValue, float64(st.Instances))
+	ch <- prometheus.MustNewConstMetric(descCatServices, prometheus.GaugeValue, float64(st.Services))
+	ch <- prometheus.MustNewConstMetric(descCatReaped, prometheus.CounterValue, float64(st.Reaped))
+}
+
 type agentCollector struct{ a *Agent }
 
 func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -50,7 +77,7 @@ func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
-	counts := map[Status]float64{}
+	counts := map[catalog.Status]float64{}
 	for _, m := range c.a.Members() {
 		counts[m.Status]++
 	}
@@ -80,5 +107,8 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descDNSTrunc, prometheus.CounterValue, float64(st.Truncated))
 		ch <- prometheus.MustNewConstMetric(descDNSBad, prometheus.CounterValue, float64(st.Malformed))
+	}
+	if cat := c.a.Catalog(); cat != nil {
+		collectCatalog(cat, c.a.clk.Now(), ch)
 	}
 }

@@ -2,11 +2,7 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 )
@@ -18,67 +14,12 @@ import (
 // data_dir/peers.json and rejoins them on restart, and retries the
 // configured join addresses with backoff until one answers.
 
-const peersFile = "peers.json"
-
-func peersPath(dataDir string) string { return filepath.Join(dataDir, peersFile) }
-
-// peerStore persists the addresses of known live peers.
-type peerStore struct {
-	path string
-	last []string
-}
-
-func (p *peerStore) load() ([]string, error) {
-	b, err := os.ReadFile(p.path)
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var addrs []string
-	if err := json.Unmarshal(b, &addrs); err != nil {
-		return nil, fmt.Errorf("agent: %s: %w", p.path, err)
-	}
-	return addrs, nil
-}
-
-// save writes addrs atomically (temp file, fsync, rename) when they
-// changed since the last save.
-func (p *peerStore) save(addrs []string) error {
-	if slices.Equal(addrs, p.last) {
-		return nil
-	}
-	b, _ := json.Marshal(addrs)
-	tmp := p.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, p.path); err != nil {
-		return err
-	}
-	p.last = addrs
-	return nil
-}
-
 // joinTargets is the configured join list plus remembered peers, without
 // this agent's own address.
 func (a *Agent) joinTargets() []string {
 	targets := slices.Clone(a.cfg.Join)
 	if a.peers != nil {
-		known, err := a.peers.load()
+		known, err := a.peers.Load()
 		if err != nil {
 			a.log.Warn("cannot read known peers", "err", err)
 		}
@@ -132,7 +73,7 @@ func (a *Agent) reconnectLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		failed := a.members.withStatus(StatusFailed)
+		failed := a.members.WithStatus(StatusFailed)
 		if len(failed) == 0 {
 			continue
 		}
@@ -161,9 +102,8 @@ func (a *Agent) reapLoop(ctx context.Context) {
 	for {
 		select {
 		case <-t.C():
-			for _, m := range a.members.reap(after) {
-				a.forgetServices(ctx, m.Name)
-			}
+			a.members.Reap(after) // the catalog removes their services, once
+
 		case <-ctx.Done():
 			return
 		}
@@ -181,13 +121,13 @@ func (a *Agent) persistPeersLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		v := a.members.version.Load()
+		v := a.members.Version()
 		if v == seen {
 			continue
 		}
 		seen = v
 		var addrs []string
-		for _, m := range a.members.withStatus(StatusAlive, StatusSuspect) {
+		for _, m := range a.members.WithStatus(StatusAlive, StatusSuspect) {
 			if m.Name != a.cfg.NodeName {
 				addrs = append(addrs, m.AddrPort().String())
 			}
@@ -195,17 +135,8 @@ func (a *Agent) persistPeersLoop(ctx context.Context) {
 		if len(addrs) == 0 {
 			continue // keep the last known peers to rejoin
 		}
-		if err := a.peers.save(addrs); err != nil {
+		if err := a.peers.Save(addrs); err != nil {
 			a.log.Warn("cannot save known peers", "err", err)
 		}
-	}
-}
-
-// forgetServices deletes a reaped node's service namespace. Every agent
-// does this on its own; should the node come back, it re-asserts its
-// services (registry.watchOwn).
-func (a *Agent) forgetServices(ctx context.Context, node string) {
-	if _, err := a.store.DeletePrefix(ctx, svcPrefix+node+"/"); err != nil && ctx.Err() == nil {
-		a.log.Warn("cannot remove services of reaped member", "member", node, "err", err)
 	}
 }

@@ -43,7 +43,7 @@ func (a *Agent) Reload(cfg Config) ReloadResult {
 	for _, key := range keys {
 		switch {
 		case key == "service":
-			if err := a.reg.reloadConfigServices(cfg.Services); err != nil {
+			if err := a.Catalog().ReloadConfig(toDefinitions(cfg.Services)); err != nil {
 				a.log.Error("reload services", "err", err)
 				svcOK = false
 			}

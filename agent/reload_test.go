@@ -12,7 +12,7 @@ func TestReloadServicesAndDNS(t *testing.T) {
 	cfg.DNS.Addr = "127.0.0.1:0"
 	cfg.Services = []client.ServiceDefinition{{Name: "old", Port: 1}}
 	a := startAgent(t, cfg)
-	has := func(name string) bool { _, ok := a.Catalog().Service(name, false); return ok }
+	has := func(name string) bool { return a.Catalog().Snapshot().Service(name) != nil }
 	waitFor(t, patience, "old service", func() bool { return has("old") })
 
 	next := a.Config()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/murmurhq/murmur/agent/client"
+	"github.com/murmurhq/murmur/catalog"
 )
 
 // Regression tests for defects found in review.
@@ -83,7 +84,7 @@ func TestReloadUnchangedKeepsHealth(t *testing.T) {
 	cfg := testConfig("r")
 	cfg.Services = []client.ServiceDefinition{{Name: "batch", Check: &client.CheckDefinition{TTL: client.Duration(time.Minute)}}}
 	a := startAgent(t, cfg)
-	if err := a.reg.UpdateTTL("batch", client.HealthPassing, "ok"); err != nil {
+	if err := a.Catalog().UpdateTTL("batch", catalog.HealthPassing, "ok"); err != nil {
 		t.Fatal(err)
 	}
 	next := a.Config()
@@ -94,11 +95,9 @@ func TestReloadUnchangedKeepsHealth(t *testing.T) {
 	if res := a.Reload(next); len(res.Reloaded)+len(res.NotReloaded) != 0 {
 		t.Fatalf("identical reload reported changes: %+v", res)
 	}
-	a.reg.mu.Lock()
-	h, _ := a.reg.services["batch"].check.status()
-	a.reg.mu.Unlock()
-	if h != client.HealthPassing {
-		t.Fatalf("unchanged TTL service went %s on reload", h)
+	waitFor(t, 5*time.Second, "web from the reload", func() bool { return a.Catalog().Snapshot().Service("web") != nil })
+	if in := a.Catalog().Snapshot().Service("batch"); len(in) != 1 || in[0].Health != catalog.HealthPassing {
+		t.Fatalf("unchanged TTL service after reload: %+v", in)
 	}
 }
 
@@ -119,28 +118,15 @@ func TestValidateServicesInConfig(t *testing.T) {
 	}
 }
 
-func TestCatalogUnknownNodeNotPassing(t *testing.T) {
-	c := &Catalog{
-		Members:   map[string]Member{"n1": {Name: "n1", Status: StatusAlive}},
-		Instances: []Instance{{ID: "a", Service: "web", Node: "gone", Health: client.HealthPassing}},
-	}
-	if s := c.Services(); s[0].Passing != 0 {
-		t.Fatalf("instance on an unknown node counted passing: %+v", s)
-	}
-	if in, _ := c.Service("web", true); len(in) != 0 {
-		t.Fatalf("passing filter kept an unknown node: %+v", in)
-	}
-}
-
 func TestDeregisterWhenStoreKeyGone(t *testing.T) {
 	a := startAgent(t, testConfig("d"))
-	if err := a.reg.Register(client.ServiceDefinition{Name: "web"}); err != nil {
+	if err := a.Catalog().Register(catalog.Definition{Name: "web"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Store().Delete(context.Background(), svcKey("d", "web")); err != nil {
+	if _, err := a.Store().Delete(context.Background(), catalog.Key("d", "web")); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.reg.Deregister("web"); err != nil {
+	if err := a.Catalog().Deregister("web"); err != nil {
 		t.Fatalf("deregister after the key was deleted elsewhere: %v", err)
 	}
 }

@@ -85,15 +85,18 @@ func TestCluster50(t *testing.T) {
 		return
 	}
 	phase("joined")
-	waitFor(t, 3*patience, fmt.Sprintf("all %d alive everywhere", n), func() bool {
+	// Live: alive or suspect. On a loaded machine some agent's probes of
+	// another may go unanswered for a moment, and a suspect still takes
+	// part in gossip (as the bench runner's joinAll counts).
+	waitFor(t, 3*patience, fmt.Sprintf("all %d live everywhere", n), func() bool {
 		for _, a := range agents {
-			if len(a.members.withStatus(StatusAlive)) != n {
+			if a.members.Count(StatusAlive, StatusSuspect) != n {
 				return false
 			}
 		}
 		return true
 	})
-	phase("all alive")
+	phase("all live")
 	waitFor(t, 5*patience, fmt.Sprintf("%d keys everywhere", keys), func() bool {
 		for _, a := range agents {
 			if a.Store().Stats().Keys != keys {

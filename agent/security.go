@@ -102,7 +102,8 @@ func (c *Config) aclDefault() string {
 		return c.ACL.Default
 	}
 	switch {
-	case c.HTTP.Addr != "" && !isLoopback(c.HTTP.Addr):
+	case c.HTTP.Addr != "" && !isLoopback(c.HTTP.Addr),
+		c.ConsulAPI.Addr != "" && !isLoopback(c.ConsulAPI.Addr):
 		return acl.DefaultDeny
 	case c.HTTP.Token != "" || len(c.ACL.Tokens) > 0:
 		return acl.DefaultRead
@@ -333,18 +334,4 @@ func (a *Agent) httpSummary() map[string]any {
 	}
 	m["acl_tokens"] = len(a.cfg.ACL.Tokens)
 	return m
-}
-
-var _ httpapi.ServiceNamer = apiServices{}
-
-// ServiceName implements httpapi.ServiceNamer: ACLs on deregistering an
-// instance or updating its check name the instance's service.
-func (s apiServices) ServiceName(id string) (string, bool) {
-	r := s.a.reg
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if ls, ok := r.services[id]; ok {
-		return ls.def.Name, true
-	}
-	return "", false
 }

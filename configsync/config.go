@@ -77,6 +77,10 @@ type Config struct {
 	// SkewWarn: a version more than this ahead of the local clock is
 	// logged (at most once a minute); default 10s.
 	SkewWarn time.Duration
+	// SyncInterval (kv.sync_interval) is how often Run sends the store's
+	// summary to one random peer (Transport.Forward with fanout 1); a
+	// peer that differs starts a sync. Default 5s; negative disables.
+	SyncInterval time.Duration
 }
 
 // DefaultConfig returns a Config with every default set; Node must still
@@ -97,6 +101,7 @@ func DefaultConfig() Config {
 		SendWorkers:    4,
 		ChunkBytes:     defaultChunkBytes,
 		SkewWarn:       10 * time.Second,
+		SyncInterval:   5 * time.Second,
 	}
 }
 
@@ -121,6 +126,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.CommitDelay, d.CommitDelay)
 	setDur(&c.BatchDelay, d.BatchDelay)
 	setDur(&c.SkewWarn, d.SkewWarn)
+	setDur(&c.SyncInterval, d.SyncInterval)
 	setInt(&c.GossipBudget, d.GossipBudget)
 	setInt(&c.ForwardFanout, d.ForwardFanout)
 	setInt(&c.InboxMessages, d.InboxMessages)

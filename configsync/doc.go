@@ -38,7 +38,10 @@
 //   - Serve the HTTP KV API with Put, Get, List, Keys, Delete,
 //     DeletePrefix, Index, IndexOf and Wait; map ErrInvalidKey and
 //     ErrKeyTooLarge to 400, ErrValueTooLarge to 413, ErrNotFound to 404.
-//   - Rebuild catalogs from Subscribe notifications; export Stats.
+//   - Rebuild catalogs from Subscribe notifications (SubscribeKeys says
+//     which keys changed); export Stats.
+//   - Nothing else: Run owns every timer of the store, the anti-entropy
+//     probe (Config.SyncInterval) included.
 //
 // The package imports neither memberlist nor net.
 package configsync

@@ -32,7 +32,7 @@ type Store struct {
 	committing  int // keys in the commit under way
 	metaDirty   bool
 	indexCeil   uint64
-	watchers    map[*watcher]struct{}
+	watchers    watchIndex
 	lastSkewLog time.Time
 
 	inbox      chan []byte
@@ -82,7 +82,6 @@ func Open(cfg Config) (*Store, error) {
 		tr:         cfg.Transport,
 		st:         st,
 		dirty:      make(map[string]dirtyOp),
-		watchers:   make(map[*watcher]struct{}),
 		inbox:      make(chan []byte, cfg.InboxMessages),
 		outbox:     make(chan outMsg, cfg.OutboxMessages),
 		commitKick: make(chan struct{}, 1),
@@ -348,8 +347,8 @@ func (s *Store) LocalState(join bool) []byte {
 	return b
 }
 
-// Probe returns a one-way summary for the agent to send to one random
-// peer every few seconds (a few dozen bytes). A peer whose store differs
+// Probe returns a one-way summary (a few dozen bytes); Run sends one to a
+// random peer every Config.SyncInterval (probe.go). A peer whose store differs
 // starts a sync, so an update that gossip and forwarding both missed is
 // repaired within seconds rather than at memberlist's next push/pull,
 // which is 30 s or more apart on a LAN and grows with the cluster.
@@ -367,8 +366,8 @@ func (s *Store) Probe() []byte {
 func (s *Store) MergeRemoteState(buf []byte, join bool) { s.HandleMessage(buf) }
 
 // Run runs the store's goroutines until ctx ends or Close is called:
-// message processing, reliable sends, group commit of remote changes and
-// tombstone collection. It flushes pending commits before returning.
+// message processing, reliable sends, group commit of remote changes,
+// tombstone collection and the summary probe. It flushes pending commits before returning.
 func (s *Store) Run(ctx context.Context) error {
 	s.life.Lock()
 	if s.closed {
@@ -391,6 +390,7 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { s.commitLoop(ctx) })
 	wg.Go(func() { s.gcLoop(ctx) })
+	wg.Go(func() { s.probeLoop(ctx) })
 	wg.Wait()
 	return s.flush()
 }

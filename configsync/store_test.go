@@ -124,6 +124,9 @@ func startStore(t testing.TB, h *hub, cfg Config) *Store {
 	if h != nil {
 		cfg.Transport = memTransport{h: h, self: cfg.Node}
 	}
+	if cfg.SyncInterval == 0 {
+		cfg.SyncInterval = -1 // tests that count syncs want no periodic probe
+	}
 	s, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)

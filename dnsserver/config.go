@@ -58,6 +58,12 @@ type Config struct {
 	Recursors []string `toml:"recursors"`
 	// RecursorTimeout bounds the exchange with one recursor. Default 2s.
 	RecursorTimeout time.Duration `toml:"recursor_timeout"`
+	// MaxUDPSize caps UDP answers in bytes whatever a client advertises,
+	// and is the payload size our OPT record advertises; a bigger answer
+	// is truncated with TC and the client retries over TCP. 512 to 65535;
+	// default 1232 (DNS flag day 2020: no IP fragmentation). 0 means the
+	// default.
+	MaxUDPSize int `toml:"max_udp_size"`
 }
 
 // Orders accepted by Config.Order.
@@ -76,6 +82,7 @@ func DefaultConfig() Config {
 		ServeSuspect:    true,
 		Order:           OrderShuffle,
 		RecursorTimeout: 2 * time.Second,
+		MaxUDPSize:      DefaultMaxUDPSize,
 	}
 }
 
@@ -106,6 +113,7 @@ type runConfig struct {
 	Config
 	domain    string   // lower-case, fully qualified
 	recursors []string // "ip:port"
+	maxUDP    int      // MaxUDPSize, or the default for 0
 }
 
 func (c Config) compile() (*runConfig, error) {
@@ -158,6 +166,12 @@ func (c Config) compile() (*runConfig, error) {
 	if c.RecursorTimeout <= 0 {
 		bad("dns.recursor_timeout", "must be positive, got %v", c.RecursorTimeout)
 	}
+	switch rc.maxUDP = c.MaxUDPSize; {
+	case rc.maxUDP == 0:
+		rc.maxUDP = DefaultMaxUDPSize
+	case rc.maxUDP < dns.MinMsgSize || rc.maxUDP > dns.MaxMsgSize:
+		bad("dns.max_udp_size", "must be between %d and %d bytes, got %d", dns.MinMsgSize, dns.MaxMsgSize, c.MaxUDPSize)
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -196,5 +210,6 @@ func (c Config) String() string {
 	b.WriteString(" order=" + c.Order)
 	b.WriteString(" recursors=[" + strings.Join(c.Recursors, ",") + "]")
 	b.WriteString(" recursor_timeout=" + c.RecursorTimeout.String())
+	b.WriteString(" max_udp_size=" + strconv.Itoa(c.MaxUDPSize))
 	return b.String()
 }

@@ -37,10 +37,11 @@ func FuzzHandler(f *testing.F) {
 	big := bigData(60)
 	d.Nodes = append(d.Nodes, big.Nodes...)
 	d.Instances = append(d.Instances, big.Instances...)
-	s, err := New(DefaultConfig(), newCatalog(NewSnapshot(d)), nil)
+	s, err := New(DefaultConfig(), nil)
 	if err != nil {
 		f.Fatal(err)
 	}
+	s.Update(NewSnapshot(d))
 
 	f.Fuzz(func(t *testing.T, b []byte) {
 		req := new(dns.Msg)
@@ -62,9 +63,9 @@ func FuzzHandler(f *testing.F) {
 			}
 			limit := maxTCPSize
 			if !tcp {
-				limit = udpLimit(0)
+				limit = udpLimit(0, DefaultMaxUDPSize)
 				if o := req.IsEdns0(); o != nil {
-					limit = udpLimit(int(o.UDPSize()))
+					limit = udpLimit(int(o.UDPSize()), DefaultMaxUDPSize)
 				}
 			}
 			if size > limit {

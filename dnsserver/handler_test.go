@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,9 @@ import (
 func TestHandlerSizes(t *testing.T) {
 	big := NewSnapshot(bigData(40))
 	s := newServer(t, DefaultConfig(), big)
+	wide := DefaultConfig()
+	wide.MaxUDPSize = 4096
+	sw := newServer(t, wide, big)
 	huge := newServer(t, DefaultConfig(), NewSnapshot(bigData(300)))
 
 	cases := []struct {
@@ -32,9 +36,12 @@ func TestHandlerSizes(t *testing.T) {
 		{name: "EDNS below 512 counts as 512", srv: s, req: withEDNS(query("big.service.murmur.", dns.TypeA), 100), limit: 512, tc: true, answers: -1, opt: true},
 		{name: "A over TCP: all 40", srv: s, req: query("big.service.murmur.", dns.TypeA), tcp: true, limit: maxTCPSize, answers: 40},
 		{name: "SRV over UDP without EDNS: truncated, no glue", srv: s, req: query("big.service.murmur.", dns.TypeSRV), limit: 512, tc: true, answers: -1, extra: 0},
-		{name: "SRV over UDP EDNS 2048: answers whole, glue trimmed, no TC", srv: s, req: withEDNS(query("big.service.murmur.", dns.TypeSRV), 2048), limit: 2048, answers: 40, extra: -2, opt: true},
+		{name: "SRV over UDP EDNS 2048, default cap: truncated at 1232", srv: s, req: withEDNS(query("big.service.murmur.", dns.TypeSRV), 2048), limit: 1232, tc: true, answers: -1, extra: 0, opt: true},
+		{name: "SRV over UDP EDNS 1700, cap 4096: answers whole, glue trimmed, no TC", srv: sw, req: withEDNS(query("big.service.murmur.", dns.TypeSRV), 1700), limit: 1700, answers: 40, extra: -2, opt: true},
+		{name: "SRV over UDP EDNS 4096, cap 4096: complete", srv: sw, req: withEDNS(query("big.service.murmur.", dns.TypeSRV), 4096), limit: 4096, answers: 40, extra: 40, opt: true},
+		{name: "SRV over UDP EDNS 2048: answers whole, glue trimmed, no TC", srv: sw, req: withEDNS(query("big.service.murmur.", dns.TypeSRV), 2048), limit: 2048, answers: 40, extra: -2, opt: true},
 		{name: "SRV over TCP: all answers and glue", srv: s, req: query("big.service.murmur.", dns.TypeSRV), tcp: true, limit: maxTCPSize, answers: 40, extra: 40},
-		{name: "EDNS above our maximum is capped", srv: huge, req: withEDNS(query("big.service.murmur.", dns.TypeA), 65000), limit: maxUDPSize, tc: true, answers: -1, opt: true},
+		{name: "EDNS above our maximum is capped", srv: huge, req: withEDNS(query("big.service.murmur.", dns.TypeA), 65000), limit: DefaultMaxUDPSize, tc: true, answers: -1, opt: true},
 		{name: "300 over TCP", srv: huge, req: query("big.service.murmur.", dns.TypeA), tcp: true, limit: maxTCPSize, answers: 300},
 	}
 	for _, tc := range cases {
@@ -52,7 +59,10 @@ func TestHandlerSizes(t *testing.T) {
 			if m.Rcode != dns.RcodeSuccess || !m.Authoritative {
 				t.Errorf("rcode %d AA %v", m.Rcode, m.Authoritative)
 			}
-			all := len(tc.srv.cat.DNS().services["big"].all.a)
+			all := len(tc.srv.zone.Load().services["big"].all.a)
+			if tc.tc && size < tc.limit-64 {
+				t.Errorf("truncated answer is only %d of %d bytes: it should be filled", size, tc.limit)
+			}
 			switch {
 			case tc.answers >= 0 && len(m.Answer) != tc.answers:
 				t.Errorf("%d answers, want %d", len(m.Answer), tc.answers)
@@ -89,7 +99,7 @@ func TestHandlerSizes(t *testing.T) {
 func TestPackKeepsAnswersOverGlue(t *testing.T) {
 	// Glue that does not fit is dropped without TC; answers first.
 	snap := NewSnapshot(bigData(40))
-	z := compile(snap, mustCompile(t, DefaultConfig()))
+	z := compile(nil, snap, mustCompile(t, DefaultConfig()))
 	sc := newScratch(nil)
 	z.resolve(sc, query("big.service.murmur.", dns.TypeSRV))
 	full, err := sc.pack(&sc.msg, maxTCPSize)
@@ -158,16 +168,12 @@ func TestHandlerBehaviour(t *testing.T) {
 		}
 	})
 	t.Run("snapshot swaps are seen by the next query", func(t *testing.T) {
-		cat := newCatalog(NewSnapshot(fixtureData()))
-		s, err := New(DefaultConfig(), cat, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := newServer(t, DefaultConfig(), NewSnapshot(fixtureData()))
 		q := query("big.service.murmur.", dns.TypeA)
 		if m, _ := serve(t, s, q, false); m.Rcode != dns.RcodeNameError {
 			t.Fatalf("rcode %d before the swap", m.Rcode)
 		}
-		cat.p.Store(NewSnapshot(bigData(3)))
+		s.Update(NewSnapshot(bigData(3)))
 		if m, _ := serve(t, s, q, false); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 3 {
 			t.Fatalf("after the swap: %v", m)
 		}
@@ -241,12 +247,8 @@ func (a *addrWriter) RemoteAddr() net.Addr { return nil }
 func TestHandlerConcurrentSwaps(t *testing.T) {
 	// Readers answer while snapshots and configs change under them; run
 	// with -race. Every answer must be well formed.
-	cat := newCatalog(NewSnapshot(fixtureData()))
-	s, err := New(DefaultConfig(), cat, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snaps := []*Snapshot{NewSnapshot(fixtureData()), NewSnapshot(bigData(50)), nil}
+	s := newServer(t, DefaultConfig(), NewSnapshot(fixtureData()))
+	snaps := []*Snapshot{NewSnapshot(fixtureData()), NewSnapshot(bigData(50)), emptyCatalog}
 	nearest := DefaultConfig()
 	nearest.Order = OrderNearest
 	nearest.MaxAnswers = 3
@@ -265,7 +267,7 @@ func TestHandlerConcurrentSwaps(t *testing.T) {
 				return
 			default:
 			}
-			cat.p.Store(snaps[i%len(snaps)])
+			s.Update(snaps[i%len(snaps)])
 			if err := s.SetConfig(cfgs[i%len(cfgs)]); err != nil {
 				t.Error(err)
 				return
@@ -296,4 +298,70 @@ func TestHandlerConcurrentSwaps(t *testing.T) {
 	readers.Wait()
 	close(stop)
 	wg.Wait()
+}
+
+// TestCompressedSizes pins the sizes of the 40-instance SRV answer: it is
+// always name-compressed (it used to be packed plain unless that did not
+// fit, 2x the bytes), byte for byte what miekg's compressing Pack makes,
+// and without EDNS or over the default 1232-byte cap it is truncated with
+// TC.
+func TestCompressedSizes(t *testing.T) {
+	s := newServer(t, DefaultConfig(), NewSnapshot(bigData(40)))
+	q := query("big.service.murmur.", dns.TypeSRV)
+	w := &recorder{tcp: true}
+	s.ServeDNS(w, q)
+	m, size := w.only(t)
+	if len(m.Answer) != 40 || len(m.Extra) != 40 || m.Truncated {
+		t.Fatalf("TCP: %d answers, %d extra, TC %v", len(m.Answer), len(m.Extra), m.Truncated)
+	}
+	m.Compress = true
+	compressed, _ := m.Pack()
+	m.Compress = false
+	plain, _ := m.Pack()
+	if !bytes.Equal(w.writes[0], compressed) {
+		t.Fatalf("packed %d bytes, miekg's compressed Pack %d: not the same encoding", size, len(compressed))
+	}
+	if size*3 > len(plain)*2 {
+		t.Fatalf("answer is %d bytes, uncompressed %d: compression missing", size, len(plain))
+	}
+	t.Logf("40 SRV + 40 glue: %d bytes compressed, %d plain", size, len(plain))
+	for _, tc := range []struct {
+		name  string
+		req   *dns.Msg
+		limit int
+	}{
+		{"UDP without EDNS", query("big.service.murmur.", dns.TypeSRV), 512},
+		{"UDP with EDNS 4096 under the default cap", withEDNS(query("big.service.murmur.", dns.TypeSRV), 4096), DefaultMaxUDPSize},
+	} {
+		m, size := serve(t, s, tc.req, false)
+		if !m.Truncated || size > tc.limit || size < tc.limit-64 {
+			t.Errorf("%s: TC %v, %d bytes, want TC and close to %d", tc.name, m.Truncated, size, tc.limit)
+		}
+	}
+}
+
+// TestPackAllocatesNothing: resolving and packing a compressed answer
+// reuse the scratch (its arenas, buffer and compression map). One scratch
+// is used directly: under -race sync.Pool drops items at random, so the
+// Server's pool would allocate where production does not.
+func TestPackAllocatesNothing(t *testing.T) {
+	s := newServer(t, DefaultConfig(), NewSnapshot(bigData(40)))
+	z := s.zone.Load()
+	sc := newScratch(nil)
+	for _, req := range []*dns.Msg{
+		withEDNS(query("big.service.murmur.", dns.TypeSRV), 4096),
+		query("big.service.murmur.", dns.TypeA),
+		query("nosuch.service.murmur.", dns.TypeA),
+	} {
+		run := func() {
+			z.resolve(sc, req)
+			if _, err := sc.pack(&sc.msg, udpLimit(sc.clientSize, sc.udpMax)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run() // warm the arenas
+		if n := testing.AllocsPerRun(100, run); n > 0 {
+			t.Errorf("%s %s: %.1f allocations per query, want 0", req.Question[0].Name, dns.TypeToString[req.Question[0].Qtype], n)
+		}
+	}
 }

@@ -7,12 +7,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/hashicorp/serf/coordinate"
 	"github.com/miekg/dns"
 	"go.uber.org/goleak"
+
+	"github.com/murmurhq/murmur/catalog"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -167,24 +168,58 @@ func rrStrings(rrs []dns.RR) []string {
 	return out
 }
 
-// staticCatalog is a Catalog whose snapshot tests swap.
-type staticCatalog struct{ p atomic.Pointer[Snapshot] }
-
-func newCatalog(s *Snapshot) *staticCatalog {
-	c := &staticCatalog{}
-	c.p.Store(s)
-	return c
-}
-
-func (c *staticCatalog) DNS() *Snapshot { return c.p.Load() }
-
 func newServer(t testing.TB, cfg Config, snap *Snapshot) *Server {
 	t.Helper()
-	s, err := New(cfg, newCatalog(snap), nil)
+	s, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.Update(snap)
 	return s
+}
+
+// Shorthands for the catalog types zones are compiled from.
+type (
+	Node     = catalog.Node
+	Instance = catalog.Instance
+	Snapshot = catalog.Snapshot
+)
+
+const (
+	StatusAlive    = catalog.StatusAlive
+	StatusSuspect  = catalog.StatusSuspect
+	StatusFailed   = catalog.StatusFailed
+	StatusLeft     = catalog.StatusLeft
+	HealthPassing  = catalog.HealthPassing
+	HealthWarning  = catalog.HealthWarning
+	HealthCritical = catalog.HealthCritical
+)
+
+// Data describes a cluster for NewSnapshot.
+type Data struct {
+	Self string
+	// SelfCoord, when set, is the coordinate of the Self node.
+	SelfCoord *coordinate.Coordinate
+	Nodes     []Node
+	Instances []Instance
+	Serial    uint32
+}
+
+// NewSnapshot builds a standalone catalog snapshot of d.
+func NewSnapshot(d Data) *Snapshot {
+	nodes := slices.Clone(d.Nodes)
+	for i := range nodes {
+		if d.SelfCoord != nil && nodes[i].Name == d.Self {
+			nodes[i].Coord = d.SelfCoord
+		}
+	}
+	return catalog.Build(d.Self, nodes, d.Instances, d.Serial)
+}
+
+// skipped lists what the zone of snap leaves out.
+func skipped(snap *Snapshot) []string {
+	rc, _ := DefaultConfig().compile()
+	return compile(nil, snap, rc).skippedAll()
 }
 
 // serve sends req through the handler as the given transport and returns

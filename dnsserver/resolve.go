@@ -5,19 +5,21 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/murmurhq/murmur/catalog"
 )
 
-// Resolve answers req from snap under cfg. It is pure: no sockets, clock
-// or global randomness; rnd orders the answers (nil keeps the snapshot's
-// nearest-first order, which tests use for determinism). It never
-// modifies req or snap.
+// Resolve answers req from the catalog snapshot snap under cfg. It is
+// pure: no sockets, clock or global randomness; rnd orders the answers
+// (nil keeps the nearest-first order, which tests use for determinism).
+// It never modifies req or snap.
 //
 // The response is complete: trimming to a UDP size is the transport's
 // job (Server does it). Out-of-zone names are REFUSED here; Server
 // forwards them instead when recursors are configured. An invalid cfg
 // answers SERVFAIL. Resolve compiles snap for cfg on every call, which
-// the Server avoids by caching; it is meant for tests and tools.
-func Resolve(snap *Snapshot, cfg Config, req *dns.Msg, rnd *rand.Rand) *dns.Msg {
+// the Server does once per snapshot; it is meant for tests and tools.
+func Resolve(snap *catalog.Snapshot, cfg Config, req *dns.Msg, rnd *rand.Rand) *dns.Msg {
 	s := newScratch(rnd)
 	rc, err := cfg.compile()
 	if err != nil {
@@ -26,9 +28,9 @@ func Resolve(snap *Snapshot, cfg Config, req *dns.Msg, rnd *rand.Rand) *dns.Msg 
 		return &s.msg
 	}
 	if snap == nil {
-		snap = emptySnapshot
+		snap = emptyCatalog
 	}
-	compile(snap, rc).resolve(s, req)
+	compile(nil, snap, rc).resolve(s, req)
 	return &s.msg
 }
 
@@ -37,6 +39,7 @@ func Resolve(snap *Snapshot, cfg Config, req *dns.Msg, rnd *rand.Rand) *dns.Msg 
 // replace by forwarding).
 func (z *zone) resolve(s *scratch, req *dns.Msg) (outOfZone bool) {
 	s.reset()
+	s.udpMax = z.udpMax
 	outOfZone = z.answer(s, req)
 	if s.clientSize > 0 {
 		s.msg.Extra = append(s.msg.Extra, &s.opt) // last, after any glue
@@ -55,7 +58,7 @@ func (z *zone) answer(s *scratch, req *dns.Msg) (outOfZone bool) {
 		s.q[0] = req.Question[0]
 		m.Question = s.q[:1]
 	}
-	version, optOK := s.readOPT(req)
+	version, optOK := s.readOPT(req, z.udpMax)
 	if req.Opcode != dns.OpcodeQuery {
 		m.Rcode = dns.RcodeNotImplemented
 		return false
@@ -64,7 +67,9 @@ func (z *zone) answer(s *scratch, req *dns.Msg) (outOfZone bool) {
 	m.CheckingDisabled = req.CheckingDisabled
 	switch {
 	case !optOK:
-		m.Rcode = dns.RcodeFormatError // RFC 6891 §6.1.1: more than one OPT
+		// RFC 6891 §6.1.1: more than one OPT, an OPT outside the
+		// additional section, or one whose owner is not the root.
+		m.Rcode = dns.RcodeFormatError
 		return false
 	case version != 0:
 		// RFC 6891 §6.1.3: we speak version 0 only, and say so in our OPT.
@@ -79,8 +84,15 @@ func (z *zone) answer(s *scratch, req *dns.Msg) (outOfZone bool) {
 		m.Rcode = dns.RcodeRefused
 		return false
 	}
-	if q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR {
+	switch q.Qtype {
+	case dns.TypeAXFR, dns.TypeIXFR:
 		m.Rcode = dns.RcodeRefused // no zone transfers
+		return false
+	case dns.TypeMAILA, dns.TypeMAILB:
+		m.Rcode = dns.RcodeNotImplemented // as BIND answers these meta qtypes
+		return false
+	case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY:
+		m.Rcode = dns.RcodeFormatError // meta types that are no question, as BIND
 		return false
 	}
 
@@ -90,7 +102,14 @@ func (z *zone) answer(s *scratch, req *dns.Msg) (outOfZone bool) {
 		z.apex(s, q)
 	case hasLabelSuffix(name, z.dotDomain):
 		z.inZone(s, q, name[:len(name)-len(z.dotDomain)])
-	case (q.Qtype == dns.TypePTR || q.Qtype == dns.TypeANY) && isReverse(name) && z.reverse(s, q, name):
+	case isReverse(name):
+		if !z.reverse(s, q, name) {
+			if z.ra {
+				m.Rcode = dns.RcodeRefused // replaced by the recursors' answer
+				return true
+			}
+			z.nxdomain(s) // not a member: no such name here, and no recursion
+		}
 	default:
 		m.Rcode = dns.RcodeRefused
 		return true
@@ -100,12 +119,21 @@ func (z *zone) answer(s *scratch, req *dns.Msg) (outOfZone bool) {
 
 // readOPT prepares our OPT record when the request has one: our payload
 // size, DO copied (RFC 3225 §3), version 0. It returns the client's EDNS
-// version, and ok false when the request has more than one OPT.
-func (s *scratch) readOPT(req *dns.Msg) (version uint8, ok bool) {
+// version, and ok false when the request's OPT is malformed: more than
+// one, one outside the additional section, or an owner other than the
+// root (RFC 6891 §6.1.1).
+func (s *scratch) readOPT(req *dns.Msg, udpMax int) (version uint8, ok bool) {
+	for _, sec := range [...][]dns.RR{req.Answer, req.Ns} {
+		for _, rr := range sec {
+			if rr.Header().Rrtype == dns.TypeOPT {
+				return 0, false
+			}
+		}
+	}
 	var opt *dns.OPT
 	for _, rr := range req.Extra {
 		if o, isOPT := rr.(*dns.OPT); isOPT {
-			if opt != nil {
+			if opt != nil || o.Hdr.Name != "." {
 				return 0, false
 			}
 			opt = o
@@ -115,7 +143,7 @@ func (s *scratch) readOPT(req *dns.Msg) (version uint8, ok bool) {
 		return 0, true
 	}
 	s.clientSize = int(max(opt.UDPSize(), dns.MinMsgSize))
-	s.opt = dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: maxUDPSize}}
+	s.opt = dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: uint16(udpMax)}}
 	if opt.Do() {
 		s.opt.SetDo()
 	}
@@ -125,7 +153,8 @@ func (s *scratch) readOPT(req *dns.Msg) (version uint8, ok bool) {
 // nodata answers NOERROR with no records and the SOA for negative caching.
 func (z *zone) nodata(s *scratch) {
 	s.msg.Authoritative = true
-	s.msg.Ns = append(s.msg.Ns, z.soa)
+	s.soaNS = *z.soa // the query's own copy: packing writes into records
+	s.msg.Ns = append(s.msg.Ns, &s.soaNS)
 }
 
 func (z *zone) nxdomain(s *scratch) {
@@ -151,7 +180,7 @@ func (z *zone) apex(s *scratch, q dns.Question) {
 		s.ns = z.ns
 		s.ns.Hdr.Name = q.Name
 		s.msg.Answer = append(s.msg.Answer, &s.ns)
-		s.msg.Extra = append(s.msg.Extra, z.nsGlue...)
+		s.addGlue(z.nsName, z.selfIP, z.nodeTTL)
 	}
 	z.done(s)
 }
@@ -194,20 +223,19 @@ func (z *zone) inZone(s *scratch, q dns.Question, rel string) {
 // service answers <svc>, <tag>.<svc>, _<svc>._tcp and _<svc>._<tag>
 // (head is the part before ".service").
 func (z *zone) service(s *scratch, q dns.Question, head string) {
-	snap := z.snap
 	a, b := cutLast(head)
 	var v *view
 	switch {
 	case a == "":
-		if svc := snap.services[b]; svc != nil {
+		if svc := z.services[b]; svc != nil {
 			v = svc.all
-		} else if _, ok := snap.svcENT[b]; ok {
+		} else if _, ok := z.svcENT[b]; ok {
 			z.nodata(s)
 			return
 		}
 	case lastDot(a) >= 0: // three or more labels
 	case a[0] == '_' && b[0] == '_' && len(a) > 1: // RFC 2782
-		if svc := snap.services[a[1:]]; svc != nil {
+		if svc := z.services[a[1:]]; svc != nil {
 			if b == "_tcp" {
 				v = svc.all
 			} else {
@@ -215,7 +243,7 @@ func (z *zone) service(s *scratch, q dns.Question, head string) {
 			}
 		}
 	default:
-		if svc := snap.services[b]; svc != nil {
+		if svc := z.services[b]; svc != nil {
 			v = svc.tags[a]
 		}
 	}
@@ -296,13 +324,23 @@ func (z *zone) addrs(s *scratch, name string, list []addrEntry, tail int) {
 func (z *zone) srv(s *scratch, name string, v *view) {
 	list := v.srv
 	z.pick(s, len(list), v.srvTail, func(i int) uint8 { return list[i].serve })
-	if words := (len(z.targetName) + 63) / 64; len(s.seen) < words {
+	// seen dedupes glue: node targets by index, address targets after them.
+	nn := int32(len(z.nodes))
+	if words := (int(nn) + len(v.addrs) + 63) / 64; len(s.seen) < words {
 		s.seen = make([]uint64, words)
 	}
+	bitOf := func(t int32) int32 {
+		if t >= 0 {
+			return t
+		}
+		return nn + ^t
+	}
 	s.srv = reserve(s.srv, len(s.idx))
+	s.a = reserve(s.a, len(s.idx))
+	s.aaaa = reserve(s.aaaa, len(s.idx))
 	for _, i := range s.idx {
 		e := list[i]
-		target := z.targetName[e.target]
+		target, ip, ttl := z.target(v, e.target)
 		if target == "" {
 			continue
 		}
@@ -314,30 +352,30 @@ func (z *zone) srv(s *scratch, name string, v *view) {
 			Target:   target,
 		})
 		s.msg.Answer = append(s.msg.Answer, &s.srv[len(s.srv)-1])
-		w, bit := e.target/64, uint64(1)<<(e.target%64)
-		if rr := z.targetRR[e.target]; rr != nil && s.seen[w]&bit == 0 {
+		b := bitOf(e.target)
+		w, bit := b/64, uint64(1)<<(b%64)
+		if ip != nil && s.seen[w]&bit == 0 {
 			s.seen[w] |= bit
-			s.msg.Extra = append(s.msg.Extra, rr)
+			s.addGlue(target, ip, ttl)
 		}
 	}
 	for _, i := range s.idx {
-		t := list[i].target
-		s.seen[t/64] &^= 1 << (t % 64)
+		b := bitOf(list[i].target)
+		s.seen[b/64] &^= 1 << (b % 64)
 	}
 }
 
 func (z *zone) node(s *scratch, q dns.Question, head string) {
-	snap := z.snap
-	i, ok := snap.nodeIdx[head]
+	i, ok := z.nodeIdx[head]
 	if !ok {
-		if _, ent := snap.nodeENT[head]; ent {
+		if _, ent := z.nodeENT[head]; ent {
 			z.nodata(s)
 		} else {
 			z.nxdomain(s)
 		}
 		return
 	}
-	n := &snap.nodes[i]
+	n := &z.nodes[i]
 	if n.serve&z.bit == 0 {
 		z.nodata(s) // the node exists but is failed, left or filtered
 		return
@@ -369,14 +407,27 @@ func (z *zone) addr(s *scratch, q dns.Question, head string) {
 	z.done(s)
 }
 
-// reverse answers PTR for member addresses; it reports false when the
-// address is not a served member's, leaving the name out of zone.
+// reverse answers a name under in-addr.arpa or ip6.arpa: PTR of a member
+// address (NODATA for other types, and for a member that is not served),
+// NODATA for the empty non-terminals above member addresses. It reports
+// false when the name is none of these, for the caller to forward or deny.
 func (z *zone) reverse(s *scratch, q dns.Question, name string) bool {
-	nodes := z.snap.ptr[name]
+	nodes, member := z.ptr[name]
+	if !member {
+		if _, ent := z.revENT[name]; ent {
+			z.nodata(s)
+			return true
+		}
+		return false
+	}
+	if q.Qtype != dns.TypePTR && q.Qtype != dns.TypeANY {
+		z.nodata(s)
+		return true
+	}
 	s.ptr = reserve(s.ptr, len(nodes))
 	for _, i := range nodes {
-		target := z.targetName[i] // node targets share the node's index
-		if z.snap.nodes[i].serve&z.bit == 0 || target == "" {
+		target := z.nodes[i].fqdn
+		if z.nodes[i].serve&z.bit == 0 || target == "" {
 			continue
 		}
 		s.ptr = append(s.ptr, dns.PTR{
@@ -385,9 +436,6 @@ func (z *zone) reverse(s *scratch, q dns.Question, name string) bool {
 		})
 		s.msg.Answer = append(s.msg.Answer, &s.ptr[len(s.ptr)-1])
 	}
-	if len(s.msg.Answer) == 0 {
-		return false
-	}
-	s.msg.Authoritative = true
+	z.done(s)
 	return true
 }

@@ -190,9 +190,24 @@ func TestResolveNodesAndZone(t *testing.T) {
 		{name: "PTR v4", req: query("1.0.0.10.in-addr.arpa.", dns.TypePTR), aa: true, ans: []string{"1.0.0.10.in-addr.arpa. 0 IN PTR web-1.node.murmur."}},
 		{name: "PTR v6", req: query("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.", dns.TypePTR), aa: true,
 			ans: []string{"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa. 0 IN PTR db-1.example.com.node.murmur."}},
-		{name: "PTR of a failed member is not ours", req: query("4.0.0.10.in-addr.arpa.", dns.TypePTR), rcode: dns.RcodeRefused},
-		{name: "PTR of a stranger is not ours", req: query("99.99.99.10.in-addr.arpa.", dns.TypePTR), rcode: dns.RcodeRefused},
-		{name: "A of a member reverse name is not ours", req: query("1.0.0.10.in-addr.arpa.", dns.TypeA), rcode: dns.RcodeRefused},
+		{name: "PTR of a failed member is NODATA", req: query("4.0.0.10.in-addr.arpa.", dns.TypePTR), aa: true, auth: []string{soa}},
+		// A resolver turns REFUSED into SERVFAIL (Go: "server misbehaving"):
+		// without recursors, a stranger's reverse name does not exist here.
+		{name: "PTR of a stranger is NXDOMAIN", req: query("99.99.99.10.in-addr.arpa.", dns.TypePTR), rcode: dns.RcodeNameError, aa: true, auth: []string{soa}},
+		{name: "PTR of a stranger with recursors is forwarded", req: query("99.99.99.10.in-addr.arpa.", dns.TypePTR),
+			cfg: func(c *Config) { c.Recursors = []string{"127.0.0.1:1"} }, rcode: dns.RcodeRefused, ra: true},
+		{name: "A of a member reverse name is NODATA", req: query("1.0.0.10.in-addr.arpa.", dns.TypeA), aa: true, auth: []string{soa}},
+		{name: "above member reverse names is NODATA", req: query("0.0.10.in-addr.arpa.", dns.TypePTR), aa: true, auth: []string{soa}},
+		{name: "v6 above member reverse names is NODATA", req: query("d.f.ip6.arpa.", dns.TypePTR), aa: true, auth: []string{soa}},
+		{name: "A of a stranger reverse name is NXDOMAIN", req: query("9.9.9.9.in-addr.arpa.", dns.TypeA), rcode: dns.RcodeNameError, aa: true, auth: []string{soa}},
+
+		{name: "meta qtype OPT is FORMERR", req: query("murmur.", dns.TypeOPT), rcode: dns.RcodeFormatError},
+		{name: "meta qtype TKEY is FORMERR", req: query("web.service.murmur.", dns.TypeTKEY), rcode: dns.RcodeFormatError},
+		{name: "meta qtype TSIG is FORMERR", req: query("example.com.", dns.TypeTSIG), rcode: dns.RcodeFormatError},
+		{name: "meta qtype MAILA is NOTIMP", req: query("web.service.murmur.", dns.TypeMAILA), rcode: dns.RcodeNotImplemented},
+		{name: "meta qtype MAILB is NOTIMP", req: query("murmur.", dns.TypeMAILB), rcode: dns.RcodeNotImplemented},
+		{name: "OPT with a non-root owner is FORMERR", req: optOwner("x."), rcode: dns.RcodeFormatError},
+		{name: "OPT in the answer section is FORMERR", req: optInAnswer(), rcode: dns.RcodeFormatError},
 
 		{name: "apex SOA", req: query("murmur.", dns.TypeSOA), aa: true, ans: []string{soa}},
 		{name: "apex SOA any case", req: query("MURMUR.", dns.TypeSOA), aa: true,
@@ -266,8 +281,8 @@ func TestResolveProtocol(t *testing.T) {
 	t.Run("OPT details", func(t *testing.T) {
 		m := Resolve(snap, DefaultConfig(), do, nil)
 		opt := m.IsEdns0()
-		if opt == nil || !opt.Do() || opt.Version() != 0 || opt.UDPSize() != maxUDPSize {
-			t.Fatalf("OPT = %v, want DO, version 0, udp %d", opt, maxUDPSize)
+		if opt == nil || !opt.Do() || opt.Version() != 0 || opt.UDPSize() != DefaultMaxUDPSize {
+			t.Fatalf("OPT = %v, want DO, version 0, udp %d", opt, DefaultMaxUDPSize)
 		}
 		if m.Extra[len(m.Extra)-1] != opt {
 			t.Errorf("OPT is not the last additional record")
@@ -399,4 +414,18 @@ func TestResolveOrder(t *testing.T) {
 			t.Errorf("only %d of 8 instances ever answered (seed %d)", len(seen), seed)
 		}
 	})
+}
+
+// optOwner is a query whose OPT record is owned by name.
+func optOwner(name string) *dns.Msg {
+	m := withEDNS(query("murmur.", dns.TypeSOA), 1232)
+	m.Extra[0].Header().Name = name
+	return m
+}
+
+// optInAnswer is a query with an OPT record in its answer section.
+func optInAnswer() *dns.Msg {
+	m := query("murmur.", dns.TypeSOA)
+	m.Answer = []dns.RR{&dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: 1232}}}
+	return m
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/murmurhq/murmur/catalog"
 )
 
 // ErrRunTwice is returned by a second call of Run: a Server serves once.
@@ -23,19 +25,22 @@ var ErrRunTwice = errors.New("dnsserver: Run called more than once")
 // shutdownTimeout bounds how long Run waits for answers in flight.
 const shutdownTimeout = 5 * time.Second
 
-// Server answers DNS from a Catalog. It is a dns.Handler, so it can also
-// be mounted in another miekg/dns server. All methods are safe for
-// concurrent use.
+// Server answers DNS from the catalog snapshots Update hands it. It is a
+// dns.Handler, so it can also be mounted in another miekg/dns server. All
+// methods are safe for concurrent use.
 type Server struct {
-	cat Catalog
 	log *slog.Logger
 
-	rc   atomic.Pointer[runConfig]
-	zone atomic.Pointer[zone] // compiled for the last (snapshot, config) seen
+	// zone is what queries read: the last snapshot compiled under the
+	// current config. Update and SetConfig replace it; a query never
+	// compiles.
+	zone atomic.Pointer[zone]
 
-	// compileMu makes one goroutine compile a new zone while the others
-	// wait for it instead of compiling the same one.
-	compileMu sync.Mutex
+	// buildMu serialises Update and SetConfig; it guards last and
+	// skipped, and is never taken on the query path.
+	buildMu sync.Mutex
+	last    *catalog.Snapshot
+	skipped []string
 
 	pool  sync.Pool // *scratch
 	stats counters
@@ -49,12 +54,12 @@ type Server struct {
 
 var _ dns.Handler = (*Server)(nil)
 
-// New validates cfg and returns a server reading cat. A nil logger
-// discards.
-func New(cfg Config, cat Catalog, log *slog.Logger) (*Server, error) {
-	if cat == nil {
-		return nil, errors.New("dnsserver: nil Catalog")
-	}
+// emptyCatalog is answered until the first Update.
+var emptyCatalog = catalog.Build("", nil, nil, 0)
+
+// New validates cfg and returns a server answering from an empty catalog
+// until the first Update. A nil logger discards.
+func New(cfg Config, log *slog.Logger) (*Server, error) {
 	rc, err := cfg.compile()
 	if err != nil {
 		return nil, err
@@ -62,8 +67,8 @@ func New(cfg Config, cat Catalog, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{cat: cat, log: log.With("component", "dns")}
-	s.rc.Store(rc)
+	s := &Server{log: log.With("component", "dns"), last: emptyCatalog}
+	s.zone.Store(compile(nil, emptyCatalog, rc))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.pool.New = func() any {
 		// Each scratch has its own generator, so shuffling takes no lock.
@@ -74,21 +79,55 @@ func New(cfg Config, cat Catalog, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// SetConfig replaces the configuration (SIGHUP reload). Queries in flight
-// finish with the old one. On error nothing changes.
+// Update compiles the zone of a new catalog snapshot and makes queries
+// answer from it. The catalog calls it from its goroutine with each
+// snapshot in order (catalog.Config.OnSnapshot), so the work happens
+// there, never on the query path; only the services the snapshot changed
+// are recompiled.
+func (s *Server) Update(snap *catalog.Snapshot) {
+	if snap == nil {
+		snap = emptyCatalog
+	}
+	s.buildMu.Lock()
+	defer s.buildMu.Unlock()
+	s.last = snap
+	s.store(compile(s.zone.Load(), snap, s.zone.Load().rc))
+}
+
+// SetConfig replaces the configuration (SIGHUP reload) and recompiles the
+// zone. Queries in flight finish with the old one. On error nothing
+// changes.
 func (s *Server) SetConfig(cfg Config) error {
 	rc, err := cfg.compile()
 	if err != nil {
 		return err
 	}
-	s.rc.Store(rc)
+	s.buildMu.Lock()
+	defer s.buildMu.Unlock()
+	s.store(compile(nil, s.last, rc))
 	s.log.Info("dns config applied", "config", rc.Config.String())
 	return nil
 }
 
+// store publishes z and logs what it newly leaves out. Called with
+// buildMu held.
+func (s *Server) store(z *zone) {
+	s.zone.Store(z)
+	sk := z.skippedAll()
+	if slices.Equal(sk, s.skipped) {
+		return
+	}
+	for _, why := range sk {
+		if !slices.Contains(s.skipped, why) {
+			s.log.Warn("not answerable in DNS", "reason", why)
+		}
+	}
+	s.skipped = sk
+}
+
 // Config returns the configuration in use.
 func (s *Server) Config() Config {
-	c := s.rc.Load().Config
+	c := s.zone.Load().rc.Config
 	c.Recursors = slices.Clone(c.Recursors)
 	return c
 }
@@ -96,36 +135,15 @@ func (s *Server) Config() Config {
 // Stats returns the counters.
 func (s *Server) Stats() Stats { return s.stats.snapshot() }
 
-// zoneFor returns the zone of the current snapshot under rc, compiling it
-// when either changed since the last query.
-func (s *Server) zoneFor(rc *runConfig) *zone {
-	snap := s.cat.DNS()
-	if snap == nil {
-		snap = emptySnapshot
-	}
-	if z := s.zone.Load(); z != nil && z.snap == snap && z.rc == rc {
-		return z
-	}
-	s.compileMu.Lock()
-	defer s.compileMu.Unlock()
-	if z := s.zone.Load(); z != nil && z.snap == snap && z.rc == rc {
-		return z
-	}
-	z := compile(snap, rc)
-	s.zone.Store(z)
-	return z
-}
-
-// ServeDNS answers one request: the hot path. It reads the snapshot and
-// the config with one atomic load each and allocates nothing once its
-// pools are warm.
+// ServeDNS answers one request: the hot path. It reads the compiled zone
+// with one atomic load and allocates nothing once its pools are warm.
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	if req == nil || req.Response {
 		return // never answer an answer: no loops, no reflection
 	}
 	s.stats.queries.Add(1)
-	rc := s.rc.Load()
-	z := s.zoneFor(rc)
+	z := s.zone.Load()
+	rc := z.rc
 	sc := s.pool.Get().(*scratch)
 	defer s.pool.Put(sc)
 	tcp := isTCP(w)
@@ -155,7 +173,7 @@ func isTCP(w dns.ResponseWriter) bool {
 func (s *Server) send(w dns.ResponseWriter, sc *scratch, m *dns.Msg, tcp bool) {
 	limit := maxTCPSize
 	if !tcp {
-		limit = udpLimit(sc.clientSize)
+		limit = udpLimit(sc.clientSize, sc.udpMax)
 	}
 	b, err := sc.pack(m, limit)
 	if err != nil {
@@ -237,7 +255,7 @@ func (s *Server) Run(ctx context.Context, pc net.PacketConn, ln net.Listener) er
 	}
 	var attrs []any
 	if pc != nil {
-		start("udp", &dns.Server{PacketConn: pc, UDPSize: maxUDPSize})
+		start("udp", &dns.Server{PacketConn: pc, UDPSize: readUDPSize})
 		attrs = append(attrs, "udp", pc.LocalAddr().String())
 	}
 	if ln != nil {

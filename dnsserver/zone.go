@@ -1,209 +1,558 @@
 package dnsserver
 
 import (
-	"math/rand/v2"
+	"bytes"
+	"cmp"
+	"fmt"
+	"maps"
+	"math"
 	"net"
+	"net/netip"
+	"slices"
+	"strings"
 
+	"github.com/hashicorp/serf/coordinate"
 	"github.com/miekg/dns"
+
+	"github.com/murmurhq/murmur/catalog"
 )
 
-// zone is a Snapshot compiled for one runConfig: the names and records
-// that depend on the domain and the TTLs, built once so the query path
-// only copies them. The Server caches the zone of the current
-// (snapshot, config) pair.
+// zone is everything the query path reads: a catalog snapshot compiled
+// under one runConfig into lookup maps and ready-made names, so a query
+// only copies. It is immutable once published. A new catalog snapshot
+// that changed some services rebuilds only those (update); a change of
+// members, of the config, or a gap in the snapshots rebuilds it all.
 type zone struct {
-	snap *Snapshot
-	rc   *runConfig
+	rc  *runConfig
+	cat *catalog.Snapshot // compiled from
 
 	domain    string // "murmur."
 	dotDomain string // ".murmur."
 	bit       uint8  // modeBit of the health filter
 	nearest   bool
 	max       int
+	udpMax    int  // cap of UDP answers
 	ra        bool // recursion available
 	nodeTTL   uint32
 	svcTTL    uint32
 
 	soa    *dns.SOA // owner = domain, for the authority section
 	ns     dns.NS   // template; owner set per query
-	nsGlue []dns.RR // A/AAAA of ns.<domain>
+	nsName string
 	selfIP net.IP
 
-	targetName []string // per snapshot target; "" when the name is too long
-	targetRR   []dns.RR // per target: its A/AAAA for the additional section, or nil
+	self     int32 // node index, -1 if unknown
+	nodes    []nodeRec
+	nodeIdx  map[string]int32    // lower presentation name
+	nodeENT  map[string]struct{} // proper suffixes of dotted node names
+	ptr      map[string][]int32  // reverse name -> nodes
+	revENT   map[string]struct{} // reverse names above member addresses
+	services map[string]*service // lower label
+	svcENT   map[string]int      // "_tcp", "_<tag>": empty non-terminals under service, with how many services make each
+	skipped  []string            // nodes left out
+	// svcSkipped lists, per service with any, what it leaves out.
+	svcSkipped map[string][]string
 }
 
-func compile(snap *Snapshot, rc *runConfig) *zone {
+type nodeRec struct {
+	name  string  // lower presentation form, no trailing dot
+	fqdn  string  // <name>.node.<domain>; "" when too long for DNS
+	ip    net.IP  // nil without an address
+	serve uint8   // filter modes (see modeBit) that serve the node
+	dist  float64 // estimated RTT from self in seconds; +Inf unknown
+	txt   [][]string
+}
+
+// service is one service's answer material. Its SRV records point at
+// nodes (target >= 0, a node index) or at addresses of instances that
+// differ from their node's (target < 0: ^index into addrs, answered as
+// <hex>.addr.<domain>).
+type service struct {
+	all   *view
+	tags  map[string]*view // lower label
+	addrs []addrTarget
+}
+
+type addrTarget struct {
+	fqdn string // "" when too long for DNS
+	ip   net.IP
+}
+
+// view is the answer material for one service name form. Entries are in
+// nearest-first order; the ones from *Tail on have no coordinate.
+type view struct {
+	srv      []srvEntry
+	a, aaaa  []addrEntry
+	srvTail  int
+	aTail    int
+	aaaaTail int
+	addrs    []addrTarget // the service's
+}
+
+type srvEntry struct {
+	target int32
+	port   uint16
+	serve  uint8
+}
+
+type addrEntry struct {
+	ip    net.IP
+	serve uint8
+}
+
+// Filter modes: every record carries the set of the four (only_passing,
+// serve_suspect) combinations under which it is served, and the zone
+// answers with the bit of its config.
+func modeBit(onlyPassing, serveSuspect bool) uint8 {
+	m := 0
+	if onlyPassing {
+		m |= 1
+	}
+	if !serveSuspect {
+		m |= 2
+	}
+	return 1 << m
+}
+
+const (
+	serveAll         = 0b1111
+	serveIfSuspectOK = 0b0011 // modes 0 and 1: serve_suspect = true
+	serveIfWarningOK = 0b0101 // modes 0 and 2: only_passing = false
+)
+
+func statusServe(s catalog.Status) uint8 {
+	switch s {
+	case catalog.StatusAlive:
+		return serveAll
+	case catalog.StatusSuspect:
+		return serveIfSuspectOK
+	}
+	return 0
+}
+
+func healthServe(h catalog.Health) uint8 {
+	switch h {
+	case catalog.HealthPassing:
+		return serveAll
+	case catalog.HealthWarning:
+		return serveIfWarningOK
+	}
+	return 0
+}
+
+// maxTXTPair bounds one node meta pair; a longer one would not fit the
+// 64 KiB RDATA of a TXT record.
+const maxTXTPair = 60000
+
+// compile builds a zone from snap under rc, reusing prev where the
+// snapshot's Changes allow: only the changed services are rebuilt. prev
+// may be nil.
+func compile(prev *zone, snap *catalog.Snapshot, rc *runConfig) *zone {
+	ch := snap.Changes()
+	if prev == nil || prev.rc != rc || prev.cat.Seq() != ch.From || ch.Full || ch.Nodes || (ch.Coords && rc.Order == OrderNearest) {
+		return compileFull(snap, rc)
+	}
+	z := *prev
+	z.cat = snap
+	if snap.Serial() != prev.cat.Serial() {
+		z.soa = z.newSOA(snap.Serial())
+	}
+	if len(ch.Services) == 0 {
+		return &z
+	}
+	z.services = maps.Clone(prev.services)
+	z.svcENT = maps.Clone(prev.svcENT)
+	z.svcSkipped = maps.Clone(prev.svcSkipped)
+	for _, name := range ch.Services {
+		z.setService(name, snap.Service(name))
+	}
+	return &z
+}
+
+func compileFull(snap *catalog.Snapshot, rc *runConfig) *zone {
 	z := &zone{
-		snap:      snap,
 		rc:        rc,
+		cat:       snap,
 		domain:    rc.domain,
 		dotDomain: "." + rc.domain,
 		bit:       modeBit(rc.OnlyPassing, rc.ServeSuspect),
 		nearest:   rc.Order == OrderNearest,
 		max:       rc.MaxAnswers,
+		udpMax:    rc.maxUDP,
 		ra:        len(rc.recursors) > 0,
 		nodeTTL:   ttlSeconds(rc.NodeTTL),
 		svcTTL:    ttlSeconds(rc.ServiceTTL),
+		nsName:    "ns." + rc.domain,
+		self:      -1,
+		nodeIdx:   map[string]int32{},
+		nodeENT:   map[string]struct{}{},
+		ptr:       map[string][]int32{},
+		revENT:    map[string]struct{}{},
+		services:  map[string]*service{},
+		svcENT:    map[string]int{},
+
+		svcSkipped: map[string][]string{},
 	}
-	negTTL := ttlSeconds(rc.NegativeTTL)
-	nsName := "ns." + z.domain
-	z.soa = &dns.SOA{
+	z.soa = z.newSOA(snap.Serial())
+	z.ns = dns.NS{Hdr: dns.RR_Header{Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: z.nodeTTL}, Ns: z.nsName}
+	z.compileNodes(snap)
+	for _, name := range snap.ServiceNames() {
+		z.setService(name, snap.Service(name))
+	}
+	return z
+}
+
+func (z *zone) newSOA(serial uint32) *dns.SOA {
+	negTTL := ttlSeconds(z.rc.NegativeTTL)
+	return &dns.SOA{
 		Hdr:     dns.RR_Header{Name: z.domain, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: negTTL},
-		Ns:      nsName,
+		Ns:      z.nsName,
 		Mbox:    "hostmaster." + z.domain,
-		Serial:  snap.serial,
+		Serial:  max(serial, 1),
 		Refresh: 3600,
 		Retry:   600,
 		Expire:  86400,
 		Minttl:  negTTL,
 	}
-	z.ns = dns.NS{Hdr: dns.RR_Header{Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: z.nodeTTL}, Ns: nsName}
-	if snap.self >= 0 {
-		if ip := snap.nodes[snap.self].ip; ip != nil {
-			z.selfIP = ip
-			z.nsGlue = []dns.RR{addrRR(nsName, ip, z.nodeTTL)}
-		}
-	}
+}
 
+func (z *zone) compileNodes(snap *catalog.Snapshot) {
+	skip := func(format string, args ...any) { z.skipped = append(z.skipped, fmt.Sprintf(format, args...)) }
 	domainWire := len(z.domain) // presentation length bounds wire length from above
 	if w, err := dnsNameWire(z.domain); err == nil {
 		domainWire = w
 	}
-	z.targetName = make([]string, len(snap.targets))
-	z.targetRR = make([]dns.RR, len(snap.targets))
-	for i, t := range snap.targets {
-		var name string
-		ttl := z.nodeTTL
-		if t.node >= 0 {
-			n := snap.nodes[t.node]
-			if n.wire+len("node")+1+domainWire > maxNameWire {
-				continue
-			}
-			name = n.name + ".node." + z.domain
-		} else {
-			if len(t.hex)+1+len("addr")+1+domainWire > maxNameWire {
-				continue
-			}
-			name = t.hex + ".addr." + z.domain
-			ttl = z.svcTTL
+	var coords []*coordinate.Coordinate
+	for _, n := range snap.Nodes() {
+		key, wire, ok := nameKey(n.Name)
+		if !ok {
+			skip("node %q: not a valid DNS name", n.Name)
+			continue
 		}
-		z.targetName[i] = name
-		if t.ip != nil {
-			z.targetRR[i] = addrRR(name, t.ip, ttl)
+		if _, dup := z.nodeIdx[key]; dup {
+			skip("node %q: duplicate name", n.Name)
+			continue
+		}
+		idx := int32(len(z.nodes))
+		z.nodeIdx[key] = idx
+		rec := nodeRec{name: key, serve: statusServe(n.Status), dist: math.Inf(1)}
+		if wire+len("node")+1+domainWire <= maxNameWire {
+			rec.fqdn = key + ".node." + z.domain
+		}
+		if a := n.Addr.Unmap().WithZone(""); a.IsValid() {
+			rec.ip = net.IP(a.AsSlice())
+			if r := reverseName(a); r != "" {
+				z.ptr[r] = append(z.ptr[r], idx)
+				for p := r; ; {
+					_, p, _ = strings.Cut(p, ".")
+					if !isReverse(p) {
+						break
+					}
+					z.revENT[p] = struct{}{}
+				}
+			}
+		}
+		rec.txt = metaTXT(n, skip)
+		z.nodes = append(z.nodes, rec)
+		coords = append(coords, n.Coord)
+		for i := 0; i < len(key); i++ {
+			switch key[i] {
+			case '\\':
+				i++
+			case '.':
+				z.nodeENT[key[i+1:]] = struct{}{}
+			}
+		}
+		if n.Name == snap.Self() {
+			z.self = idx
 		}
 	}
-	return z
+	for r := range z.ptr {
+		delete(z.revENT, r) // a member's own reverse name is not empty
+	}
+	for key := range z.nodeENT {
+		// A suffix that is itself a node is not empty.
+		if _, ok := z.nodeIdx[key]; ok {
+			delete(z.nodeENT, key)
+		}
+	}
+	if z.self >= 0 {
+		origin := coords[z.self]
+		for i := range z.nodes {
+			z.nodes[i].dist = distance(origin, coords[i])
+		}
+		z.nodes[z.self].dist = 0
+		if ip := z.nodes[z.self].ip; ip != nil {
+			z.selfIP = ip
+		}
+	}
+}
+
+func metaTXT(n catalog.Node, skip func(string, ...any)) [][]string {
+	keys := make([]string, 0, len(n.Meta))
+	for k := range n.Meta {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var txt [][]string
+	for _, k := range keys {
+		if len(k)+1+len(n.Meta[k]) > maxTXTPair {
+			skip("node %q: meta %q: longer than %d bytes", n.Name, k, maxTXTPair)
+			continue
+		}
+		txt = append(txt, txtStrings(k, n.Meta[k]))
+	}
+	return txt
+}
+
+// distance is the RTT estimate in seconds, +Inf when either coordinate is
+// missing, invalid or of another dimensionality (DistanceTo would panic).
+func distance(from, to *coordinate.Coordinate) float64 {
+	if from == nil || to == nil || !from.IsValid() || !to.IsValid() || !from.IsCompatibleWith(to) {
+		return math.Inf(1)
+	}
+	return from.DistanceTo(to).Seconds()
+}
+
+// setService replaces (or with no instances removes) service name in z,
+// whose services and svcENT maps z owns, and keeps svcENT counted.
+func (z *zone) setService(name string, instances []catalog.Instance) {
+	delete(z.svcSkipped, name)
+	key, _, ok := labelKey(name)
+	if !ok {
+		// The catalog only holds valid labels; a tool's Build may not.
+		if len(instances) > 0 {
+			z.svcSkipped[name] = []string{fmt.Sprintf("%d instances: service name %q is not a valid DNS label", len(instances), name)}
+		}
+		return
+	}
+	if old := z.services[key]; old != nil {
+		z.countENT(old, -1)
+		delete(z.services, key)
+	}
+	if len(instances) == 0 {
+		return
+	}
+	svc, skipped := z.buildService(instances)
+	if len(skipped) > 0 {
+		z.svcSkipped[name] = skipped
+	}
+	if svc != nil {
+		z.services[key] = svc
+		z.countENT(svc, 1)
+	}
+}
+
+func (z *zone) countENT(svc *service, d int) {
+	names := append(make([]string, 0, 1+len(svc.tags)), "_tcp")
+	for t := range svc.tags {
+		names = append(names, "_"+t)
+	}
+	for _, n := range names {
+		if z.svcENT[n] += d; z.svcENT[n] <= 0 {
+			delete(z.svcENT, n)
+		}
+	}
+}
+
+// skippedAll lists what the zone leaves out, one line each.
+func (z *zone) skippedAll() []string {
+	out := slices.Clone(z.skipped)
+	for _, name := range sortedKeys(z.svcSkipped) {
+		out = append(out, z.svcSkipped[name]...)
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// inst is an instance after validation, during the build only.
+type inst struct {
+	target int32
+	ip     net.IP
+	port   uint16
+	serve  uint8
+	dist   float64
+}
+
+// buildService compiles the instances of one service (nil when none is
+// answerable) and says what it left out.
+func (z *zone) buildService(instances []catalog.Instance) (*service, []string) {
+	svc := &service{tags: map[string]*view{}}
+	var skipped []string
+	skip := func(format string, args ...any) { skipped = append(skipped, fmt.Sprintf(format, args...)) }
+	domainWire := len(z.domain)
+	if w, err := dnsNameWire(z.domain); err == nil {
+		domainWire = w
+	}
+	var all []inst
+	tags := map[string][]inst{}
+	addrAt := map[netip.Addr]int32{}
+	for _, in := range instances {
+		nkey, _, ok := nameKey(in.Node)
+		ni, found := z.nodeIdx[nkey]
+		if !ok || !found {
+			skip("instance %q of %q: unknown node %q", in.ID, in.Service, in.Node)
+			continue
+		}
+		node := z.nodes[ni]
+		it := inst{target: ni, ip: node.ip, port: in.Port,
+			serve: node.serve & healthServe(in.Health), dist: node.dist}
+		if a := in.Addr.Unmap().WithZone(""); a.IsValid() && !net.IP(a.AsSlice()).Equal(node.ip) {
+			i, ok := addrAt[a]
+			if !ok {
+				i = int32(len(svc.addrs))
+				addrAt[a] = i
+				t := addrTarget{ip: net.IP(a.AsSlice())}
+				if hex := addrHex(a); len(hex)+1+len("addr")+1+domainWire <= maxNameWire {
+					t.fqdn = hex + ".addr." + z.domain
+				}
+				svc.addrs = append(svc.addrs, t)
+			}
+			it.target = ^i
+			it.ip = svc.addrs[i].ip
+		}
+		all = append(all, it)
+		seen := map[string]bool{}
+		for _, tag := range in.Tags {
+			t, _, ok := labelKey(tag)
+			if !ok {
+				skip("instance %q of %q: tag %q is not a valid DNS label", in.ID, in.Service, tag)
+				continue
+			}
+			if !seen[t] {
+				seen[t] = true
+				tags[t] = append(tags[t], it)
+			}
+		}
+	}
+	if len(all) == 0 {
+		return nil, skipped
+	}
+	svc.all = z.buildView(svc, all)
+	for t, list := range tags {
+		svc.tags[t] = z.buildView(svc, list)
+	}
+	return svc, skipped
+}
+
+// buildView dedupes (RFC 2181 §5: no duplicate records in an RRset) and
+// sorts nearest first; ties break on the target's name so the order is
+// deterministic.
+func (z *zone) buildView(svc *service, list []inst) *view {
+	v := &view{addrs: svc.addrs}
+	type srvKey struct {
+		target int32
+		port   uint16
+	}
+	srvAt := map[srvKey]int{}
+	var srvDist []float64
+	type addrAcc struct {
+		e    addrEntry
+		dist float64
+	}
+	var addrs []addrAcc
+	addrAt := map[string]int{}
+	for _, it := range list {
+		k := srvKey{it.target, it.port}
+		if i, ok := srvAt[k]; ok {
+			v.srv[i].serve |= it.serve
+			srvDist[i] = min(srvDist[i], it.dist)
+		} else {
+			srvAt[k] = len(v.srv)
+			v.srv = append(v.srv, srvEntry{target: it.target, port: it.port, serve: it.serve})
+			srvDist = append(srvDist, it.dist)
+		}
+		if it.ip == nil {
+			continue
+		}
+		if i, ok := addrAt[string(it.ip)]; ok {
+			addrs[i].e.serve |= it.serve
+			addrs[i].dist = min(addrs[i].dist, it.dist)
+		} else {
+			addrAt[string(it.ip)] = len(addrs)
+			addrs = append(addrs, addrAcc{addrEntry{ip: it.ip, serve: it.serve}, it.dist})
+		}
+	}
+
+	idx := make([]int, len(v.srv))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int {
+		if c := cmp.Compare(srvDist[a], srvDist[b]); c != 0 {
+			return c
+		}
+		if c := strings.Compare(z.targetKey(v, v.srv[a].target), z.targetKey(v, v.srv[b].target)); c != 0 {
+			return c
+		}
+		return cmp.Compare(v.srv[a].port, v.srv[b].port)
+	})
+	sorted := make([]srvEntry, len(idx))
+	v.srvTail = len(idx)
+	for i, j := range idx {
+		sorted[i] = v.srv[j]
+		if math.IsInf(srvDist[j], 1) && v.srvTail == len(idx) {
+			v.srvTail = i
+		}
+	}
+	v.srv = sorted
+
+	slices.SortFunc(addrs, func(a, b addrAcc) int {
+		if c := cmp.Compare(a.dist, b.dist); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.e.ip, b.e.ip)
+	})
+	v.aTail, v.aaaaTail = -1, -1
+	for _, a := range addrs {
+		if len(a.e.ip) == net.IPv4len {
+			if math.IsInf(a.dist, 1) && v.aTail < 0 {
+				v.aTail = len(v.a)
+			}
+			v.a = append(v.a, a.e)
+		} else {
+			if math.IsInf(a.dist, 1) && v.aaaaTail < 0 {
+				v.aaaaTail = len(v.aaaa)
+			}
+			v.aaaa = append(v.aaaa, a.e)
+		}
+	}
+	if v.aTail < 0 {
+		v.aTail = len(v.a)
+	}
+	if v.aaaaTail < 0 {
+		v.aaaaTail = len(v.aaaa)
+	}
+	return v
+}
+
+// target returns the name and address of an SRV target.
+func (z *zone) target(v *view, t int32) (fqdn string, ip net.IP, ttl uint32) {
+	if t >= 0 {
+		n := &z.nodes[t]
+		return n.fqdn, n.ip, z.nodeTTL
+	}
+	a := &v.addrs[^t]
+	return a.fqdn, a.ip, z.svcTTL
+}
+
+func (z *zone) targetKey(v *view, t int32) string {
+	if t >= 0 {
+		return z.nodes[t].name
+	}
+	return v.addrs[^t].fqdn
 }
 
 // dnsNameWire is the wire length of a fully qualified presentation name.
 func dnsNameWire(name string) (int, error) {
 	var buf [maxNameWire + 1]byte
 	return dns.PackDomainName(name, buf[:], 0, nil, false)
-}
-
-func addrRR(name string, ip net.IP, ttl uint32) dns.RR {
-	if len(ip) == net.IPv4len {
-		return &dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl}, A: ip}
-	}
-	return &dns.AAAA{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: ttl}, AAAA: ip}
-}
-
-// scratch is the per-query working memory: the response and arenas for
-// the records copied into it. The Server pools scratches, so a query
-// allocates nothing once the pool is warm. A scratch is used by one
-// goroutine at a time; the response it holds is valid until the next use.
-type scratch struct {
-	msg   dns.Msg
-	q     [1]dns.Question
-	opt   dns.OPT
-	soa   dns.SOA
-	ns    dns.NS
-	ans   []dns.RR
-	auth  []dns.RR
-	extra []dns.RR
-	a     []dns.A
-	aaaa  []dns.AAAA
-	srv   []dns.SRV
-	txt   []dns.TXT
-	ptr   []dns.PTR
-	idx   []int32
-	seen  []uint64 // bitset over snapshot targets
-	ipbuf [16]byte
-	buf   []byte // pack buffer
-	tmp   []dns.RR
-	rnd   *rand.Rand // nil: no shuffling
-
-	// Set by resolve for the transport:
-	clientSize int // EDNS0 UDP payload size the client advertised, 0 without OPT
-}
-
-func newScratch(rnd *rand.Rand) *scratch {
-	return &scratch{rnd: rnd, buf: make([]byte, 1024)}
-}
-
-func (s *scratch) reset() {
-	s.msg = dns.Msg{
-		Question: s.q[:0],
-		Answer:   s.ans[:0],
-		Ns:       s.auth[:0],
-		Extra:    s.extra[:0],
-	}
-	s.a, s.aaaa, s.srv, s.txt, s.ptr = s.a[:0], s.aaaa[:0], s.srv[:0], s.txt[:0], s.ptr[:0]
-	s.idx = s.idx[:0]
-	s.clientSize = 0
-}
-
-// keep stores the (possibly grown) section slices back for reuse.
-func (s *scratch) keep() {
-	if cap(s.msg.Answer) > cap(s.ans) {
-		s.ans = s.msg.Answer[:0]
-	}
-	if cap(s.msg.Ns) > cap(s.auth) {
-		s.auth = s.msg.Ns[:0]
-	}
-	if cap(s.msg.Extra) > cap(s.extra) {
-		s.extra = s.msg.Extra[:0]
-	}
-}
-
-// The arenas hand out records whose addresses stay valid for the query:
-// reserve grows an arena before any record is taken from it, so appends
-// never move records already handed out.
-
-func reserve[T any](arena []T, n int) []T {
-	if cap(arena)-len(arena) < n {
-		grown := make([]T, len(arena), len(arena)+max(n, cap(arena)))
-		copy(grown, arena)
-		return grown
-	}
-	return arena
-}
-
-func (s *scratch) addA(name string, ip net.IP, ttl uint32) {
-	s.a = append(s.a, dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl}, A: ip})
-	s.msg.Answer = append(s.msg.Answer, &s.a[len(s.a)-1])
-}
-
-func (s *scratch) addAAAA(name string, ip net.IP, ttl uint32) {
-	s.aaaa = append(s.aaaa, dns.AAAA{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: ttl}, AAAA: ip})
-	s.msg.Answer = append(s.msg.Answer, &s.aaaa[len(s.aaaa)-1])
-}
-
-// addIP answers ip as A or AAAA depending on its length and qtype; it
-// reports whether it answered.
-func (s *scratch) addIP(name string, ip net.IP, ttl uint32, qtype uint16) bool {
-	switch {
-	case ip == nil:
-		return false
-	case len(ip) == net.IPv4len && (qtype == dns.TypeA || qtype == dns.TypeANY):
-		s.a = reserve(s.a, 1)
-		s.addA(name, ip, ttl)
-		return true
-	case len(ip) == net.IPv6len && (qtype == dns.TypeAAAA || qtype == dns.TypeANY):
-		s.aaaa = reserve(s.aaaa, 1)
-		s.addAAAA(name, ip, ttl)
-		return true
-	}
-	return false
 }

@@ -108,7 +108,7 @@ func TestDNSEndToEnd(t *testing.T) {
 	ps[0].register("-name", "web", "-id", "web-1", "-port", "8080", "-tag", "v1")
 	ps[1].register("-name", "web", "-id", "web-2", "-port", "8081", "-tag", "v2")
 	dbPort := testutil.ReservePort(t) // refuses connections until Listen
-	ps[2].register("-name", "db", "-port", "5432", "-check-tcp", dbPort.Addr(), "-interval", "200ms")
+	ps[2].register("-name", "db", "-port", "5432", "-check-tcp", dbPort.Addr(), "-interval", "1s")
 	q := ps[2] // ask the agent that runs neither web instance
 
 	eventually(t, patience, "web SRV with 2 answers", func() bool {

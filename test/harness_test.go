@@ -101,6 +101,8 @@ suspicion_mult = 3
 dead_node_reclaim_time = "1s"
 `
 
+// agentOpts: extra flags must keep the log level at info or below, since
+// the harness learns the agent's addresses from its info lines.
 type agentOpts struct {
 	join    []string
 	extra   []string // more agentd flags
@@ -132,7 +134,7 @@ func startAgentdWith(t testing.TB, name string, o agentOpts, setup func(*proc)) 
 	}
 	p.logPath = filepath.Join(t.TempDir(), name+".log")
 	port0 := "127.0.0.1:0"
-	args := []string{"-node", name, "-bind", port0, "-http-addr", port0, "-dns-addr", port0, "-log-level", "debug"}
+	args := []string{"-node", name, "-bind", port0, "-http-addr", port0, "-dns-addr", port0, "-consul-addr=", "-log-level", "debug"}
 	if p.dataDir != "" {
 		args = append(args, "-data-dir", p.dataDir)
 	} else {
@@ -251,6 +253,27 @@ var (
 	httpLine   = regexp.MustCompile(`msg="HTTP API listening" .*\baddr=(\S+)`)
 	dnsLine    = regexp.MustCompile(`msg="dns server started" .*\budp=(\S+)`)
 )
+
+// consulLine is logged once the Consul-compatible API is bound.
+var consulLine = regexp.MustCompile(`msg="Consul-compatible API listening" .*\baddr=(\S+)`)
+
+// loggedAddr returns the address in the first line of the current
+// process's log that re matches (its first group), failing the test when
+// there is none: for a socket other than the three learnAddrs reads.
+func (p *proc) loggedAddr(re *regexp.Regexp) string {
+	p.t.Helper()
+	var addr string
+	eventually(p.t, patience, fmt.Sprintf("%s to log a line matching %s", p.name, re), func() bool {
+		b, err := os.ReadFile(p.logPath)
+		if err == nil && int64(len(b)) >= p.logFrom {
+			if m := re.FindSubmatch(b[p.logFrom:]); m != nil {
+				addr = string(m[1])
+			}
+		}
+		return addr != ""
+	})
+	return addr
+}
 
 // learnAddrs reads the addresses the current process bound from its log
 // and reports whether all three are known.

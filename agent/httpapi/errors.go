@@ -50,6 +50,11 @@ func StatusCode(err error) int {
 	return http.StatusInternalServerError
 }
 
+// Message is the text users see for err: its message without a leading
+// sentinel text, which only repeats the status code. Other faces of the
+// same backend (the Consul-compatible API) show backend errors with it.
+func Message(err error) string { return message(err) }
+
 // message is the text users see: err's message without a leading sentinel
 // text, which only repeats the status code.
 func message(err error) string {

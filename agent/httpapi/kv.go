@@ -142,6 +142,21 @@ func (s *server) waitKV(r *http.Request, prefix string, index uint64, wait time.
 	return nil
 }
 
+// WriteAllowed returns nil when the API may write key (or delete every
+// key under the prefix key, when recurse), and an error wrapping
+// ErrForbidden otherwise: keys under ReservedPrefix hold the agents'
+// service catalog and are read-only through every HTTP face.
+func WriteAllowed(key string, recurse bool) error {
+	switch {
+	case strings.HasPrefix(key, ReservedPrefix):
+		return fmt.Errorf("%w: httpapi: keys under %s hold the agents' service catalog and are read-only through the API", ErrForbidden, ReservedPrefix)
+	case recurse && strings.HasPrefix(ReservedPrefix, key):
+		return fmt.Errorf("%w: httpapi: recursive delete of prefix %q would include the read-only %s keys; delete narrower prefixes",
+			ErrForbidden, key, ReservedPrefix)
+	}
+	return nil
+}
+
 // filter keeps the elements of xs that keep says to, reusing xs.
 func filter[T any](xs []T, keep func(T) bool) []T {
 	out := xs[:0]
@@ -156,18 +171,14 @@ func filter[T any](xs []T, keep func(T) bool) []T {
 	return out
 }
 
-func reserved(key string) bool { return strings.HasPrefix(key, ReservedPrefix) }
-
-var errReserved = fmt.Errorf("%w: httpapi: keys under %s hold the agents' service catalog and are read-only through the API", ErrForbidden, ReservedPrefix)
-
 func (s *server) kvPut(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
 	if key == "" {
 		s.fail(w, r, fmt.Errorf("%w: httpapi: missing key in PUT /v1/kv/{key}", ErrBadRequest))
 		return
 	}
-	if reserved(key) {
-		s.fail(w, r, errReserved)
+	if err := WriteAllowed(key, false); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	var flags uint64
@@ -199,17 +210,15 @@ func (s *server) kvDelete(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	switch {
-	case key == "" && !recurse:
+	if key == "" && !recurse {
 		s.fail(w, r, fmt.Errorf("%w: httpapi: missing key in DELETE /v1/kv/{key} (add ?recurse to delete every key)", ErrBadRequest))
 		return
-	case reserved(key):
-		s.fail(w, r, errReserved)
+	}
+	if err := WriteAllowed(key, recurse); err != nil {
+		s.fail(w, r, err)
 		return
-	case recurse && strings.HasPrefix(ReservedPrefix, key):
-		s.fail(w, r, fmt.Errorf("%w: httpapi: recursive delete of prefix %q would include the read-only %s keys; delete narrower prefixes",
-			ErrForbidden, key, ReservedPrefix))
-		return
+	}
+	switch {
 	case recurse:
 		if !s.allowPrefix(w, r, acl.KindKV, key, acl.Write) {
 			return

@@ -37,12 +37,12 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 type flags struct {
-	config, node, bind, advertise, dataDir, httpAddr, dnsAddr, logLevel string
-	checkConfig                                                         string
-	join                                                                stringList
-	logJSON, dev, version                                               bool
-	clockOffset                                                         time.Duration
-	set                                                                 map[string]bool
+	config, node, bind, advertise, dataDir, httpAddr, consulAddr, dnsAddr, datacenter, logLevel string
+	checkConfig                                                                                 string
+	join                                                                                        stringList
+	logJSON, dev, version                                                                       bool
+	clockOffset                                                                                 time.Duration
+	set                                                                                         map[string]bool
 }
 
 // errUsage is a command-line error already explained on stderr.
@@ -61,6 +61,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.Var(&f.join, "join", "`ADDR:PORT` of an agent to join (repeatable)")
 	fs.StringVar(&f.dataDir, "data-dir", "", "`directory` for the store and known peers")
 	fs.StringVar(&f.httpAddr, "http-addr", agent.DefaultHTTPAddr, "HTTP API `ADDR:PORT`")
+	fs.StringVar(&f.consulAddr, "consul-addr", "", "Consul-compatible HTTP API `ADDR:PORT` (off by default; "+agent.DevConsulAddr+" under -dev; empty turns it off)")
+	fs.StringVar(&f.datacenter, "datacenter", agent.DefaultDatacenter, "datacenter `name` the Consul-compatible API answers for")
 	fs.StringVar(&f.dnsAddr, "dns-addr", agent.DefaultDNSAddr, "DNS `ADDR:PORT` (UDP and TCP)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&f.logJSON, "log-json", false, "log JSON lines")
@@ -126,6 +128,12 @@ func loadConfig(f *flags) (agent.Config, error) {
 	if f.set["http-addr"] {
 		cfg.HTTP.Addr = f.httpAddr
 	}
+	if f.set["consul-addr"] {
+		cfg.ConsulAPI.Addr = f.consulAddr
+	}
+	if f.set["datacenter"] {
+		cfg.Datacenter = f.datacenter
+	}
 	if f.set["dns-addr"] {
 		cfg.DNS.Addr = f.dnsAddr
 	}
@@ -185,6 +193,12 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	}
 	warning := secretsWarning(f.config, cfg)
 	if f.checkConfig != "" {
+		// What the agent would refuse at start for the configuration's
+		// sake: plaintext gossip off loopback, TLS files, the keyring file.
+		if err := agent.Check(cfg); err != nil {
+			printErr(stderr, err)
+			return 1
+		}
 		if warning != "" {
 			fmt.Fprintf(stderr, "agentd: warning: %s\n", warning)
 		}
@@ -286,6 +300,6 @@ func summary(cfg agent.Config) string {
 		return s
 	}
 	data := or(cfg.DataDir, "none (in memory)")
-	return fmt.Sprintf("node %s, gossip %s, http %s, dns %s, data_dir %s, %d services",
-		cfg.NodeName, cfg.BindAddr, or(cfg.HTTP.Addr, "off"), or(cfg.DNS.Addr, "off"), data, len(cfg.Services))
+	return fmt.Sprintf("node %s, gossip %s, http %s, consul %s, dns %s, data_dir %s, %d services",
+		cfg.NodeName, cfg.BindAddr, or(cfg.HTTP.Addr, "off"), or(cfg.ConsulAPI.Addr, "off"), or(cfg.DNS.Addr, "off"), data, len(cfg.Services))
 }

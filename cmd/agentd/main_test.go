@@ -76,6 +76,8 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown table", []string{"-config", unknownTable}, "invalid configuration: " + unknownTable + `: line 2: unknown table [htpp] (did you mean "http"?)`},
 		{"two problems, each named", []string{"-config", twoBad}, twoBad + ": line 3: unknown key \"dns.adr\""},
 		{"data dir under a file", append(noFaces, "-data-dir", filepath.Join(notDir, "sub")), "agentd: data_dir: mkdir " + notDir + ": not a directory"},
+		{"bad consul addr", []string{"-dev", "-consul-addr", "127.0.0.1"}, "consul_api.addr"},
+		{"bad datacenter", []string{"-dev", "-datacenter", "east/1"}, "datacenter"},
 	}
 	// The store's error names its file once, not twice.
 	db := filepath.Join(storeIsDir, "configsync.db")
@@ -114,7 +116,7 @@ func TestRunDevSignals(t *testing.T) {
 	var stderr syncBuf
 	code := make(chan int, 1)
 	go func() {
-		code <- run([]string{"-dev", "-config", cf, "-node", "sigtest", "-bind", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-dns-addr", "127.0.0.1:0"}, io.Discard, &stderr, sig)
+		code <- run([]string{"-dev", "-config", cf, "-node", "sigtest", "-bind", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-consul-addr", "127.0.0.1:0", "-dns-addr", "127.0.0.1:0"}, io.Discard, &stderr, sig)
 	}()
 	waitLog := func(what string) {
 		t.Helper()
@@ -190,7 +192,9 @@ func TestCheckConfig(t *testing.T) {
 		return p
 	}
 	good := write("good.toml", "node_name = \"web-1\"\ndata_dir = \"/var/lib/murmur\"\n[gossip]\nkey = \"pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s=\"\n", 0o640)
-	open := write("open.toml", "node_name = \"web-1\"\ndata_dir = \"/var/lib/murmur\"\n[http]\ntoken = \"t\"\n", 0o644)
+	open := write("open.toml", "node_name = \"web-1\"\nbind_addr = \"127.0.0.1:7946\"\ndata_dir = \"/var/lib/murmur\"\n[http]\ntoken = \"t\"\n", 0o644)
+	plain := write("plain.toml", "node_name = \"web-1\"\ndata_dir = \"/var/lib/murmur\"\n", 0o640)
+	badTLS := write("tls.toml", "node_name = \"web-1\"\nbind_addr = \"127.0.0.1:7946\"\ndata_dir = \"/var/lib/murmur\"\n[http]\ntls_cert_file = \"/nonexistent/cert.pem\"\ntls_key_file = \"/nonexistent/key.pem\"\n", 0o640)
 	bad := write("bad.toml", "node_name = \"web-1\"\ndata_dir = \"/var/lib/murmur\"\n[gossip]\nkey = \"short\"\n", 0o640)
 	tests := []struct {
 		name           string
@@ -198,13 +202,16 @@ func TestCheckConfig(t *testing.T) {
 		code           int
 		stdout, stderr string // substrings; "" stderr means empty
 	}{
-		{"valid", []string{"-check-config", good}, 0, good + ": valid configuration: node web-1, gossip 0.0.0.0:7946, http 127.0.0.1:7947, dns 127.0.0.1:8600, data_dir /var/lib/murmur, 0 services", ""},
+		{"valid", []string{"-check-config", good}, 0, good + ": valid configuration: node web-1, gossip 0.0.0.0:7946, http 127.0.0.1:7947, consul off, dns 127.0.0.1:8600, data_dir /var/lib/murmur, 0 services", ""},
 		{"flags apply", []string{"-check-config", good, "-http-addr", "nope"}, 1, "", "http.addr: \"nope\": want IP:PORT"},
 		{"same file with -config", []string{"-config", good, "-check-config", good}, 0, "valid configuration", ""},
 		{"different -config", []string{"-config", bad, "-check-config", good}, 2, "", "name different files"},
 		{"invalid", []string{"-check-config", bad}, 1, "", "agentd: invalid configuration: " + bad + ": line 4: gossip.key"},
 		{"missing", []string{"-check-config", filepath.Join(dir, "none.toml")}, 1, "", "none.toml: no such file"},
 		{"world-readable secret", []string{"-check-config", open}, 0, "valid configuration", "agentd: warning: " + open + " holds secrets"},
+		// What Start refuses, not Validate: -check-config refuses it too.
+		{"plaintext gossip off loopback", []string{"-check-config", plain}, 1, "", "agentd: invalid configuration: gossip on 0.0.0.0:7946 is reachable beyond this machine and has no key"},
+		{"TLS files missing", []string{"-check-config", badTLS}, 1, "", "agentd: http.tls_cert_file /nonexistent/cert.pem"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -27,7 +27,8 @@ func main() {
 	cfg := agent.DevConfig() // in memory, loopback, fast local gossip
 	cfg.NodeName = *name
 	cfg.BindAddr = *bind
-	cfg.HTTP.Addr = "" // this program needs no HTTP API or DNS
+	cfg.HTTP.Addr = "" // this program needs no HTTP API, Consul API or DNS
+	cfg.ConsulAPI.Addr = ""
 	cfg.DNS.Addr = ""
 	if *join != "" {
 		cfg.Join = []string{*join} // retried in the background

@@ -40,6 +40,7 @@ var steps = []step{
 	{"write", "figure 5: fsynced puts/s, sequential and 16 concurrent clients", 2 * time.Minute, runWrites},
 	{"sim", "gossipsim at the same settings as the propagation figures, ratio measured/simulated", time.Minute, runSim},
 	{"security", "figure 9: KV puts/s and DNS q/s with TLS, mTLS, ACLs and a gossip key on vs off, alternating", 4 * time.Minute, runSecurity},
+	{"catalog", "figure 11: decodes per health change and DNS p99 at a fixed rate, 10k instances, with and without a flapping service", 5 * time.Minute, runCatalog},
 }
 
 // env is what every step shares.
@@ -64,6 +65,7 @@ type options struct {
 	dnsRounds   int
 	dnsClients  int
 	dnsRate     int
+	catalogRate int
 	puts        int
 	fdKills     int
 	memKeys     []int
@@ -98,6 +100,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.dnsRounds, "dns-rounds", 2, "DNS rounds; each runs bare then murmur")
 	fs.IntVar(&o.dnsClients, "dns-clients", 4, "dnsperf -c: clients (sockets)")
 	fs.IntVar(&o.dnsRate, "dns-rate", 0, "dnsperf -Q: queries/s limit (0 = unthrottled, 100 outstanding)")
+	fs.IntVar(&o.catalogRate, "catalog-rate", 10000, "dnsperf -Q of the catalog figure: fixed queries/s")
 	gmp := fs.Int("gomaxprocs", 1, "GOMAXPROCS of agentd and the bare responder (dnsperf gets the other core)")
 	fs.IntVar(&o.puts, "puts", 100, "puts per propagation figure")
 	fs.IntVar(&o.fdKills, "fd-kills", 2, "kill -9 measurements per cluster size (figure 6)")

@@ -136,6 +136,9 @@ func load(r io.Reader) (*responder, error) {
 			}
 		}
 		m.Extra = extra
+		// Name compression, as Murmur (always) and CoreDNS and BIND do:
+		// the two servers pack the same bytes.
+		m.Compress = true
 		q := m.Question[0]
 		rs.answers[key{strings.ToLower(q.Name), q.Qtype}] = m
 	}

@@ -1,4 +1,4 @@
-package agent
+package membership
 
 import (
 	"encoding/binary"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -22,11 +23,13 @@ const (
 	ProtocolVersion = "1"
 	metaMaxBytes    = 512
 	metaMaxKeyBytes = 64
+	// reservedPrefix starts the agent's own header keys.
+	reservedPrefix = "murmur."
 )
 
-// encodeMeta encodes m (sorted, length-prefixed) and checks the 512-byte
+// EncodeMeta encodes m (sorted, length-prefixed) and checks the 512-byte
 // limit, leaving room for the agent's header.
-func encodeMeta(m map[string]string) ([]byte, error) {
+func EncodeMeta(m map[string]string) ([]byte, error) {
 	for k, v := range m {
 		if err := checkMetaKey(k); err != nil {
 			return nil, err
@@ -59,7 +62,7 @@ func checkMetaKey(k string) error {
 		return errors.New("empty key")
 	case len(k) > metaMaxKeyBytes:
 		return fmt.Errorf("key %q is longer than %d bytes", k, metaMaxKeyBytes)
-	case len(k) >= 7 && k[:7] == "murmur.":
+	case strings.HasPrefix(k, reservedPrefix):
 		return fmt.Errorf("key %q: the prefix murmur. is reserved", k)
 	}
 	for _, r := range k {
@@ -79,25 +82,25 @@ func hasControl(s string) bool {
 	return false
 }
 
-// decodeMeta parses node metadata from the network. Anything malformed
-// yields an error and no partial map; a peer's bad metadata never panics
-// the agent.
-func decodeMeta(b []byte) (map[string]string, error) {
+// DecodeMeta parses node metadata from the network and returns the user's
+// keys (the murmur.* header is dropped). Anything malformed yields an
+// error and no partial map; a peer's bad metadata never panics the agent.
+func DecodeMeta(b []byte) (map[string]string, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
 	if len(b) > metaMaxBytes {
-		return nil, fmt.Errorf("agent: node meta is %d bytes, limit %d", len(b), metaMaxBytes)
+		return nil, fmt.Errorf("membership: node meta is %d bytes, limit %d", len(b), metaMaxBytes)
 	}
 	if b[0] != metaVersion {
-		return nil, fmt.Errorf("agent: node meta version %d, want %d", b[0], metaVersion)
+		return nil, fmt.Errorf("membership: node meta version %d, want %d", b[0], metaVersion)
 	}
 	b = b[1:]
 	m := map[string]string{}
 	next := func() (string, error) {
 		n, w := binary.Uvarint(b)
 		if w <= 0 || n > uint64(len(b)-w) {
-			return "", errors.New("agent: node meta truncated")
+			return "", errors.New("membership: node meta truncated")
 		}
 		s := string(b[w : w+int(n)])
 		b = b[w+int(n):]
@@ -112,7 +115,12 @@ func decodeMeta(b []byte) (map[string]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		m[k] = v
+		if !strings.HasPrefix(k, reservedPrefix) {
+			m[k] = v
+		}
+	}
+	if len(m) == 0 {
+		return nil, nil
 	}
 	return m, nil
 }

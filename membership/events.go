@@ -1,4 +1,4 @@
-package agent
+package membership
 
 import (
 	"sync"
@@ -9,11 +9,11 @@ import (
 // the buffer is full the newest event is dropped and counted, so a slow
 // subscriber never stalls gossip (memberlist calls the agent's event
 // callbacks on its own goroutines, under its node lock). A subscriber that
-// needs the full picture after drops calls Agent.Members.
+// needs the full picture after drops reads the table (Table.List).
 type Subscription struct {
 	c       chan Event
 	dropped atomic.Uint64
-	b       *broker
+	b       *Broker
 }
 
 // C is the event channel; it is closed by Close or when the agent shuts
@@ -26,14 +26,16 @@ func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
 // Close ends the subscription and closes C. Safe to call more than once.
 func (s *Subscription) Close() { s.b.remove(s) }
 
-type broker struct {
+// Broker fans events out to subscriptions. The zero value is ready.
+type Broker struct {
 	mu sync.Mutex
 	// subs is the set of live subscriptions; nil once closed.
 	subs   map[*Subscription]struct{}
 	closed bool
 }
 
-func (b *broker) subscribe(buffer int) *Subscription {
+// Subscribe returns a subscription with the given buffer (at least 1).
+func (b *Broker) Subscribe(buffer int) *Subscription {
 	if buffer < 1 {
 		buffer = 1
 	}
@@ -51,7 +53,7 @@ func (b *broker) subscribe(buffer int) *Subscription {
 	return s
 }
 
-func (b *broker) remove(s *Subscription) {
+func (b *Broker) remove(s *Subscription) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if _, ok := b.subs[s]; ok {
@@ -60,8 +62,8 @@ func (b *broker) remove(s *Subscription) {
 	}
 }
 
-// publish never blocks.
-func (b *broker) publish(ev Event) {
+// Publish hands ev to every subscription; it never blocks.
+func (b *Broker) Publish(ev Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for s := range b.subs {
@@ -73,7 +75,8 @@ func (b *broker) publish(ev Event) {
 	}
 }
 
-func (b *broker) close() {
+// Close closes every subscription, and those made later at once.
+func (b *Broker) Close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closed = true

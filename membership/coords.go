@@ -1,4 +1,4 @@
-package agent
+package membership
 
 import (
 	"encoding/binary"
@@ -17,9 +17,9 @@ import (
 
 const coordVersion = 1
 
-// coords owns this node's coordinate client and the last coordinate heard
-// from each peer.
-type coords struct {
+// Coords owns this node's coordinate client and the last coordinate heard
+// from each peer. It is safe for concurrent use.
+type Coords struct {
 	client *coordinate.Client
 	dims   int
 
@@ -28,21 +28,22 @@ type coords struct {
 	peers map[string]*coordinate.Coordinate
 }
 
-func newCoords() *coords {
+// NewCoords starts at the origin.
+func NewCoords() *Coords {
 	cfg := coordinate.DefaultConfig()
 	c, err := coordinate.NewClient(cfg)
 	if err != nil { // only for an invalid config, and the default is valid
 		panic(err)
 	}
-	return &coords{client: c, dims: int(cfg.Dimensionality), peers: map[string]*coordinate.Coordinate{}}
+	return &Coords{client: c, dims: int(cfg.Dimensionality), peers: map[string]*coordinate.Coordinate{}}
 }
 
-// payload encodes this node's coordinate for an ack.
-func (c *coords) payload() []byte { return encodeCoord(c.client.GetCoordinate()) }
+// Payload encodes this node's coordinate for a ping ack.
+func (c *Coords) Payload() []byte { return encodeCoord(c.client.GetCoordinate()) }
 
-// observe records a peer's coordinate and updates ours with the RTT. Bad
+// Observe records a peer's coordinate and updates ours with the RTT. Bad
 // payloads from peers are ignored.
-func (c *coords) observe(node string, rtt time.Duration, payload []byte) {
+func (c *Coords) Observe(node string, rtt time.Duration, payload []byte) {
 	other, err := decodeCoord(payload, c.dims)
 	if err != nil {
 		return
@@ -53,10 +54,10 @@ func (c *coords) observe(node string, rtt time.Duration, payload []byte) {
 	_, _ = c.client.Update(node, other, rtt) // rejects implausible RTTs itself
 }
 
-// get returns the coordinate of node; self is the local one.
-func (c *coords) get(node string, self bool) (*coordinate.Coordinate, bool) {
+// Get returns a copy of the coordinate of node; self is the local one.
+func (c *Coords) Get(node string, self bool) (*coordinate.Coordinate, bool) {
 	if self {
-		return c.client.GetCoordinate(), true
+		return c.client.GetCoordinate(), true // a copy
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -67,7 +68,8 @@ func (c *coords) get(node string, self bool) (*coordinate.Coordinate, bool) {
 	return co.Clone(), true
 }
 
-func (c *coords) forget(node string) {
+// Forget drops a reaped node.
+func (c *Coords) Forget(node string) {
 	c.mu.Lock()
 	delete(c.peers, node)
 	c.mu.Unlock()
@@ -83,7 +85,7 @@ func encodeCoord(co *coordinate.Coordinate) []byte {
 	return buf
 }
 
-var errBadCoord = errors.New("agent: malformed coordinate")
+var errBadCoord = errors.New("membership: malformed coordinate")
 
 func decodeCoord(b []byte, dims int) (*coordinate.Coordinate, error) {
 	if len(b) < 2 || b[0] != coordVersion || int(b[1]) != dims || len(b) != 2+8*(dims+3) {

@@ -1,16 +1,13 @@
-package agent
+package catalog
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"sync"
-	"time"
 
-	"github.com/murmurhq/murmur/agent/client"
 	"github.com/murmurhq/murmur/internal/clock"
 )
 
@@ -20,37 +17,33 @@ import (
 // consecutive failures (default 1). Warnings (HTTP 429) are reported as
 // they come. A TTL check is critical unless refreshed within its TTL.
 
-// Check defaults.
-const (
-	defaultCheckInterval = 10 * time.Second
-	defaultCheckTimeout  = 5 * time.Second
-	maxCheckOutput       = 256
-)
+// maxCheckOutput bounds the output kept (and replicated) per check.
+const maxCheckOutput = 256
 
 // checkResult is one probe's outcome.
 type checkResult struct {
-	health string
+	health Health
 	output string
 }
 
 // checkRunner runs one service's check and reports status changes.
 type checkRunner struct {
-	def    client.CheckDefinition
+	def    Check
 	clk    clock.Clock
 	http   *http.Client
-	report func(health, output string) // called on every status change
+	report func(health Health, output string) // called on every status change
 
 	mu sync.Mutex
 	// health/output are the damped status; passes/fails count consecutive
 	// raw results; ttlTimer re-arms on each TTL refresh. Guarded by mu.
-	health   string
+	health   Health
 	output   string
 	passes   int
 	fails    int
 	ttlTimer clock.Timer
 }
 
-func newCheckRunner(def client.CheckDefinition, clk clock.Clock, report func(string, string)) *checkRunner {
+func newCheckRunner(def Check, clk clock.Clock, report func(Health, string)) *checkRunner {
 	if def.SuccessBeforePassing < 1 {
 		def.SuccessBeforePassing = 1
 	}
@@ -58,19 +51,19 @@ func newCheckRunner(def client.CheckDefinition, clk clock.Clock, report func(str
 		def.FailuresBeforeCritical = 1
 	}
 	if def.Interval <= 0 {
-		def.Interval = client.Duration(defaultCheckInterval)
+		def.Interval = defaultInterval
 	}
 	if def.Timeout <= 0 {
-		def.Timeout = client.Duration(defaultCheckTimeout)
+		def.Timeout = defaultTimeout
 	}
 	return &checkRunner{
 		def:    def,
 		clk:    clk,
 		report: report,
-		health: client.HealthCritical,
+		health: HealthCritical,
 		output: "no check result yet",
 		http: &http.Client{
-			Timeout: def.Timeout.D(),
+			Timeout: def.Timeout,
 			// A check is about this URL, not where it redirects to.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
@@ -78,7 +71,7 @@ func newCheckRunner(def client.CheckDefinition, clk clock.Clock, report func(str
 }
 
 // status returns the current damped health and output.
-func (c *checkRunner) status() (string, string) {
+func (c *checkRunner) status() (Health, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.health, c.output
@@ -91,7 +84,7 @@ func (c *checkRunner) run(ctx context.Context) {
 		c.runTTL(ctx)
 		return
 	}
-	t := c.clk.NewTicker(c.def.Interval.D())
+	t := c.clk.NewTicker(c.def.Interval)
 	defer t.Stop()
 	for {
 		c.record(c.probe(ctx))
@@ -104,39 +97,39 @@ func (c *checkRunner) run(ctx context.Context) {
 }
 
 func (c *checkRunner) probe(ctx context.Context) checkResult {
-	ctx, cancel := context.WithTimeout(ctx, c.def.Timeout.D())
+	ctx, cancel := context.WithTimeout(ctx, c.def.Timeout)
 	defer cancel()
 	switch {
 	case c.def.TCP != "":
 		var d net.Dialer
 		conn, err := d.DialContext(ctx, "tcp", c.def.TCP)
 		if err != nil {
-			return checkResult{client.HealthCritical, "tcp: " + err.Error()}
+			return checkResult{HealthCritical, "tcp: " + err.Error()}
 		}
 		conn.Close()
-		return checkResult{client.HealthPassing, "tcp: connected to " + c.def.TCP}
+		return checkResult{HealthPassing, "tcp: connected to " + c.def.TCP}
 	case c.def.HTTP != "":
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.def.HTTP, nil)
 		if err != nil {
-			return checkResult{client.HealthCritical, "http: " + err.Error()}
+			return checkResult{HealthCritical, "http: " + err.Error()}
 		}
 		req.Header.Set("User-Agent", "murmur-health-check")
 		resp, err := c.http.Do(req)
 		if err != nil {
-			return checkResult{client.HealthCritical, "http: " + err.Error()}
+			return checkResult{HealthCritical, "http: " + err.Error()}
 		}
 		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
 		resp.Body.Close()
 		out := fmt.Sprintf("http: GET %s: %s", c.def.HTTP, resp.Status)
 		switch {
 		case resp.StatusCode >= 200 && resp.StatusCode < 300:
-			return checkResult{client.HealthPassing, out}
+			return checkResult{HealthPassing, out}
 		case resp.StatusCode == http.StatusTooManyRequests:
-			return checkResult{client.HealthWarning, out}
+			return checkResult{HealthWarning, out}
 		}
-		return checkResult{client.HealthCritical, out}
+		return checkResult{HealthCritical, out}
 	}
-	return checkResult{client.HealthCritical, "no check configured"}
+	return checkResult{HealthCritical, "no check configured"}
 }
 
 // record applies one raw result through the damping counters.
@@ -147,20 +140,20 @@ func (c *checkRunner) record(r checkResult) {
 	c.mu.Lock()
 	next := c.health
 	switch r.health {
-	case client.HealthPassing:
+	case HealthPassing:
 		c.passes++
 		c.fails = 0
 		if c.passes >= c.def.SuccessBeforePassing {
-			next = client.HealthPassing
+			next = HealthPassing
 		}
-	case client.HealthWarning:
+	case HealthWarning:
 		c.passes, c.fails = 0, 0
-		next = client.HealthWarning
+		next = HealthWarning
 	default:
 		c.fails++
 		c.passes = 0
 		if c.fails >= c.def.FailuresBeforeCritical {
-			next = client.HealthCritical
+			next = HealthCritical
 		}
 	}
 	changed := next != c.health
@@ -174,15 +167,11 @@ func (c *checkRunner) record(r checkResult) {
 	}
 }
 
-// ErrNotTTL is returned when a TTL update names a check that is not a TTL
-// check.
-var ErrNotTTL = errors.New("agent: not a TTL check")
-
 // runTTL turns the check critical whenever its TTL passes without a
 // refresh.
 func (c *checkRunner) runTTL(ctx context.Context) {
 	c.mu.Lock()
-	c.ttlTimer = c.clk.NewTimer(c.def.TTL.D())
+	c.ttlTimer = c.clk.NewTimer(c.def.TTL)
 	timer := c.ttlTimer
 	c.mu.Unlock()
 	defer timer.Stop()
@@ -190,12 +179,12 @@ func (c *checkRunner) runTTL(ctx context.Context) {
 		select {
 		case <-timer.C():
 			c.mu.Lock()
-			expired := c.health != client.HealthCritical
-			c.health, c.output = client.HealthCritical, "ttl expired"
+			expired := c.health != HealthCritical
+			c.health, c.output = HealthCritical, "ttl expired"
 			c.passes, c.fails = 0, 0
 			c.mu.Unlock()
 			if expired {
-				c.report(client.HealthCritical, "ttl expired")
+				c.report(HealthCritical, "ttl expired")
 			}
 		case <-ctx.Done():
 			return
@@ -204,13 +193,13 @@ func (c *checkRunner) runTTL(ctx context.Context) {
 }
 
 // updateTTL sets the health of a TTL check and restarts its TTL.
-func (c *checkRunner) updateTTL(health, note string) error {
+func (c *checkRunner) updateTTL(health Health, note string) error {
 	if c.def.TTL <= 0 {
 		return ErrNotTTL
 	}
 	c.mu.Lock()
 	if c.ttlTimer != nil {
-		c.ttlTimer.Reset(c.def.TTL.D())
+		c.ttlTimer.Reset(c.def.TTL)
 	}
 	changed := c.health != health || c.output != note
 	c.health, c.output = health, note

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/murmurhq/murmur/agent"
+	"github.com/murmurhq/murmur/catalog"
+)
+
+// Catalog figure (issue 13): 10,000 service instances (1,000 services of
+// 10 instances on 5 in-process agents over memnet, LAN profile). One
+// instance's health change costs one record decode on the agent that
+// serves DNS, whatever the size of the catalog; and the DNS p99 latency at
+// a fixed query rate does not move while one service flaps 10 times a
+// second. Runs without and with flapping alternate in the same run, so the
+// load of the machine is the same for both.
+
+const (
+	catServices  = 1000
+	catPerSvc    = 10
+	catAgents    = 5
+	catFlapEvery = 100 * time.Millisecond
+)
+
+func runCatalog(ctx context.Context, e *env) error {
+	dnsperf, err := exec.LookPath("dnsperf")
+	if err != nil {
+		e.rec.skip("catalog figure: dnsperf not found in PATH (apt-get install dnsperf)")
+		return nil
+	}
+	c, err := e.newInproc(catAgents, "catalog", func(i int, ac *agent.Config) {
+		if i == 0 {
+			ac.DNS.Addr = "127.0.0.1:0"
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer c.shutdown()
+	if err := c.joinAll(ctx, 60*time.Second); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if err := registerMany(ctx, c.agents); err != nil {
+		return err
+	}
+	flapper := c.agents[1].Catalog()
+	if err := flapper.Register(catalog.Definition{Name: "flap", Port: 9, Check: &catalog.Check{TTL: time.Hour}}); err != nil {
+		return err
+	}
+	if err := flapper.UpdateTTL("flap", catalog.HealthPassing, ""); err != nil {
+		return err
+	}
+	dnsAgent := c.agents[0]
+	cat := dnsAgent.Catalog()
+	want := catServices*catPerSvc + 1
+	for cat.Snapshot().Len() < want {
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return fmt.Errorf("bench: %d of %d instances in the DNS agent's catalog: %w", cat.Snapshot().Len(), want, err)
+		}
+	}
+	e.logf("catalog: %d instances registered and replicated in %.1fs", want, time.Since(t0).Seconds())
+
+	qPath := filepath.Join(e.dir, "catalog-queries.txt")
+	if err := os.WriteFile(qPath, []byte(catalogQueries()), 0o644); err != nil {
+		return err
+	}
+	addr := dnsAgent.DNSAddr()
+	for {
+		m := new(dns.Msg)
+		m.SetQuestion("flap.service.murmur.", dns.TypeSRV)
+		r, err := dns.ExchangeContext(ctx, m, addr)
+		if err == nil && len(r.Answer) == 1 {
+			break
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return fmt.Errorf("bench: flap.service.murmur not answered at %s: %w", addr, err)
+		}
+	}
+	rate := e.opts.catalogRate
+	flags := []string{"-c", "4", "-Q", strconv.Itoa(rate), "-l", strconv.Itoa(e.opts.dnsSeconds)}
+	if _, err := e.dnsperf(ctx, dnsperf, addr, qPath, []string{"-c", "4", "-Q", strconv.Itoa(rate), "-l", "2"}, nil); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+
+	var still, churn []perfRun
+	var flaps, decodes, rebuilds uint64
+	var rebuildTime time.Duration
+	for r := 1; r <= e.opts.dnsRounds; r++ {
+		pr, err := e.dnsperf(ctx, dnsperf, addr, qPath, flags, nil)
+		if err != nil {
+			return err
+		}
+		still = append(still, pr)
+		e.logf("catalog round %d steady   %7.0f q/s  p50 %.3f ms  p99 %.3f ms  lost %d  load %s", r, pr.QPS, pr.P50*1e3, pr.P99*1e3, pr.Lost, loadAvg())
+
+		before := cat.Stats()
+		fctx, stop := context.WithCancel(ctx)
+		var n uint64
+		var wg sync.WaitGroup
+		wg.Go(func() { n = flap(fctx, flapper) })
+		pr, err = e.dnsperf(ctx, dnsperf, addr, qPath, flags, nil)
+		stop()
+		wg.Wait()
+		if err != nil {
+			return err
+		}
+		if err := sleepCtx(ctx, time.Second); err != nil { // the last flaps arrive
+			return err
+		}
+		after := cat.Stats()
+		flaps += n
+		decodes += after.Decodes - before.Decodes
+		rebuilds += after.Rebuilds - before.Rebuilds
+		rebuildTime += after.RebuildTime - before.RebuildTime
+		churn = append(churn, pr)
+		e.logf("catalog round %d flapping %7.0f q/s  p50 %.3f ms  p99 %.3f ms  lost %d  %d health changes, %d decodes  load %s",
+			r, pr.QPS, pr.P50*1e3, pr.P99*1e3, pr.Lost, n, after.Decodes-before.Decodes, loadAvg())
+	}
+	med := func(rs []perfRun, f func(perfRun) float64) float64 {
+		var xs []float64
+		for _, r := range rs {
+			xs = append(xs, f(r))
+		}
+		return median(xs)
+	}
+	p99 := func(r perfRun) float64 { return r.P99 * 1e3 }
+	p50 := func(r perfRun) float64 { return r.P50 * 1e3 }
+	cmd := fmt.Sprintf("go run ./test/bench -only catalog  # dnsperf -d catalog-queries.txt %s -v", strings.Join(flags, " "))
+	note := fmt.Sprintf("%d instances; median of %d alternating runs; p99 steady %v, flapping %v ms", want, e.opts.dnsRounds, listOf(still, p99), listOf(churn, p99))
+	e.rec.add(Result{Figure: "11", Name: "catalog.dns.p99.steady", Value: med(still, p99), Unit: "ms", Command: cmd, Note: note})
+	e.rec.add(Result{Figure: "11", Name: "catalog.dns.p99.flapping", Value: med(churn, p99), Unit: "ms", Command: cmd, Note: "one service's health changes 10 times a second"})
+	e.rec.add(Result{Figure: "11", Name: "catalog.dns.p50.steady", Value: med(still, p50), Unit: "ms", Command: cmd})
+	e.rec.add(Result{Figure: "11", Name: "catalog.dns.p50.flapping", Value: med(churn, p50), Unit: "ms", Command: cmd})
+	e.rec.add(Result{Figure: "11", Name: "catalog.dns.qps", Value: med(churn, func(r perfRun) float64 { return r.QPS }), Unit: "q/s", Command: cmd})
+	if flaps > 0 {
+		e.rec.add(Result{Figure: "11", Name: "catalog.decodes_per_health_change", Value: float64(decodes) / float64(flaps), Unit: "decodes", Target: "O(1)", Met: target(decodes <= flaps), Command: cmd,
+			Note: fmt.Sprintf("%d decodes for %d health changes on the DNS agent at %d instances (before: every change decoded all %d records)", decodes, flaps, want, want)})
+	}
+	if rebuilds > 0 {
+		e.rec.add(Result{Figure: "11", Name: "catalog.rebuild_us", Value: float64(rebuildTime.Microseconds()) / float64(rebuilds), Unit: "µs", Command: cmd,
+			Note: fmt.Sprintf("mean of %d incremental rebuilds, DNS zone compile included", rebuilds)})
+	}
+	return nil
+}
+
+// registerMany registers catServices × catPerSvc instances spread over the
+// agents, many at a time.
+func registerMany(ctx context.Context, as []*agent.Agent) error {
+	jobs := make(chan int)
+	errs := make(chan error, 1)
+	var wg sync.WaitGroup
+	for w := range 64 {
+		wg.Go(func() {
+			for i := range jobs {
+				a := as[(i+w)%len(as)]
+				svc, k := i/catPerSvc, i%catPerSvc
+				def := catalog.Definition{Name: fmt.Sprintf("svc%04d", svc), ID: fmt.Sprintf("svc%04d-%d", svc, k), Port: 10000 + k}
+				if err := a.Catalog().Register(def); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		})
+	}
+	for i := range catServices * catPerSvc {
+		select {
+		case jobs <- i:
+		case err := <-errs:
+			close(jobs)
+			wg.Wait()
+			return err
+		case <-ctx.Done():
+			close(jobs)
+			wg.Wait()
+			return ctx.Err()
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+// flap turns the flapping instance passing and critical every
+// catFlapEvery until ctx ends, and returns how many changes it made.
+func flap(ctx context.Context, c *catalog.Catalog) uint64 {
+	t := time.NewTicker(catFlapEvery)
+	defer t.Stop()
+	var n uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return n
+		case <-t.C:
+		}
+		h := catalog.HealthPassing
+		if n%2 == 1 {
+			h = catalog.HealthCritical
+		}
+		if c.UpdateTTL("flap", h, "") == nil {
+			n++
+		}
+	}
+}
+
+// catalogQueries asks for every service, A and SRV, and the flapping one.
+func catalogQueries() string {
+	var b strings.Builder
+	for i := range catServices {
+		fmt.Fprintf(&b, "svc%04d.service.murmur A\nsvc%04d.service.murmur SRV\n", i, i)
+		if i%50 == 0 {
+			b.WriteString("flap.service.murmur SRV\n")
+		}
+	}
+	return b.String()
+}

@@ -196,7 +196,9 @@ func (p *proc) start() {
 	}()
 }
 
-// restart starts the process again with the same flags and data dir.
+// restart starts the process again with the same flags and data dir. A
+// dynamic proc binds new ports: read p.gossip, p.httpAddr and p.dnsAddr
+// (and make clients) after it, not before.
 func (p *proc) restart() {
 	p.t.Helper()
 	p.start()

@@ -196,6 +196,9 @@ func TestCheckConfig(t *testing.T) {
 	plain := write("plain.toml", "node_name = \"web-1\"\ndata_dir = \"/var/lib/murmur\"\n", 0o640)
 	badTLS := write("tls.toml", "node_name = \"web-1\"\nbind_addr = \"127.0.0.1:7946\"\ndata_dir = \"/var/lib/murmur\"\n[http]\ntls_cert_file = \"/nonexistent/cert.pem\"\ntls_key_file = \"/nonexistent/key.pem\"\n", 0o640)
 	bad := write("bad.toml", "node_name = \"web-1\"\ndata_dir = \"/var/lib/murmur\"\n[gossip]\nkey = \"short\"\n", 0o640)
+	malformed := write("malformed.toml", "node_name = \"web-1\"\ndata_dir = \"/var/lib/murmur\n", 0o640)
+	unknownTable := write("table.toml", "node_name = \"web-1\"\n[htpp]\naddr = \"127.0.0.1:7947\"\n", 0o640)
+	unknownKey := write("key.toml", "node_name = \"web-1\"\n[gossip]\nkey_file = \"/etc/murmur/key\"\n", 0o640)
 	tests := []struct {
 		name           string
 		args           []string
@@ -208,6 +211,9 @@ func TestCheckConfig(t *testing.T) {
 		{"different -config", []string{"-config", bad, "-check-config", good}, 2, "", "name different files"},
 		{"invalid", []string{"-check-config", bad}, 1, "", "agentd: invalid configuration: " + bad + ": line 4: gossip.key"},
 		{"missing", []string{"-check-config", filepath.Join(dir, "none.toml")}, 1, "", "none.toml: no such file"},
+		{"malformed TOML", []string{"-check-config", malformed}, 1, "", "agentd: invalid configuration: " + malformed + ": line 2: data_dir"},
+		{"unknown table", []string{"-check-config", unknownTable}, 1, "", unknownTable + ": line 2: unknown table [htpp] (did you mean \"http\"?)"},
+		{"unknown key", []string{"-check-config", unknownKey}, 1, "", unknownKey + ": line 3: unknown key \"gossip.key_file\""},
 		{"world-readable secret", []string{"-check-config", open}, 0, "valid configuration", "agentd: warning: " + open + " holds secrets"},
 		// What Start refuses, not Validate: -check-config refuses it too.
 		{"plaintext gossip off loopback", []string{"-check-config", plain}, 1, "", "agentd: invalid configuration: gossip on 0.0.0.0:7946 is reachable beyond this machine and has no key"},

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	gometrics "github.com/hashicorp/go-metrics"
 	"github.com/hashicorp/memberlist"
 
 	"github.com/murmurhq/murmur/catalog"
@@ -92,13 +93,16 @@ type Agent struct {
 	members *membership.Table
 	events  membership.Broker
 	coords  *membership.Coords
+	offsets *clockOffsets
 	del     *delegate
 	meta    []byte // encoded node metadata; fixed at New
 	peers   *membership.Peers
 	intents membership.Intents
 	// cat is set by Start, once; atomic because membership events (which
 	// memberlist delivers during Create already) read it.
-	cat atomic.Pointer[catalog.Catalog]
+	cat     atomic.Pointer[catalog.Catalog]
+	queries *queries
+	watches watchState
 
 	// sec is the security state (security.go, keyring.go).
 	sec *security
@@ -182,6 +186,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		clk:      o.clock,
 		log:      o.logger.With("component", "agent", "node", cfg.NodeName),
 		coords:   membership.NewCoords(),
+		offsets:  newClockOffsets(o.clock.Now),
 		handlers: map[MsgType]Handler{},
 		states:   map[MsgType]StateHandler{},
 		rnd:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
@@ -205,10 +210,13 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	a.members = membership.NewTable(a.clk.Now, a.onEvent)
 	a.handlers[msgAgent] = clockState{a}
 	a.states[msgAgent] = clockState{a}
+	a.states[msgWallClock] = wallClockState{a}
 	if a.sec, err = newSecurity(a); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	a.handlers[msgKeyring] = HandlerFunc(a.sec.keys.handle)
+	a.initInsight()
+	a.initWatches()
 	if cfg.DataDir != "" {
 		a.peers = membership.NewPeers(cfg.DataDir)
 	}
@@ -305,6 +313,7 @@ func (a *Agent) Start() error {
 	if a.opts.transport != nil {
 		mc.Transport = a.opts.transport
 	}
+	mc.MetricLabels = append(mc.MetricLabels, gometrics.Label{Name: "node", Value: a.cfg.NodeName})
 	mc.Logger = memberlistLogger(a.opts.logger.With("node", a.cfg.NodeName), a.sec.remote)
 	mc.Delegate = a.del
 	mc.Events = a.del
@@ -337,8 +346,10 @@ func (a *Agent) Start() error {
 	})
 	a.goRun(ctx, a.sec.keys.run)
 	a.goRun(ctx, a.remoteLogLoop)
+	a.goRun(ctx, a.queries.serve)
 	a.goRun(ctx, func(ctx context.Context) { _ = cat.Run(ctx) })
 	a.startFaces(ctx, ls)
+	a.startWatches(ctx)
 	return nil
 }
 
@@ -537,6 +548,7 @@ func (a *Agent) Shutdown() error {
 		a.leaveMu.Unlock()
 		a.wg.Wait()
 		err = errors.Join(err, a.store.Close())
+		sink.forget(a.cfg.NodeName)
 		a.log.Info("agent stopped")
 	} else if a.opts.transport != nil {
 		// Never started, or Start failed: the transport is still ours.

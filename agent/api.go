@@ -9,6 +9,7 @@ import (
 
 	"github.com/murmurhq/murmur/agent/client"
 	"github.com/murmurhq/murmur/agent/httpapi"
+	"github.com/murmurhq/murmur/ui"
 )
 
 // apiMembership adapts the Agent to httpapi.Membership.
@@ -18,12 +19,13 @@ var _ httpapi.Membership = apiMembership{}
 
 func toClientMember(m Member) client.Member {
 	return client.Member{
-		Name:     m.Name,
-		Address:  m.Addr.String(),
-		Port:     m.Port,
-		Status:   m.Status.String(),
-		Meta:     m.Meta,
-		Protocol: m.Protocol,
+		Name:        m.Name,
+		Address:     m.Addr.String(),
+		Port:        m.Port,
+		Status:      m.Status.String(),
+		Meta:        m.Meta,
+		Protocol:    m.Protocol,
+		StatusSince: m.Since.UTC(),
 	}
 }
 
@@ -32,6 +34,8 @@ func (b apiMembership) Members() []client.Member {
 	out := make([]client.Member, len(ms))
 	for i, m := range ms {
 		out[i] = toClientMember(m)
+		out[i].RTTSeconds = b.a.rttFrom(m.Name)
+		out[i].ClockOffsetMs = b.a.clockOffsetMs(m.Name)
 	}
 	return out
 }
@@ -76,6 +80,7 @@ func (a *Agent) configSummary() map[string]any {
 			"max_key_bytes":   c.KV.MaxKeyBytes,
 			"max_value_bytes": c.KV.MaxValueBytes,
 			"tombstone_ttl":   c.KV.TombstoneTTL.D().String(),
+			"max_clock_skew":  c.KV.maxClockSkew().String(),
 		},
 		"log": map[string]any{"level": c.Log.Level, "json": c.Log.JSON},
 	}
@@ -152,5 +157,9 @@ func (a *Agent) httpHandler(metrics http.Handler) http.Handler {
 		// KV values are whole bodies; the store still answers 413 for a
 		// value over kv.max_value_bytes when this cap is larger.
 		MaxBodyBytes: max(int64(a.cfg.KV.MaxValueBytes), httpapi.DefaultMaxBodyBytes),
+		MemberWatch:  apiMembership{a},
+		Insight:      apiInsight{a},
+		UI:           ui.Handler(),
+		Observe:      a.metrics.observeHTTP,
 	})
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/murmurhq/murmur/configsync"
 	"github.com/murmurhq/murmur/dnsserver"
 	"github.com/murmurhq/murmur/membership"
+	"github.com/murmurhq/murmur/watch"
 )
 
 // Config is the agent's configuration. It maps one to one onto the TOML
@@ -77,6 +78,10 @@ type Config struct {
 
 	// Services are registered on this agent at start ([[service]] tables).
 	Services []client.ServiceDefinition `toml:"service"`
+
+	// Watches run a handler when a key, a prefix, a service or the
+	// member list changes ([[watch]] tables; docs/watches.md).
+	Watches []watch.Definition `toml:"watch"`
 }
 
 // GossipConfig tunes memberlist. Profile picks the base timings; every
@@ -184,6 +189,13 @@ type KVConfig struct {
 	// that gossip and forwarding both missed is repaired within about
 	// this long instead of at the next push/pull. Default 5s.
 	SyncInterval client.Duration `toml:"sync_interval"`
+	// MaxClockSkew bounds how far ahead of this agent's clock a replicated
+	// version's wall time may be: versions beyond it are refused (not
+	// applied, relayed or observed), and while this agent's own clock is
+	// further than this from its peers' it refuses writes with 503.
+	// Default 1m (0 means the default); below tombstone_ttl. See
+	// docs/consistency.md.
+	MaxClockSkew client.Duration `toml:"max_clock_skew"`
 }
 
 // LogConfig sets up logging of agentd (an embedding program passes its own
@@ -233,6 +245,7 @@ func DefaultConfig() Config {
 			MaxValueBytes: 512 << 10,
 			TombstoneTTL:  client.Duration(24 * time.Hour),
 			SyncInterval:  client.Duration(5 * time.Second),
+			MaxClockSkew:  client.Duration(time.Minute),
 		},
 		Log: LogConfig{Level: "info"},
 	}
@@ -360,6 +373,9 @@ func (c *Config) Validate() error {
 	if c.KV.SyncInterval < client.Duration(100*time.Millisecond) {
 		bad("kv.sync_interval", "%v: must be at least 100ms", c.KV.SyncInterval.D())
 	}
+	if s := c.KV.maxClockSkew(); s < time.Millisecond || s >= c.KV.TombstoneTTL.D() {
+		bad("kv.max_clock_skew", "%v: must be at least 1ms and below kv.tombstone_ttl (%v)", s, c.KV.TombstoneTTL.D())
+	}
 	if _, err := ParseLevel(c.Log.Level); err != nil {
 		bad("log.level", "%v", err)
 	}
@@ -374,6 +390,9 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("service[%d]", i), "id %q is already used by service[%d] (give each instance its own id)", def.ID, j)
 		}
 		ids[def.ID] = i
+	}
+	if err := watch.ValidateAll(c.Watches); err != nil {
+		errs = append(errs, unjoin(err)...) // each names watch[i].field
 	}
 	return errors.Join(errs...)
 }
@@ -519,4 +538,12 @@ func (c *Config) reconnectInterval() time.Duration {
 		return 5 * time.Second
 	}
 	return 30 * time.Second
+}
+
+// maxClockSkew is kv.max_clock_skew with its default.
+func (k KVConfig) maxClockSkew() time.Duration {
+	if k.MaxClockSkew == 0 {
+		return time.Minute
+	}
+	return k.MaxClockSkew.D()
 }

@@ -117,12 +117,12 @@ func unjoin(err error) []error {
 // piece after the header of its table.
 func linePrefix(data []byte, key string) string {
 	var index int
-	if k, rest, ok := strings.Cut(key, "["); ok && k == "service" {
-		// service[i]: the header of the i-th [[service]] table.
+	if k, rest, ok := strings.Cut(key, "["); ok && (k == "service" || k == "watch") {
+		// service[i], watch[i].field: the header of the i-th table.
 		if _, err := fmt.Sscanf(rest, "%d]", &index); err == nil {
 			n := 0
 			for i, line := range strings.Split(string(data), "\n") {
-				if strings.TrimSpace(line) == "[[service]]" {
+				if strings.TrimSpace(line) == "[["+k+"]]" {
 					if n == index {
 						return fmt.Sprintf("line %d: ", i+1)
 					}
@@ -169,6 +169,10 @@ func (c Config) clone() Config {
 	out.ACL.Tokens = append(out.ACL.Tokens[:0:0], c.ACL.Tokens...)
 	for i := range out.ACL.Tokens {
 		out.ACL.Tokens[i].Rules = append(out.ACL.Tokens[i].Rules[:0:0], c.ACL.Tokens[i].Rules...)
+	}
+	out.Watches = append(out.Watches[:0:0], c.Watches...)
+	for i := range out.Watches {
+		out.Watches[i].Handler = append([]string(nil), out.Watches[i].Handler...)
 	}
 	g := &out.Gossip
 	g.ProbeInterval = clonePtr(g.ProbeInterval)

@@ -58,6 +58,8 @@ type delegate struct {
 	local, relay *memberlist.TransmitLimitedQueue
 	// unknown counts user messages with an unregistered type byte.
 	unknown atomic.Uint64
+	// pruned counts broadcasts dropped from full queues.
+	pruned atomic.Uint64
 }
 
 var (
@@ -143,13 +145,14 @@ func (d *delegate) NotifyLeave(n *memberlist.Node) {
 	d.a.members.Leave(fromNode(n), left)
 }
 
-// PingDelegate: acks carry this node's network coordinate, and a
-// completed probe is the evidence of life suspicion is derived from.
-func (d *delegate) AckPayload() []byte { return d.a.coords.Payload() }
+// PingDelegate: acks carry this node's network coordinate and wall clock
+// (clockoffset.go), and a completed probe is the evidence of life
+// suspicion is derived from.
+func (d *delegate) AckPayload() []byte { return d.a.ackPayload() }
 
 func (d *delegate) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, payload []byte) {
 	d.a.members.Acked(other.Name)
-	d.a.coords.Observe(other.Name, rtt, payload)
+	d.a.coords.Observe(other.Name, rtt, d.a.observeAckClock(other.Name, rtt, payload))
 }
 
 // broadcast is a queued user message. Broadcasts with the same name
@@ -180,10 +183,12 @@ func (a *Agent) Broadcast(t MsgType, name string, payload []byte, local bool) {
 		q = a.del.local
 	}
 	q.QueueBroadcast(b)
-	if q.NumQueued() > maxQueuedBroadcasts {
+	if n := q.NumQueued(); n > maxQueuedBroadcasts {
 		// Like Serf: bound the queue by dropping the oldest broadcasts;
-		// anti-entropy repairs what they carried.
+		// anti-entropy repairs what they carried. Counted
+		// (murmur_gossip_broadcasts_pruned_total).
 		q.Prune(maxQueuedBroadcasts)
+		a.del.pruned.Add(uint64(n - q.NumQueued()))
 	}
 }
 

@@ -27,6 +27,8 @@ func FuzzGossipMessage(f *testing.F) {
 		f.Add(append([]byte{byte(msgKeyring)}, m...), []byte{byte(msgKeyring), 3, 1, 2, 3})
 	}
 	f.Add([]byte{byte(MsgConfigSync), 1, 1}, []byte{byte(MsgConfigSync), 200})
+	f.Add(append([]byte{byte(msgQuery)}, queryFrame{typ: queryRequest, kind: queryKeyVersion, id: 1, node: "n2", payload: []byte("k")}.encode()...), []byte{})
+	f.Add(append([]byte{byte(msgQuery)}, queryFrame{typ: queryAnswer, kind: queryKeyVersion, id: 1, node: "n2", payload: keyVersion{}.encode()}.encode()...), []byte{})
 	f.Add([]byte{}, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	a, err := New(testConfig("fuzz"), WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {

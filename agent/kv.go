@@ -53,6 +53,8 @@ func (a *Agent) openStore() (*configsync.Store, error) {
 	cfg.DataDir = a.cfg.DataDir
 	cfg.Limits = configsync.Limits{MaxKeyBytes: a.cfg.KV.MaxKeyBytes, MaxValueBytes: a.cfg.KV.MaxValueBytes}
 	cfg.TombstoneTTL = a.cfg.KV.TombstoneTTL.D()
+	cfg.MaxClockSkew = a.cfg.KV.maxClockSkew()
+	cfg.ClockOffset = a.clockOffset
 	cfg.Clock = a.clk
 	cfg.Logger = a.opts.logger.With("node", a.cfg.NodeName)
 	cfg.Transport = kvTransport{a}
@@ -65,13 +67,44 @@ func (a *Agent) openStore() (*configsync.Store, error) {
 	return s, nil
 }
 
-// statsKV adds the store's counters to /v1/agent/self.
+// statsKV adds the store's counters, losses included, and this agent's
+// estimated clock offset to /v1/agent/self.
 func (a *Agent) statsKV(st map[string]int64) {
+	if off, ok := a.clockOffset(); ok {
+		st["clock_offset_ms"] = off.Milliseconds()
+	}
+	st["gossip_broadcasts_pruned"] = int64(a.del.pruned.Load())
 	if a.store == nil {
 		return
 	}
 	s := a.store.Stats()
-	st["kv_keys"] = int64(s.Keys)
-	st["kv_tombstones"] = int64(s.Tombstones)
-	st["kv_index"] = int64(s.Index)
+	for name, v := range kvCounters(s) {
+		st["kv_"+name] = v
+	}
+}
+
+// kvCounters are the store's counters by name, as /v1/agent/self
+// (prefixed kv_) and /metrics (murmur_kv_<name>_total, gauges without
+// _total) show them.
+func kvCounters(s configsync.Stats) map[string]int64 {
+	return map[string]int64{
+		"keys":               int64(s.Keys),
+		"tombstones":         int64(s.Tombstones),
+		"index":              int64(s.Index),
+		"pending":            int64(s.Pending),
+		"malformed":          int64(s.Malformed),
+		"inbox_dropped":      int64(s.InboxDropped),
+		"outbox_dropped":     int64(s.OutboxDropped),
+		"send_errors":        int64(s.SendErrors),
+		"commit_errors":      int64(s.CommitErrors),
+		"rejected":           int64(s.Rejected),
+		"dropped":            int64(s.Dropped),
+		"skew_rejected":      int64(s.SkewRejected),
+		"rejects_ignored":    int64(s.RejectsIgnored),
+		"restamped":          int64(s.Restamped),
+		"held_back":          int64(s.HeldBack),
+		"transfers_deferred": int64(s.TransfersDeferred),
+		"syncs":              int64(s.Syncs),
+		"max_skew_ms":        s.MaxSkewMs,
+	}
 }

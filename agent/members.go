@@ -59,6 +59,7 @@ func (a *Agent) onEvent(ev membership.Event) {
 	a.log.Log(context.Background(), lvl, "member "+ev.Type.String(), "member", ev.Member.Name, "addr", ev.Member.AddrPort().String())
 	if ev.Type == membership.EventReap {
 		a.coords.Forget(ev.Member.Name)
+		a.offsets.forget(ev.Member.Name)
 		a.intents.Forget(ev.Member.Name)
 	}
 	if c := a.cat.Load(); c != nil {

@@ -18,8 +18,8 @@ type ReloadResult struct {
 }
 
 // Reload applies the parts of cfg that can change at runtime, services
-// and checks ([[service]]) and DNS answering settings (dns.* except
-// dns.addr), and reports every changed key (dotted TOML name) as reloaded
+// and checks ([[service]]), watches ([[watch]]: unchanged ones keep
+// running) and DNS answering settings (dns.* except dns.addr), and reports every changed key (dotted TOML name) as reloaded
 // or not. log.level is reported as reloaded: the caller owns the log
 // handler and applies it. Reload compares against the configuration last
 // applied (the one the agent started with, plus earlier reloads), so a key
@@ -38,7 +38,7 @@ func (a *Agent) Reload(cfg Config) ReloadResult {
 		res.NotReloaded = keys
 		return res
 	}
-	dnsOK, svcOK := true, true
+	dnsOK, svcOK, watchOK := true, true, true
 	secFailed := a.reloadSecurity(cfg) // always: it re-reads TLS files
 	for _, key := range keys {
 		switch {
@@ -46,6 +46,11 @@ func (a *Agent) Reload(cfg Config) ReloadResult {
 			if err := a.Catalog().ReloadConfig(toDefinitions(cfg.Services)); err != nil {
 				a.log.Error("reload services", "err", err)
 				svcOK = false
+			}
+		case key == "watch":
+			if err := a.watches.mgr.Set(cfg.Watches); err != nil {
+				a.log.Error("reload watches", "err", err)
+				watchOK = false
 			}
 		case strings.HasPrefix(key, "dns.") && key != "dns.addr" && a.dns != nil && dnsOK:
 			if err := a.dns.SetConfig(cfg.DNS.Config); err != nil {
@@ -57,6 +62,7 @@ func (a *Agent) Reload(cfg Config) ReloadResult {
 	for _, key := range keys {
 		ok := key == "log.level" ||
 			key == "service" && svcOK ||
+			key == "watch" && watchOK ||
 			strings.HasPrefix(key, "dns.") && key != "dns.addr" && a.dns != nil && dnsOK ||
 			securityKey(key) && !slices.ContainsFunc(secFailed, func(f string) bool { return strings.HasPrefix(key, f) })
 		if ok {
@@ -68,6 +74,9 @@ func (a *Agent) Reload(cfg Config) ReloadResult {
 	a.applied.Log.Level = cfg.Log.Level
 	if svcOK {
 		a.applied.Services = cfg.clone().Services
+	}
+	if watchOK {
+		a.applied.Watches = cfg.clone().Watches
 	}
 	if dnsOK && a.dns != nil {
 		a.applied.DNS.Config = cfg.DNS.Config

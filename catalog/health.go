@@ -41,6 +41,8 @@ type checkRunner struct {
 	passes   int
 	fails    int
 	ttlTimer clock.Timer
+	// counts, when set (before run), counts runs and health changes.
+	counts *checkCounters
 }
 
 func newCheckRunner(def Check, clk clock.Clock, report func(Health, string)) *checkRunner {
@@ -162,7 +164,9 @@ func (c *checkRunner) record(r checkResult) {
 		c.output = r.output
 	}
 	c.mu.Unlock()
+	c.counts.ran(r.health)
 	if changed {
+		c.counts.changed(next)
 		c.report(next, r.output)
 	}
 }
@@ -183,7 +187,9 @@ func (c *checkRunner) runTTL(ctx context.Context) {
 			c.health, c.output = HealthCritical, "ttl expired"
 			c.passes, c.fails = 0, 0
 			c.mu.Unlock()
+			c.counts.ran(HealthCritical)
 			if expired {
+				c.counts.changed(HealthCritical)
 				c.report(HealthCritical, "ttl expired")
 			}
 		case <-ctx.Done():
@@ -202,8 +208,12 @@ func (c *checkRunner) updateTTL(health Health, note string) error {
 		c.ttlTimer.Reset(c.def.TTL)
 	}
 	changed := c.health != health || c.output != note
+	if c.health != health {
+		c.counts.changed(health)
+	}
 	c.health, c.output = health, note
 	c.mu.Unlock()
+	c.counts.ran(health)
 	if changed {
 		c.report(health, note)
 	}

@@ -28,6 +28,8 @@ type registry struct {
 	mu sync.Mutex
 	// services by id; guarded by mu.
 	services map[string]*local
+	// checks counts the checks' runs and health changes.
+	checks checkCounters
 	// gen counts changes to the API-registered services (what the file
 	// holds); guarded by mu.
 	gen uint64
@@ -88,6 +90,7 @@ func (r *registry) install(def Definition, fromConfig bool) (l, old *local, chan
 			r.log.Info("service health changed", "service", def.Name, "id", id, "health", h, "output", output)
 			_ = r.publish(id) // logged; reconcile retries on the next change
 		})
+		l.check.counts = &r.checks
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

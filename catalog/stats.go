@@ -28,6 +28,29 @@ type Stats struct {
 	Serial uint32
 	// Reaped counts records of reaped nodes this agent deleted.
 	Reaped uint64
+	// CheckRuns counts this agent's check results by their raw health
+	// (a TCP or HTTP probe, a TTL update, a TTL expiry); CheckChanges
+	// counts changes of a check's (damped) health by the new health.
+	CheckRuns    map[Health]uint64
+	CheckChanges map[Health]uint64
+}
+
+// checkCounters count check runs and health changes, lock-free; a nil
+// *checkCounters counts nothing.
+type checkCounters struct {
+	runs, changes [len(healthNames)]atomic.Uint64
+}
+
+func (k *checkCounters) ran(h Health) {
+	if k != nil && int(h) < len(k.runs) {
+		k.runs[h].Add(1)
+	}
+}
+
+func (k *checkCounters) changed(h Health) {
+	if k != nil && int(h) < len(k.changes) {
+		k.changes[h].Add(1)
+	}
 }
 
 type counters struct {
@@ -48,7 +71,7 @@ func (c *counters) rebuilt(d time.Duration, _ int) {
 // Stats returns the counters.
 func (c *Catalog) Stats() Stats {
 	s := c.snap.Load()
-	return Stats{
+	st := Stats{
 		Services:    len(s.names),
 		Instances:   s.count,
 		Decodes:     c.stat.decodes.Load(),
@@ -59,5 +82,11 @@ func (c *Catalog) Stats() Stats {
 		Built:       s.built,
 		Serial:      s.serial,
 		Reaped:      c.stat.reaped.Load(),
+		CheckRuns:   map[Health]uint64{}, CheckChanges: map[Health]uint64{},
 	}
+	for h := HealthPassing; h <= HealthCritical; h++ {
+		st.CheckRuns[h] = c.reg.checks.runs[h].Load()
+		st.CheckChanges[h] = c.reg.checks.changes[h].Load()
+	}
+	return st
 }

@@ -77,6 +77,18 @@ type Config struct {
 	// SkewWarn: a version more than this ahead of the local clock is
 	// logged (at most once a minute); default 10s.
 	SkewWarn time.Duration
+	// MaxClockSkew (kv.max_clock_skew) bounds how far ahead of this
+	// agent's clock a remote version may be; default 1m. Versions beyond
+	// it are refused, counted (Stats.SkewRejected) and logged at most once
+	// a minute. It must be below TombstoneTTL. See docs/consistency.md.
+	MaxClockSkew time.Duration
+	// ClockOffset, when set, estimates how far this agent's wall clock is
+	// ahead of its peers' (negative: behind); ok is false while unknown.
+	// While the estimate exceeds MaxClockSkew either way, local writes
+	// fail with ErrClockOffset: peers would refuse them, or this agent
+	// refuses theirs. The agent derives it from ping acks. It is called
+	// on every write and must be cheap and safe for concurrent use.
+	ClockOffset func() (offset time.Duration, ok bool)
 	// SyncInterval (kv.sync_interval) is how often Run sends the store's
 	// summary to one random peer (Transport.Forward with fanout 1); a
 	// peer that differs starts a sync. Default 5s; negative disables.
@@ -101,6 +113,7 @@ func DefaultConfig() Config {
 		SendWorkers:    4,
 		ChunkBytes:     defaultChunkBytes,
 		SkewWarn:       10 * time.Second,
+		MaxClockSkew:   defaultMaxClockSkew,
 		SyncInterval:   5 * time.Second,
 	}
 }
@@ -126,6 +139,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.CommitDelay, d.CommitDelay)
 	setDur(&c.BatchDelay, d.BatchDelay)
 	setDur(&c.SkewWarn, d.SkewWarn)
+	setDur(&c.MaxClockSkew, d.MaxClockSkew)
 	setDur(&c.SyncInterval, d.SyncInterval)
 	setInt(&c.GossipBudget, d.GossipBudget)
 	setInt(&c.ForwardFanout, d.ForwardFanout)
@@ -170,6 +184,9 @@ func (c Config) Validate() error {
 	positive("commit delay", c.CommitDelay)
 	positive("batch delay", c.BatchDelay)
 	positive("skew warning", c.SkewWarn)
+	if c.MaxClockSkew < time.Millisecond || c.MaxClockSkew >= c.TombstoneTTL {
+		errs = append(errs, fmt.Errorf("configsync: kv.max_clock_skew is %v, must be at least 1ms and below kv.tombstone_ttl (%v)", c.MaxClockSkew, c.TombstoneTTL))
+	}
 	if c.TombstoneTTL < time.Millisecond {
 		errs = append(errs, fmt.Errorf("configsync: tombstone TTL is %v, must be at least 1ms", c.TombstoneTTL))
 	}
@@ -197,6 +214,7 @@ func (c Config) stateConfig() StateConfig {
 		TombstoneTTL: c.TombstoneTTL,
 		GossipBudget: c.GossipBudget,
 		ChunkBytes:   c.ChunkBytes,
+		MaxClockSkew: c.MaxClockSkew,
 		Seed:         c.Rand.Uint64(),
 	}
 }

@@ -1,9 +1,13 @@
 package configsync
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/cespare/xxhash/v2"
+)
 
 // The anti-entropy digest is a two-level hash tree kept up to date on every
-// change: each entry hashes to 64 bits over (key, version, deleted); the
+// change: each entry hashes to 64 bits over (key, version, content); the
 // hash of its key picks one of 256 buckets and one of 256 leaves in that
 // bucket; leaf, bucket and root hashes are XORs of the entry hashes below
 // them. Adding or removing an entry is O(1) and a digest is read, never
@@ -32,9 +36,24 @@ func leafOf(kh uint64) (bucket, leaf uint8) { return uint8(kh >> 56), uint8(kh >
 // leafID is bucket<<8 | leaf, the wire name of a leaf.
 func leafID(kh uint64) uint16 { return uint16(kh >> 48) }
 
+// contentHash covers an entry's content: value, flags and the deleted
+// bit. It is stable across agents (xxHash64), so replicas compare content
+// on the wire.
+func contentHash(e *Entry) uint64 {
+	h := xxhash.Sum64(e.Value)
+	h = fnvUint64(h^fnvOffset, e.Flags)
+	if e.Deleted {
+		h = fnvUint64(h, 1)
+	}
+	return mix64(h)
+}
+
 // entryHash covers what makes two replicas of a key differ: key, version
-// and the deleted bit. Values are not hashed: a version names one write.
-func entryHash(kh uint64, e *Entry) uint64 {
+// and content. Equal versions normally name one write, but a forged
+// message or a node restarted without its data can produce two contents
+// under one version; the content in the hash makes the digests differ, so
+// anti-entropy repairs it (Merge's content tie-break picks the winner).
+func entryHash(kh, ch uint64, e *Entry) uint64 {
 	h := kh ^ fnvOffset
 	h = fnvUint64(h, uint64(e.Version.Wall))
 	h = fnvUint64(h, uint64(e.Version.Logical))
@@ -43,9 +62,7 @@ func entryHash(kh uint64, e *Entry) uint64 {
 		h *= fnvPrime
 	}
 	h = fnvUint64(h, uint64(len(e.Version.Node)))
-	if e.Deleted {
-		h = fnvUint64(h, 1)
-	}
+	h = fnvUint64(h, ch)
 	return mix64(h)
 }
 

@@ -13,6 +13,16 @@
 // docs/consistency.md for what a partition longer than the TTL costs).
 // Reads are local and eventually consistent.
 //
+// # Trust
+//
+// Every message is hostile until proven otherwise: versions more than
+// MaxClockSkew ahead of the local clock are refused and never observed,
+// so no message can pin a key or drag the clock; digests cover content, so
+// equal versions with different values converge; a Reject is honoured only
+// within its plausible floor; a store that started empty rejects nothing
+// it may merely lack; stored records carry CRC-32C checksums and the bbolt
+// file is verified before it is mapped; every loss is counted in Stats.
+//
 // # Structure
 //
 // State is the deterministic core: it does no I/O, takes no locks and
@@ -37,7 +47,12 @@
 //     MergeRemoteState → MergeRemoteState. These never block.
 //   - Serve the HTTP KV API with Put, Get, List, Keys, Delete,
 //     DeletePrefix, Index, IndexOf and Wait; map ErrInvalidKey and
-//     ErrKeyTooLarge to 400, ErrValueTooLarge to 413, ErrNotFound to 404.
+//     ErrKeyTooLarge to 400, ErrValueTooLarge to 413, ErrNotFound to 404,
+//     ErrClockOffset and ErrClosed to 503.
+//   - Set Config.ClockOffset to its estimate of this agent's clock offset
+//     from its peers, so writes its peers would refuse are refused here.
+//   - Treat an Open error (ErrCorrupt, ErrMissing) as fatal: it names the
+//     file and says what to do.
 //   - Rebuild catalogs from Subscribe notifications (SubscribeKeys says
 //     which keys changed); export Stats.
 //   - Nothing else: Run owns every timer of the store, the anti-entropy

@@ -23,10 +23,18 @@ var (
 	// ErrMalformed: a wire message is truncated, oversized or otherwise
 	// invalid. It is dropped; nothing of it is applied.
 	ErrMalformed = errors.New("configsync: malformed message")
-	// ErrCorrupt: the database file cannot be read back (Open fails).
+	// ErrCorrupt: the database file cannot be read back, or a record or
+	// page fails its checks (Open fails; the error names the file).
 	ErrCorrupt = errors.New("configsync: corrupt database")
+	// ErrMissing: the database is missing or empty in a data dir that held
+	// one (see MarkerFile); Open fails rather than start empty.
+	ErrMissing = errors.New("configsync: store missing")
 	// ErrClosed: the Store was closed.
 	ErrClosed = errors.New("configsync: store closed")
+	// ErrClockOffset: this agent's clock is more than kv.max_clock_skew
+	// away from its peers' (Config.ClockOffset); local writes are refused
+	// until it is fixed (the HTTP layer answers 503).
+	ErrClockOffset = errors.New("configsync: clock offset beyond kv.max_clock_skew")
 )
 
 // detailError has a precise text and unwraps to a sentinel.

@@ -5,28 +5,45 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
+	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// On-disk layout (bbolt):
+// On-disk layout (bbolt), schema 2:
 //
-//	bucket "entries": key → record (format byte, version, flags, deleted, value)
-//	bucket "meta":    "schema" → 1
+//	bucket "entries": key → record (see record.go): format 2, version,
+//	                  flags, deleted, value, CRC-32C of key and record
+//	bucket "meta":    "schema" → 2 (one byte)
 //	                  "node"   → node name that wrote the file
 //	                  "clock"  → greatest version issued or observed
 //	                  "floor"  → tombstone floor
 //	                  "index"  → modification index ceiling (see indexLease)
+//	                  "complete" → State.CompleteFrom, when not 0
+//	                  (each meta value but the schema ends in a CRC-32C of
+//	                  its name and payload)
+//
+// Schema 1 (records and meta values without checksums) is migrated to 2
+// when opened. Before bbolt maps a file, checkBoltFile verifies its page
+// structure; every record and meta value is then verified as it loads, so
+// any corruption is an ErrCorrupt error naming the file (and the key),
+// never a crash or a silently different value.
+//
+// A marker file (MarkerFile) beside the database says the data dir holds
+// a store: if the database is then missing or empty, Open refuses with
+// ErrMissing instead of starting empty.
 //
 // Local writes go through db.Batch (group commit, fsynced before Put
 // returns); changes learned from peers through the committer's db.Update.
 // Both write an entry only if it is newer than the stored one and remove
 // one only if it is not newer than the removed version, so the order in
-// which the two paths commit does not matter.
+// which the two paths commit does not matter. A clock repair (replace)
+// writes restamped entries, which are older than the stored ones, over
+// them unconditionally, before any local write may continue.
 
 var (
 	bucketEntries = []byte("entries")
@@ -36,11 +53,11 @@ var (
 	metaClock     = []byte("clock")
 	metaFloor     = []byte("floor")
 	metaIndex     = []byte("index")
+	metaComplete  = []byte("complete")
 )
 
 const (
-	schemaVersion = 1
-	recordFormat  = 1
+	schemaVersion = 2
 	// indexLease: the persisted index is a ceiling this far above the
 	// live index, raised before the index gets near it. A restart resumes
 	// above the ceiling, so the index never goes backwards even when the
@@ -48,24 +65,45 @@ const (
 	indexLease = 1 << 20
 )
 
+// MarkerFile is written beside DBFile once a store has been opened in a
+// data dir. While it exists, a missing or empty DBFile is an error
+// (ErrMissing): the store was lost, and starting empty would hide that.
+// Delete it to start with an empty store that is rebuilt from peers.
+const MarkerFile = "configsync.present"
+
 type disk struct {
-	db   *bolt.DB
-	path string
+	db     *bolt.DB
+	path   string
+	marker string
 }
 
-func openDisk(path string, batchDelay time.Duration) (*disk, error) {
-	if _, err := os.Stat(path); err == nil {
-		// bbolt maps whatever is there; refuse an obviously wrong file
-		// before it does.
-		if err := checkFileHeader(path); err != nil {
+func openDisk(dir string, batchDelay time.Duration) (*disk, error) {
+	path, marker := filepath.Join(dir, DBFile), filepath.Join(dir, MarkerFile)
+	fi, statErr := os.Stat(path)
+	_, markErr := os.Stat(marker)
+	switch {
+	case statErr != nil && !errors.Is(statErr, fs.ErrNotExist):
+		return nil, fmt.Errorf("configsync: open %s: %w", path, statErr)
+	case (statErr != nil || fi.Size() == 0) && markErr == nil:
+		what := "missing"
+		if statErr == nil {
+			what = "empty"
+		}
+		return nil, fmt.Errorf("%w: %s is %s, but %s says this data dir held a store: restore the file from a backup, or delete %s to start with an empty store rebuilt from peers",
+			ErrMissing, path, what, marker, marker)
+	case statErr == nil && fi.Size() > 0:
+		// bbolt maps whatever is there and trusts it; verify first.
+		if err := checkBoltFile(path); err != nil {
 			return nil, err
 		}
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := openBolt(path)
 	if err != nil {
 		switch {
 		case errors.Is(err, berrors.ErrTimeout):
 			return nil, fmt.Errorf("configsync: open %s: database is locked by another process", path)
+		case errors.Is(err, ErrCorrupt):
+			return nil, err
 		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
 			return nil, fmt.Errorf("%w: open %s: %v", ErrCorrupt, path, err)
 		}
@@ -75,17 +113,31 @@ func openDisk(path string, batchDelay time.Duration) (*disk, error) {
 		return nil, fmt.Errorf("configsync: open %s: %w", path, err)
 	}
 	db.MaxBatchDelay = batchDelay
-	return &disk{db: db, path: path}, nil
+	return &disk{db: db, path: path, marker: marker}, nil
 }
 
-// checkFileHeader rejects a non-empty file too short to be a database.
-func checkFileHeader(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fmt.Errorf("configsync: open %s: %w", path, err)
+// openBolt opens the database; a fault or panic inside bbolt (a file
+// changed between the check and the map) is an ErrCorrupt error.
+func openBolt(path string) (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: open %s: %v", ErrCorrupt, path, p)
+		}
+	}()
+	return bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+}
+
+// markHeld writes the marker file (see MarkerFile).
+func (d *disk) markHeld() error {
+	if _, err := os.Stat(d.marker); err == nil {
+		return nil
 	}
-	if fi.Size() > 0 && fi.Size() < 1024 {
-		return fmt.Errorf("%w: open %s: file is %d bytes, too short for a database", ErrCorrupt, path, fi.Size())
+	text := "This data dir holds Murmur's replicated store in " + DBFile + ".\n" +
+		"While this file exists, agentd refuses to start if " + DBFile + " is missing or empty.\n" +
+		"Delete it to start with an empty store rebuilt from peers (docs/consistency.md).\n"
+	if err := os.WriteFile(d.marker, []byte(text), 0o600); err != nil {
+		return fmt.Errorf("configsync: write %s: %w", d.marker, err)
 	}
 	return nil
 }
@@ -102,20 +154,27 @@ type diskState struct {
 	node         string
 	clock, floor Version
 	index        uint64
+	completeFrom int64
 	entries      []Entry
+	migrated     int  // schema the file was migrated from (0: none)
+	fresh        bool // a new database
 }
 
-// load reads the whole database, creating the buckets of a new one. Any
-// undecodable content is an error wrapping ErrCorrupt: a store is never
-// silently emptied.
+// load reads the whole database, creating the buckets of a new one and
+// migrating an older schema. Any undecodable content or checksum mismatch
+// is an error wrapping ErrCorrupt that names the file (and the key): a
+// store is never silently emptied or changed.
 func (d *disk) load() (ds diskState, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
-		// bbolt panics on some page corruptions.
+		// bbolt panics on some page corruptions checkBoltFile does not
+		// see (none is known); keep the promise of an error anyway.
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: read %s: %v", ErrCorrupt, d.path, p)
 		}
 	}()
 	fresh := false
+	schema := byte(schemaVersion)
 	err = d.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		entries := tx.Bucket(bucketEntries)
@@ -126,29 +185,59 @@ func (d *disk) load() (ds diskState, err error) {
 			fresh = true
 			return nil
 		}
-		if s := meta.Get(metaSchema); len(s) != 1 || s[0] != schemaVersion {
-			return fmt.Errorf("schema %v, want %d", s, schemaVersion)
+		if s := meta.Get(metaSchema); len(s) != 1 || s[0] < 1 || s[0] > schemaVersion {
+			return fmt.Errorf("schema %v, want 1 to %d", s, schemaVersion)
+		} else {
+			schema = s[0]
 		}
 		if entries == nil {
 			return errors.New("missing entries bucket")
 		}
-		ds.node = string(meta.Get(metaNode))
-		var err error
-		if ds.clock, err = decodeMetaVersion(meta.Get(metaClock)); err != nil {
+		get := func(name []byte) ([]byte, error) {
+			b := meta.Get(name)
+			if b == nil || schema == 1 {
+				return b, nil
+			}
+			return openMeta(name, b)
+		}
+		node, err := get(metaNode)
+		if err != nil {
+			return err
+		}
+		ds.node = string(node)
+		b, err := get(metaClock)
+		if err != nil {
+			return err
+		}
+		if ds.clock, err = decodeMetaVersion(b); err != nil {
 			return fmt.Errorf("clock: %v", err)
 		}
-		if ds.floor, err = decodeMetaVersion(meta.Get(metaFloor)); err != nil {
+		if b, err = get(metaFloor); err != nil {
+			return err
+		}
+		if ds.floor, err = decodeMetaVersion(b); err != nil {
 			return fmt.Errorf("floor: %v", err)
 		}
-		if b := meta.Get(metaIndex); b != nil {
+		if b, err = get(metaIndex); err != nil {
+			return err
+		} else if b != nil {
 			v, n := binary.Uvarint(b)
 			if n != len(b) {
 				return errors.New("index: bad varint")
 			}
 			ds.index = v
 		}
+		if b, err = get(metaComplete); err != nil {
+			return err
+		} else if b != nil {
+			v, n := binary.Varint(b)
+			if n != len(b) || checkWall(v) != nil {
+				return errors.New("complete: bad time")
+			}
+			ds.completeFrom = v
+		}
 		return entries.ForEach(func(k, v []byte) error {
-			e, err := decodeRecord(k, v)
+			e, err := decodeRecord(k, v, schema == 1)
 			if err != nil {
 				return err
 			}
@@ -159,7 +248,9 @@ func (d *disk) load() (ds diskState, err error) {
 	if err != nil {
 		return ds, fmt.Errorf("%w: read %s: %v", ErrCorrupt, d.path, err)
 	}
-	if fresh {
+	ds.fresh = fresh
+	switch {
+	case fresh:
 		err = d.db.Update(func(tx *bolt.Tx) error {
 			meta, err := tx.CreateBucket(bucketMeta)
 			if err != nil {
@@ -173,8 +264,45 @@ func (d *disk) load() (ds diskState, err error) {
 		if err != nil {
 			return ds, fmt.Errorf("configsync: initialise %s: %w", d.path, err)
 		}
+	case schema < schemaVersion:
+		if err := d.migrate(&ds); err != nil {
+			return ds, err
+		}
+		ds.migrated = int(schema)
 	}
 	return ds, nil
+}
+
+// migrate rewrites a schema 1 store (no checksums) as schema 2, in one
+// transaction.
+func (d *disk) migrate(ds *diskState) error {
+	err := d.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEntries)
+		for i := range ds.entries {
+			if err := b.Put([]byte(ds.entries[i].Key), encodeRecord(&ds.entries[i])); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		for name, v := range map[string][]byte{"node": []byte(ds.node), "index": binary.AppendUvarint(nil, ds.index)} {
+			if err := meta.Put([]byte(name), sealMeta([]byte(name), v)); err != nil {
+				return err
+			}
+		}
+		for name, v := range map[string]Version{"clock": ds.clock, "floor": ds.floor} {
+			if err := meta.Delete([]byte(name)); err != nil {
+				return err
+			}
+			if err := setVersion(meta, []byte(name), v); err != nil {
+				return err
+			}
+		}
+		return meta.Put(metaSchema, []byte{schemaVersion})
+	})
+	if err != nil {
+		return fmt.Errorf("configsync: migrate %s to schema %d: %w", d.path, schemaVersion, err)
+	}
+	return nil
 }
 
 // writeLocal makes local writes durable (group-committed, fsynced).
@@ -195,7 +323,7 @@ func (d *disk) writeLocal(entries []Entry, clock Version) error {
 }
 
 // commit writes changes learned from peers, collections and metadata.
-func (d *disk) commit(node string, puts []Entry, removes []KeyVersion, clock, floor Version, indexCeil uint64) error {
+func (d *disk) commit(node string, puts []Entry, removes []KeyVersion, clock, floor Version, indexCeil uint64, completeFrom int64) error {
 	err := d.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEntries)
 		for i := range puts {
@@ -215,10 +343,17 @@ func (d *disk) commit(node string, puts []Entry, removes []KeyVersion, clock, fl
 		if err := raiseVersion(meta, metaFloor, floor); err != nil {
 			return err
 		}
-		if err := meta.Put(metaNode, []byte(node)); err != nil {
+		if err := meta.Put(metaNode, sealMeta(metaNode, []byte(node))); err != nil {
 			return err
 		}
-		return meta.Put(metaIndex, binary.AppendUvarint(nil, indexCeil))
+		if completeFrom == 0 {
+			if err := meta.Delete(metaComplete); err != nil {
+				return err
+			}
+		} else if err := meta.Put(metaComplete, sealMeta(metaComplete, binary.AppendVarint(nil, completeFrom))); err != nil {
+			return err
+		}
+		return meta.Put(metaIndex, sealMeta(metaIndex, binary.AppendUvarint(nil, indexCeil)))
 	})
 	if err != nil {
 		return fmt.Errorf("configsync: commit %s: %w", d.path, err)
@@ -226,167 +361,25 @@ func (d *disk) commit(node string, puts []Entry, removes []KeyVersion, clock, fl
 	return nil
 }
 
-func putIfNewer(b *bolt.Bucket, e *Entry) error {
-	if old := b.Get([]byte(e.Key)); old != nil {
-		if ov, err := decodeRecordVersion(old); err == nil {
-			switch c := e.Version.Compare(ov); {
-			case c < 0:
-				return nil
-			case c == 0:
-				if oe, err := decodeRecord([]byte(e.Key), old); err == nil && !e.Newer(oe) {
-					return nil
-				}
+// replace writes a clock repair (State.Restamp): the entries over the
+// stored ones whatever their versions, and the clock and floor as they
+// are now, lowered.
+func (d *disk) replace(entries []Entry, clock, floor Version) error {
+	err := d.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEntries)
+		for i := range entries {
+			if err := b.Put([]byte(entries[i].Key), encodeRecord(&entries[i])); err != nil {
+				return err
 			}
 		}
-	}
-	return b.Put([]byte(e.Key), encodeRecord(e))
-}
-
-func removeIfNotNewer(b *bolt.Bucket, kv KeyVersion) error {
-	old := b.Get([]byte(kv.Key))
-	if old == nil {
-		return nil
-	}
-	if ov, err := decodeRecordVersion(old); err == nil && ov.Compare(kv.Version) > 0 {
-		return nil
-	}
-	return b.Delete([]byte(kv.Key))
-}
-
-func raiseVersion(meta *bolt.Bucket, name []byte, v Version) error {
-	if v.IsZero() {
-		return nil
-	}
-	if old, err := decodeMetaVersion(meta.Get(name)); err == nil && old.Compare(v) >= 0 {
-		return nil
-	}
-	return meta.Put(name, encodeMetaVersion(v))
-}
-
-func encodeMetaVersion(v Version) []byte {
-	b := binary.AppendVarint(nil, v.Wall)
-	b = binary.AppendUvarint(b, uint64(v.Logical))
-	return append(b, v.Node...)
-}
-
-func decodeMetaVersion(b []byte) (Version, error) {
-	if b == nil {
-		return Version{}, nil
-	}
-	wall, n := binary.Varint(b)
-	if n <= 0 {
-		return Version{}, errors.New("bad wall time")
-	}
-	l, m := binary.Uvarint(b[n:])
-	if m <= 0 || l > math.MaxUint32 {
-		return Version{}, errors.New("bad logical counter")
-	}
-	return Version{Wall: wall, Logical: uint32(l), Node: string(b[n+m:])}, nil
-}
-
-// encodeRecord: format | wall | logical | node | flags | deleted | value.
-func encodeRecord(e *Entry) []byte {
-	b := make([]byte, 0, 32+len(e.Version.Node)+len(e.Value))
-	b = append(b, recordFormat)
-	b = binary.AppendVarint(b, e.Version.Wall)
-	b = binary.AppendUvarint(b, uint64(e.Version.Logical))
-	b = binary.AppendUvarint(b, uint64(len(e.Version.Node)))
-	b = append(b, e.Version.Node...)
-	b = binary.AppendUvarint(b, e.Flags)
-	if e.Deleted {
-		return append(b, 1)
-	}
-	b = append(b, 0)
-	return append(b, e.Value...)
-}
-
-type recordReader struct {
-	b   []byte
-	err error
-}
-
-func (r *recordReader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = errors.New("bad varint")
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *recordReader) varint() int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.err = errors.New("bad varint")
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *recordReader) version() Version {
-	if r.err == nil && (len(r.b) == 0 || r.b[0] != recordFormat) {
-		r.err = errors.New("unknown record format")
-		return Version{}
-	}
-	if r.err == nil {
-		r.b = r.b[1:]
-	}
-	v := Version{Wall: r.varint()}
-	l := r.uvarint()
-	if l > math.MaxUint32 {
-		r.err = errors.New("logical counter exceeds 32 bits")
-	}
-	v.Logical = uint32(l)
-	n := r.uvarint()
-	if r.err == nil && (n == 0 || n > MaxNodeBytes || n > uint64(len(r.b))) {
-		r.err = fmt.Errorf("bad node name length %d", n)
-	}
-	if r.err != nil {
-		return Version{}
-	}
-	v.Node = string(r.b[:n])
-	r.b = r.b[n:]
-	return v
-}
-
-func decodeRecordVersion(b []byte) (Version, error) {
-	r := recordReader{b: b}
-	v := r.version()
-	return v, r.err
-}
-
-func decodeRecord(key, b []byte) (Entry, error) {
-	r := recordReader{b: b}
-	e := Entry{Key: string(key), Version: r.version(), Flags: r.uvarint()}
-	if r.err == nil {
-		switch {
-		case len(r.b) == 0:
-			r.err = errors.New("truncated")
-		case r.b[0] == 1 && len(r.b) == 1:
-			e.Deleted = true
-		case r.b[0] == 0:
-			if len(r.b) > 1 {
-				e.Value = append([]byte(nil), r.b[1:]...)
-			}
-		default:
-			r.err = errors.New("bad deleted flag")
+		meta := tx.Bucket(bucketMeta)
+		if err := setVersion(meta, metaClock, clock); err != nil {
+			return err
 		}
+		return setVersion(meta, metaFloor, floor)
+	})
+	if err != nil {
+		return fmt.Errorf("configsync: write clock repair to %s: %w", d.path, err)
 	}
-	if r.err == nil {
-		if err := checkKeyForm(e.Key); err != nil {
-			r.err = err
-		}
-	}
-	if r.err != nil {
-		return Entry{}, fmt.Errorf("record of key %q: %v", key, r.err)
-	}
-	return e, nil
+	return nil
 }

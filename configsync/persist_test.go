@@ -65,8 +65,9 @@ func TestPersistRestartRestoresEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Restart with the wall clock set back an hour.
-	fake2 := clock.NewFake(time.Unix(1_700_000_000, 0).Add(time.Hour))
+	// Restart with the wall clock set back 30s (within kv.max_clock_skew;
+	// beyond it, see TestPersistClockBeyondBoundRestamped).
+	fake2 := clock.NewFake(fake.Now().Add(-30 * time.Second))
 	s2 := openAt(t, dir, fake2)
 	defer s2.Close()
 	after := s2.Stats()
@@ -154,7 +155,7 @@ func TestPersistCorruptDatabase(t *testing.T) {
 	}{
 		{"garbage", func(t *testing.T, path string) {
 			os.WriteFile(path, []byte(strings.Repeat("not a database ", 1000)), 0o600)
-		}, "invalid"},
+		}, "not a bbolt database"},
 		{"short", func(t *testing.T, path string) {
 			os.WriteFile(path, []byte("tiny"), 0o600)
 		}, "too short"},
@@ -220,5 +221,79 @@ func TestPersistLockedByAnotherStore(t *testing.T) {
 	_, err := Open(Config{Node: "n1", DataDir: dir})
 	if err == nil || !strings.Contains(err.Error(), "locked") {
 		t.Fatalf("second Open = %v", err)
+	}
+}
+
+// A store written while the wall clock was an hour ahead, reopened with
+// the clock right: the persisted clock is not restored as it was; every
+// entry held beyond the bound is stamped again now with its content
+// kept, so nothing acknowledged is lost and every key is writable with a
+// current version.
+func TestPersistClockBeyondBoundRestamped(t *testing.T) {
+	dir := t.TempDir()
+	t0 := time.Unix(1_700_000_000, 0)
+	ahead := clock.NewFake(t0.Add(time.Hour))
+	s := openAt(t, dir, ahead)
+	ctx := context.Background()
+	s.Put(ctx, "a", []byte("1"), 3)
+	s.Put(ctx, "b", []byte("2"), 0)
+	s.Put(ctx, "c", []byte("3"), 0)
+	s.Delete(ctx, "c")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	right := clock.NewFake(t0)
+	s = openAt(t, dir, right)
+	st := s.Stats()
+	if st.Restamped != 3 || st.Clock.Wall > t0.UnixMilli()+defaultMaxClockSkew.Milliseconds() {
+		t.Fatalf("restamped %d, clock %v; want 3 entries restamped and the clock within the bound of %d", st.Restamped, st.Clock, t0.UnixMilli())
+	}
+	for k, v := range map[string]string{"a": "1", "b": "2"} {
+		r, err := s.Get(k)
+		if err != nil || string(r.Value) != v || r.Version.Wall != t0.UnixMilli() || r.Version.Node != "n1" {
+			t.Fatalf("Get(%s) = %+v, %v; want %q restamped at %d", k, r, err, v, t0.UnixMilli())
+		}
+	}
+	if r, _ := s.Get("a"); r.Flags != 3 {
+		t.Fatal("flags lost in the restamp")
+	}
+	if _, err := s.Get("c"); !errors.Is(err, ErrNotFound) {
+		t.Fatal("a deleted key came back in the restamp")
+	}
+	r, err := s.Put(ctx, "a", []byte("new"), 0)
+	if err != nil || r.Version.Wall != t0.UnixMilli() {
+		t.Fatalf("put after restamp: %+v, %v", r, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The repair reached the disk: the next open restamps nothing, and the
+	// put survived.
+	s = openAt(t, dir, right)
+	defer s.Close()
+	if st := s.Stats(); st.Restamped != 0 {
+		t.Fatalf("restamped %d again on the next open", st.Restamped)
+	}
+	if r, _ := s.Get("a"); string(r.Value) != "new" {
+		t.Fatalf("Get(a) = %q after reopen, want the put after the restamp", r.Value)
+	}
+}
+
+// A wall clock that steps back beyond the bound while the agent runs is
+// repaired before the next write: the write is kept and wins.
+func TestStoreClockStepBackRepairedBeforeWrite(t *testing.T) {
+	dir := t.TempDir()
+	fake := clock.NewFake(time.Unix(1_700_000_000, 0).Add(time.Hour))
+	s := openAt(t, dir, fake)
+	defer s.Close()
+	ctx := context.Background()
+	s.Put(ctx, "k", []byte("old"), 0)
+	fake.Advance(-time.Hour) // the wall clock steps back
+	r, err := s.Put(ctx, "k", []byte("new"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Get("k"); string(got.Value) != "new" || r.Version.Wall != fake.Now().UnixMilli() {
+		t.Fatalf("after the clock stepped back an hour, Put returned %v and Get %q", r.Version, got.Value)
 	}
 }

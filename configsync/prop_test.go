@@ -118,11 +118,11 @@ func (m *refModel) absentBelow(e Entry) bool {
 
 func TestPropStateMatchesModel(t *testing.T) {
 	keys := []string{"a", "a/b", "a/c", "b", "b/x"}
-	const ttl = 1000
+	const ttl, skew = 1000, 200
 	rapid.Check(t, func(t *rapid.T) {
-		s, _ := NewState(StateConfig{Node: "self", TombstoneTTL: ttl * time.Millisecond})
+		s, _ := NewState(StateConfig{Node: "self", TombstoneTTL: ttl * time.Millisecond, MaxClockSkew: skew * time.Millisecond})
 		m := &refModel{ttl: ttl, entries: map[string]Entry{}, marks: map[string]mark{}}
-		now := int64(10)
+		now := int64(2000)
 		var maxSeen Version // every version issued or observed
 		lastIndex := uint64(0)
 		remote := rapid.Custom(func(t *rapid.T) Entry {
@@ -207,7 +207,12 @@ func TestPropStateMatchesModel(t *testing.T) {
 				history = append(history, es...)
 				out := s.Step(&Update{From: "p", Entries: es}, now)
 				var rejected []KeyVersion
+				future := 0
 				for _, e := range es {
+					if e.Version.Wall > now+skew {
+						future++ // refused, not observed
+						continue
+					}
 					observe(e.Version)
 					old, ok := m.entries[e.Key]
 					switch {
@@ -225,6 +230,16 @@ func TestPropStateMatchesModel(t *testing.T) {
 				}
 				if !slices.Equal(got, rejected) {
 					t.Fatalf("rejects %v, want %v", got, rejected)
+				}
+				if out.Future != future {
+					t.Fatalf("refused %d future versions, want %d", out.Future, future)
+				}
+			},
+			"summary": func(t *rapid.T) {
+				f := Version{Wall: now + rapid.Int64Range(-1500, 300).Draw(t, "floor age"), Node: "p"}
+				s.Step(&Summary{Node: "p", Root: 1, Count: 1, Floor: f}, now)
+				if s.Floor() != m.floor {
+					t.Fatalf("floor %v after a summary with floor %v, want %v (a summary never sets the floor)", s.Floor(), f, m.floor)
 				}
 			},
 			"gc": func(t *rapid.T) {
@@ -257,7 +272,15 @@ func TestPropStateMatchesModel(t *testing.T) {
 			"reject": func(t *rapid.T) {
 				k := rapid.SampledFrom(keys).Draw(t, "key")
 				v := Version{Wall: now + rapid.Int64Range(-1500, 300).Draw(t, "age"), Node: "p"}
-				s.Step(&Reject{From: "p", Items: []KeyVersion{{Key: k, Version: v}}}, now)
+				floor := Version{Wall: v.Wall + rapid.Int64Range(-50, 50).Draw(t, "floor"), Node: "p"}
+				out := s.Step(&Reject{From: "p", Floor: floor, Items: []KeyVersion{{Key: k, Version: v}}}, now)
+				honoured := floor.Wall <= now-ttl+skew && v.Compare(floor) <= 0
+				if out.RejectIgnored == honoured {
+					t.Fatalf("Reject of %v with floor %v at %d: ignored=%v", v, floor, now, out.RejectIgnored)
+				}
+				if !honoured {
+					return
+				}
 				collected = append(collected, Entry{Key: k, Value: []byte("1"), Version: v})
 				if old, ok := m.entries[k]; ok && old.Version.Compare(v) <= 0 {
 					delete(m.entries, k)
@@ -304,7 +327,7 @@ func TestPropStateMatchesModel(t *testing.T) {
 				for _, r := range got {
 					e := r.Entry
 					kh := keyHash(e.Key)
-					fresh.add(&record{Entry: e, kh: kh, eh: entryHash(kh, &e)})
+					fresh.add(newRecord(e, 0, kh))
 				}
 				if fresh.root != s.Root() {
 					t.Fatal("digest differs from a rebuilt one")

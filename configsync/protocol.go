@@ -21,15 +21,27 @@ package configsync
 //	SyncBuckets (256 × 4-byte hashes)     →
 //	                                       ← SyncGroups (differing buckets' 16 × 2-byte group hashes)
 //	SyncLeaves (differing groups' 16 × 2-byte leaf hashes) →
-//	                                       ← SyncKeys (differing leaves' (key hash, version) lists)
+//	                                       ← SyncKeys (differing leaves' (key hash, version, content hash) lists)
 //	SyncEntries (entries the responder lacks or has older; Want = key hashes wanted back) →
 //	                                       ← SyncEntries (the wanted entries)
 //
 // Truncated hashes are salted per session, so a collision hides a
-// difference for one session only. A peer whose Summary says it is empty
-// (a join) gets every entry in SyncEntries chunks at once. Entries
-// rejected by the floor go back as a Reject, and the sender drops its
-// copy.
+// difference for one session only. Entry hashes cover content, and
+// SyncKeys lists a content hash with each version, so two replicas holding
+// one version with different content converge too. A peer whose Summary
+// says it is empty (a join) gets every entry in SyncEntries chunks,
+// streamed one after another (Output.Transfer). Entries rejected by the
+// floor go back as a Reject naming the floor that refused them; the
+// sender drops its copies if that floor is plausible (old enough to be a
+// real floor) and covers every item. Summaries carry the floor: an empty
+// store that hears a plausible floor holds back entries below it from
+// other senders until that peer's full transfer ends, and then adopts the
+// floor the transfer ends with, so a joiner neither brings back a key the
+// cluster collected nor rejects an old key it merely lacks.
+//
+// Versions are bounded: an entry whose wall time is more than
+// MaxClockSkew ahead of the receiver's clock is refused (not applied,
+// relayed, fetched or observed by the clock) and counted.
 
 // Kind is the type byte of a message.
 type Kind uint8
@@ -159,10 +171,12 @@ type SyncLeaves struct {
 	Groups  []GroupLeaves
 }
 
-// HashVersion summarises one entry: its key hash and version.
+// HashVersion summarises one entry: its key hash, version and content
+// hash (salted and truncated with the session's salt).
 type HashVersion struct {
 	Hash    uint64
 	Version Version
+	Content uint32
 }
 
 // LeafKeys lists the sender's entries in one leaf (bucket<<8 | leaf); an
@@ -177,6 +191,7 @@ type LeafKeys struct {
 type SyncKeys struct {
 	From    string
 	Session uint64
+	Salt    uint64
 	Leaves  []LeafKeys
 }
 
@@ -187,6 +202,12 @@ type SyncEntries struct {
 	Session uint64
 	Entries []Entry
 	Want    []uint64
+	// Final marks the last message of a full transfer; Floor is then the
+	// sender's floor, which a joiner adopts if all Total entries of the
+	// transfer arrived.
+	Final bool
+	Floor Version
+	Total uint64
 }
 
 // KeyVersion names one version of a key.
@@ -196,10 +217,14 @@ type KeyVersion struct {
 }
 
 // Reject tells a sender that its entries for keys absent here are at or
-// below the tombstone floor: it must drop its copies (they may be stale
-// copies of keys deleted and collected here).
+// below the tombstone floor (or a key's mark): it drops its copies (they
+// may be stale copies of keys deleted and collected here), provided Floor
+// is plausible and covers every item.
 type Reject struct {
-	From  string
+	From string
+	// Floor is the greatest floor (tombstone floor or key mark) that
+	// refused an item.
+	Floor Version
 	Items []KeyVersion
 }
 
@@ -244,8 +269,24 @@ type Output struct {
 	// Rejected counts entries refused by the floor (a Reject is in
 	// Replies).
 	Rejected int
-	// SkewMs is the greatest amount a received version was ahead of now.
+	// SkewMs is the greatest amount an accepted version was ahead of now.
 	SkewMs int64
+	// Future counts versions refused for being more than MaxClockSkew
+	// ahead of now; FutureMs is the greatest such lead and FutureOrigin
+	// the origin node of that version.
+	Future       int
+	FutureMs     int64
+	FutureOrigin string
+	// RejectIgnored is set when a Reject was not honoured (implausible
+	// floor, or an item above it).
+	RejectIgnored bool
+	// HeldBack counts entries a joiner held back (see State.joinFloor).
+	HeldBack int
+	// MetaChanged is set when the floor rose (persist it).
+	MetaChanged bool
+	// Transfer: stream every entry to To (a peer whose summary says it
+	// is empty) with TransferChunk, one message after another.
+	Transfer bool
 	// SyncStarted is set when this step opened a sync session or a full
 	// transfer.
 	SyncStarted bool
@@ -287,20 +328,23 @@ func (s *State) Step(m Message, nowMs int64) Output {
 	case *SyncLeaves:
 		return s.stepLeaves(m)
 	case *SyncKeys:
-		return s.stepKeys(m)
+		return s.stepKeys(m, nowMs)
 	case *SyncEntries:
 		return s.stepEntries(m, nowMs)
 	case *Reject:
-		return Output{To: m.From, Removed: s.dropRejected(m.Items, nowMs)}
+		removed, ignored := s.dropRejected(m, nowMs)
+		return Output{To: m.From, Removed: removed, RejectIgnored: ignored}
 	}
 	return Output{}
 }
 
 // merge applies entries and fills the common parts of out.
 func (s *State) merge(out *Output, entries []Entry, nowMs int64) {
-	res := s.Merge(entries, nowMs)
+	res := s.mergeFrom(out.To, entries, nowMs)
 	out.Accepted = res.Accepted
+	out.HeldBack = res.HeldBack
 	out.SkewMs = res.SkewMs
+	out.Future, out.FutureMs, out.FutureOrigin = res.Future, res.FutureMs, res.FutureOrigin
 	out.Rejected = len(res.Rejected)
 	for _, r := range res.Accepted {
 		if f, ok := s.fetching[r.Key]; ok && r.Version.Compare(f.v) >= 0 {
@@ -309,12 +353,16 @@ func (s *State) merge(out *Output, entries []Entry, nowMs int64) {
 	}
 	if len(res.Rejected) > 0 {
 		items := make([]KeyVersion, len(res.Rejected))
+		var floor Version
 		for i, e := range res.Rejected {
 			items[i] = KeyVersion{Key: e.Key, Version: e.Version}
+			if f, _ := s.rejectFloor(e); f.Compare(floor) > 0 {
+				floor = f
+			}
 		}
 		out.Replies = append(out.Replies, chunkBy(items, s.cfg.ChunkBytes,
 			func(it KeyVersion) int { return len(it.Key) + len(it.Version.Node) + 24 },
-			func(part []KeyVersion) Message { return &Reject{From: s.cfg.Node, Items: part} })...)
+			func(part []KeyVersion) Message { return &Reject{From: s.cfg.Node, Floor: floor, Items: part} })...)
 	}
 }
 
@@ -336,6 +384,11 @@ func (s *State) wants(key string, v Version) bool {
 }
 
 func (s *State) stepAnnounce(m *Announce, nowMs int64) Output {
+	if skew := m.Version.Wall - nowMs; skew > s.skewMs {
+		var res MergeResult
+		res.refuseFuture(m.Version, skew)
+		return Output{Future: res.Future, FutureMs: res.FutureMs, FutureOrigin: res.FutureOrigin}
+	}
 	if !s.wants(m.Key, m.Version) {
 		return Output{}
 	}
@@ -362,6 +415,7 @@ func (s *State) stepFetch(m *Fetch) Output {
 // side with the smaller name, or the non-empty side when the other is
 // empty (it sends everything at once).
 func (s *State) stepSummary(m *Summary, nowMs int64) Output {
+	s.heardFloor(m.Node, m.Floor, nowMs)
 	if m.Root == s.tree.root {
 		return Output{}
 	}
@@ -373,13 +427,7 @@ func (s *State) stepSummary(m *Summary, nowMs int64) Output {
 		sum := s.Summary()
 		out.Replies = []Message{&sum}
 	case m.Count == 0 && s.tree.entries > 0:
-		s.sessions++
-		var all []Entry
-		s.order.Ascend(func(r *record) bool {
-			all = append(all, r.Entry)
-			return true
-		})
-		out.Replies = s.entryChunks(s.sessions, all, nil)
+		out.Transfer = true
 		out.SyncStarted = true
 	case s.tree.entries == 0 || m.Count == 0:
 	case m.Probe || s.cfg.Node < m.Node:
@@ -451,7 +499,7 @@ func (s *State) stepLeaves(m *SyncLeaves) Output {
 			id := uint16(b)<<8 | uint16(leaf)
 			lk := LeafKeys{Leaf: id}
 			for _, r := range s.tree.leafRecords(id) {
-				lk.Keys = append(lk.Keys, HashVersion{Hash: r.kh, Version: r.Version})
+				lk.Keys = append(lk.Keys, HashVersion{Hash: r.kh, Version: r.Version, Content: salted32(r.ch, m.Salt)})
 			}
 			leaves = append(leaves, lk)
 		}
@@ -460,13 +508,30 @@ func (s *State) stepLeaves(m *SyncLeaves) Output {
 		return Output{}
 	}
 	return Output{To: m.From, Replies: chunkBy(leaves, s.cfg.ChunkBytes,
-		func(lk LeafKeys) int { return 4 + len(lk.Keys)*24 },
-		func(part []LeafKeys) Message { return &SyncKeys{From: s.cfg.Node, Session: m.Session, Leaves: part} })}
+		func(lk LeafKeys) int { return 4 + len(lk.Keys)*28 },
+		func(part []LeafKeys) Message {
+			return &SyncKeys{From: s.cfg.Node, Session: m.Session, Salt: m.Salt, Leaves: part}
+		})}
 }
 
-func (s *State) stepKeys(m *SyncKeys) Output {
+func (s *State) stepKeys(m *SyncKeys, nowMs int64) Output {
+	var out Output
 	var send []Entry
 	var want []uint64
+	// wantNewer asks for a peer's version unless it is beyond the skew
+	// bound: it would be refused on arrival.
+	wantNewer := func(hv HashVersion) {
+		if skew := hv.Version.Wall - nowMs; skew > s.skewMs {
+			var res MergeResult
+			res.refuseFuture(hv.Version, skew)
+			out.Future += res.Future
+			if res.FutureMs > out.FutureMs {
+				out.FutureMs, out.FutureOrigin = res.FutureMs, res.FutureOrigin
+			}
+			return
+		}
+		want = append(want, hv.Hash)
+	}
 	// mentioned holds our records the peer listed; keyed by record, so
 	// it never grows beyond our own leaf whatever the peer sends.
 	mentioned := make(map[*record]struct{})
@@ -478,7 +543,7 @@ func (s *State) stepKeys(m *SyncKeys) Output {
 			}
 			r := s.tree.byKeyHash(hv.Hash)
 			if r == nil {
-				want = append(want, hv.Hash)
+				wantNewer(hv)
 				continue
 			}
 			if _, dup := mentioned[r]; dup {
@@ -487,9 +552,14 @@ func (s *State) stepKeys(m *SyncKeys) Output {
 			mentioned[r] = struct{}{}
 			switch c := hv.Version.Compare(r.Version); {
 			case c > 0:
-				want = append(want, hv.Hash)
+				wantNewer(hv)
 			case c < 0:
 				send = append(send, r.Entry)
+			case hv.Content != salted32(r.ch, m.Salt):
+				// One version, two contents: each side gets the other's
+				// and Merge's content tie-break picks the same one.
+				send = append(send, r.Entry)
+				want = append(want, hv.Hash)
 			}
 		}
 		for _, r := range s.tree.leafRecords(lk.Leaf) {
@@ -499,14 +569,53 @@ func (s *State) stepKeys(m *SyncKeys) Output {
 		}
 	}
 	if len(send) == 0 && len(want) == 0 {
-		return Output{}
+		return out
 	}
-	return Output{To: m.From, Replies: s.entryChunks(m.Session, send, want)}
+	out.To = m.From
+	out.Replies = s.entryChunks(m.Session, send, want)
+	return out
+}
+
+// TransferChunk returns the next message of a full transfer (Output.
+// Transfer): the entries from key from on (all of them for ""), up to
+// ChunkBytes, and the key the next chunk starts at; done when none is
+// left. sent is how many entries the earlier chunks carried (the final
+// one announces the total). The driver sends one chunk before it asks for
+// the next, so a transfer is paced by the network and never fills a
+// queue; entries changed meanwhile reach the peer by gossip or
+// anti-entropy.
+func (s *State) TransferChunk(session uint64, from string, sent uint64) (m *SyncEntries, next string, done bool) {
+	m = &SyncEntries{From: s.cfg.Node, Session: session}
+	size := 0
+	done = true
+	s.order.AscendGreaterOrEqual(&record{Entry: Entry{Key: from}}, func(r *record) bool {
+		if n := r.size(); len(m.Entries) > 0 && size+n > s.cfg.ChunkBytes {
+			next, done = r.Key, false
+			return false
+		}
+		size += r.size()
+		m.Entries = append(m.Entries, r.Entry)
+		return true
+	})
+	if done {
+		m.Final, m.Floor, m.Total = true, s.floor, sent+uint64(len(m.Entries))
+	}
+	return m, next, done
+}
+
+// NewSession numbers a sync session or transfer started here.
+func (s *State) NewSession() uint64 {
+	s.sessions++
+	return s.sessions
 }
 
 func (s *State) stepEntries(m *SyncEntries, nowMs int64) Output {
 	out := Output{To: m.From}
+	s.countJoin(m)
 	s.merge(&out, m.Entries, nowMs)
+	if m.Final {
+		out.MetaChanged = s.transferDone(m, nowMs)
+	}
 	if n := len(out.Accepted); n > 0 && n <= s.cfg.RegossipSyncMax {
 		for _, r := range out.Accepted {
 			out.Gossip = append(out.Gossip, r.Entry)

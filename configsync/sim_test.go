@@ -71,7 +71,7 @@ func newSim(t *testing.T, seed uint64, opt simOptions) *sim {
 		byName: map[string]*simNode{}, group: map[string]int{}, now: 1_700_000_000_000, writes: map[string]Entry{}, kinds: map[Kind]int{}}
 	for i := range opt.nodes {
 		name := fmt.Sprintf("node-%02d", i)
-		st, err := NewState(StateConfig{Node: name, TombstoneTTL: opt.ttl, GossipBudget: 300, ChunkBytes: 4096, Seed: seed + uint64(i)})
+		st, err := NewState(StateConfig{Node: name, TombstoneTTL: opt.ttl, GossipBudget: 300, ChunkBytes: 4096, Seed: seed + uint64(i), MaxClockSkew: min(5*time.Second, opt.ttl/2)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,6 +208,11 @@ func (s *sim) deliver(pk simPacket) {
 	}
 	for _, e := range out.Gossip {
 		s.gossip(n, e, false, out.Forward, m.Sender())
+	}
+	if out.Transfer {
+		for _, c := range transferAll(n.st, out.To) {
+			s.send(n.st.Node(), c.to, c.data, true)
+		}
 	}
 }
 

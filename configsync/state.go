@@ -30,6 +30,12 @@ type StateConfig struct {
 	// one message brings at most this many (default 256; negative never).
 	// Bulk transfers (a join) are not re-gossiped: anti-entropy spreads them.
 	RegossipSyncMax int
+	// MaxClockSkew (kv.max_clock_skew) is how far ahead of this node's
+	// clock a remote version's wall time may be (default 1m). Versions
+	// beyond it are refused: not applied, relayed or observed by the
+	// clock. Floors and Rejects are plausible only if at least
+	// TombstoneTTL - MaxClockSkew old.
+	MaxClockSkew time.Duration
 	// Seed varies the salts of sync sessions.
 	Seed uint64
 }
@@ -39,6 +45,7 @@ const (
 	defaultGossipBudget = 1200
 	defaultChunkBytes   = 4 << 20
 	defaultRegossipSync = 256
+	defaultMaxClockSkew = time.Minute
 	// fetchRetryMs: a pending fetch of a key suppresses new fetches of the
 	// same or an older version for this long.
 	fetchRetryMs = 5000
@@ -46,6 +53,9 @@ const (
 	maxMarks = 1 << 20
 	// maxFetching bounds pending fetches.
 	maxFetching = 1 << 14
+	// joinHoldMs bounds how long a joiner holds back entries below the
+	// floor it heard while waiting for that peer's full transfer.
+	joinHoldMs = 60_000
 )
 
 func (c StateConfig) withDefaults() StateConfig {
@@ -64,6 +74,9 @@ func (c StateConfig) withDefaults() StateConfig {
 	if c.RegossipSyncMax == 0 {
 		c.RegossipSyncMax = defaultRegossipSync
 	}
+	if c.MaxClockSkew == 0 {
+		c.MaxClockSkew = defaultMaxClockSkew
+	}
 	return c
 }
 
@@ -77,6 +90,9 @@ func (c StateConfig) validate() error {
 	if c.TombstoneTTL < time.Millisecond {
 		return fmt.Errorf("configsync: kv.tombstone_ttl is %v, must be at least 1ms", c.TombstoneTTL)
 	}
+	if c.MaxClockSkew < time.Millisecond || c.MaxClockSkew >= c.TombstoneTTL {
+		return fmt.Errorf("configsync: kv.max_clock_skew is %v, must be at least 1ms and below kv.tombstone_ttl (%v)", c.MaxClockSkew, c.TombstoneTTL)
+	}
 	if c.GossipBudget < 64 {
 		return fmt.Errorf("configsync: gossip budget is %d bytes, must be at least 64", c.GossipBudget)
 	}
@@ -86,19 +102,34 @@ func (c StateConfig) validate() error {
 	return nil
 }
 
-// record is an entry in the State with its cached hashes.
+// record is an entry in the State with its cached hashes: of the key, of
+// the content (value, flags, deleted) and of the whole entry.
 type record struct {
 	Entry
-	index  uint64
-	kh, eh uint64
+	index      uint64
+	kh, ch, eh uint64
+}
+
+// newRecord makes a record of e with its hashes; kh is the key hash when
+// known (0 computes it).
+func newRecord(e Entry, index, kh uint64) *record {
+	if kh == 0 {
+		kh = keyHash(e.Key)
+	}
+	r := &record{Entry: e, index: index, kh: kh, ch: contentHash(&e)}
+	r.eh = entryHash(r.kh, r.ch, &r.Entry)
+	return r
 }
 
 func (r *record) rec() Record { return Record{Entry: r.Entry, Index: r.index} }
 
-// mark remembers a version with the local time it was set.
+// mark remembers a version with the local time it was set. A mark kept
+// untilComplete does not expire while the store is incomplete (see
+// completeFrom).
 type mark struct {
-	v    Version
-	atMs int64
+	v             Version
+	atMs          int64
+	untilComplete bool
 }
 
 // State is the replicated store's deterministic core: entries with
@@ -108,9 +139,10 @@ type mark struct {
 // the time takes nowMs (unix milliseconds). It is not safe for concurrent
 // use; the Store serialises access.
 type State struct {
-	cfg   StateConfig
-	ttlMs int64
-	hlc   HLC
+	cfg    StateConfig
+	ttlMs  int64
+	skewMs int64
+	hlc    HLC
 
 	byKey map[string]*record
 	order *btree.BTreeG[*record]
@@ -122,6 +154,12 @@ type State struct {
 	// incoming entry for an absent key at or below it may be a stale copy
 	// of a collected key, so it is rejected.
 	floor Version
+	// completeFrom: this store holds every entry written since this wall
+	// time (0: every entry; see MarkEmpty). Only entries written since
+	// then are rejected by the floor: an older entry an empty store lacks
+	// may be a legitimate key it never received, and rejecting it would
+	// make its holders drop it.
+	completeFrom int64
 	// marks are per-key floors set when a peer's Reject made us drop an
 	// entry, so other holders of the same stale copy cannot reinstate it.
 	// They expire after the tombstone TTL.
@@ -129,6 +167,22 @@ type State struct {
 	// fetching holds announced entries being fetched.
 	fetching map[string]mark
 	sessions uint64
+	// joinFloor is a floor heard from joinFrom while this store was
+	// empty (a joiner, or a node restarted without its data). Until
+	// joinFrom's full transfer completes (then its floor is adopted) or
+	// joinHoldMs pass, entries for absent keys at or below it from other
+	// senders are held back: neither applied nor rejected, so a stale copy
+	// of a key the cluster deleted and collected does not come back here,
+	// and a legitimate old key this node merely lacks is not rejected.
+	joining   bool
+	joinFloor Version
+	joinFrom  string
+	joinAtMs  int64
+	// joinRecv counts the entries received from joinFrom per session, so
+	// a transfer's final message is trusted only when every entry it
+	// announces arrived (a chunk lost or reordered on the way must not
+	// give this store a floor over keys it lacks).
+	joinRecv map[uint64]uint64
 }
 
 // NewState returns an empty State.
@@ -140,7 +194,8 @@ func NewState(c StateConfig) (*State, error) {
 	return &State{
 		cfg:      c,
 		ttlMs:    c.TombstoneTTL.Milliseconds(),
-		hlc:      NewHLC(c.Node),
+		skewMs:   c.MaxClockSkew.Milliseconds(),
+		hlc:      NewHLC(c.Node, c.MaxClockSkew.Milliseconds()),
 		byKey:    make(map[string]*record),
 		order:    btree.NewG(32, func(a, b *record) bool { return a.Key < b.Key }),
 		tombs:    make(map[string]*record),
@@ -164,6 +219,20 @@ func (s *State) Root() uint64 { return s.tree.root }
 
 // Floor is the tombstone floor.
 func (s *State) Floor() Version { return s.floor }
+
+// MarkEmpty records that this store started empty at nowMs (a new agent,
+// or one whose data was lost): it may lack any entry written before, so
+// its floor refuses only entries written since, until a full transfer
+// from a peer completes. The driver calls it when it opens an empty store
+// and persists CompleteFrom.
+func (s *State) MarkEmpty(nowMs int64) { s.completeFrom = max(nowMs, 1) }
+
+// CompleteFrom is the time since which this store holds every entry (0:
+// always; see MarkEmpty).
+func (s *State) CompleteFrom() int64 { return s.completeFrom }
+
+// RestoreCompleteFrom loads the persisted CompleteFrom.
+func (s *State) RestoreCompleteFrom(ms int64) { s.completeFrom = ms }
 
 // Clock is the greatest version issued or observed.
 func (s *State) Clock() Version { return s.hlc.Last() }
@@ -282,7 +351,7 @@ func (s *State) PrepareDeletePrefix(prefix string, nowMs int64) []Entry {
 // ApplyLocal applies an entry made by a Prepare method. It reports false
 // when a newer version of the key arrived in between (that one stays).
 func (s *State) ApplyLocal(e Entry) (Record, bool) {
-	s.hlc.Observe(e.Version, e.Version.Wall)
+	s.hlc.advance(e.Version)
 	return s.apply(e)
 }
 
@@ -327,21 +396,52 @@ type MergeResult struct {
 	Stale int
 	// Invalid counts entries with a malformed key or node (skipped).
 	Invalid int
-	// SkewMs is the greatest amount by which a version was ahead of nowMs.
+	// SkewMs is the greatest amount by which an accepted version was
+	// ahead of nowMs.
 	SkewMs int64
+	// HeldBack counts entries a joiner held back (see State.joinFloor).
+	HeldBack int
+	// Future counts entries refused because their wall time was more than
+	// MaxClockSkew ahead of nowMs; FutureMs is the greatest such lead and
+	// FutureOrigin the origin node of that version.
+	Future       int
+	FutureMs     int64
+	FutureOrigin string
+}
+
+// refuseFuture records a version refused by the skew bound.
+func (res *MergeResult) refuseFuture(v Version, skewMs int64) {
+	res.Future++
+	if skewMs > res.FutureMs {
+		res.FutureMs, res.FutureOrigin = skewMs, v.Node
+	}
 }
 
 // Merge applies remote entries by last-writer-wins.
 func (s *State) Merge(entries []Entry, nowMs int64) MergeResult {
+	return s.mergeFrom("", entries, nowMs)
+}
+
+// mergeFrom is Merge of entries sent by from.
+func (s *State) mergeFrom(from string, entries []Entry, nowMs int64) MergeResult {
 	var res MergeResult
 	for _, e := range entries {
-		if checkKeyForm(e.Key) != nil || checkNode(e.Version.Node) != nil {
+		if checkKeyForm(e.Key) != nil || checkNode(e.Version.Node) != nil || checkWall(e.Version.Wall) != nil {
 			res.Invalid++
 			continue
 		}
-		res.SkewMs = max(res.SkewMs, s.hlc.Observe(e.Version, nowMs))
+		skew, ok := s.hlc.Observe(e.Version, nowMs)
+		if !ok {
+			res.refuseFuture(e.Version, skew)
+			continue
+		}
+		res.SkewMs = max(res.SkewMs, skew)
 		if s.byKey[e.Key] == nil && s.belowFloor(e) {
 			res.Rejected = append(res.Rejected, e)
+			continue
+		}
+		if s.byKey[e.Key] == nil && s.holdBack(from, e, nowMs) {
+			res.HeldBack++
 			continue
 		}
 		if r, ok := s.apply(e); ok {
@@ -356,11 +456,91 @@ func (s *State) Merge(entries []Entry, nowMs int64) MergeResult {
 // belowFloor reports whether an entry for an absent key could be a stale
 // copy of a collected or dropped one.
 func (s *State) belowFloor(e Entry) bool {
-	if e.Version.Compare(s.floor) <= 0 {
+	_, below := s.rejectFloor(e)
+	return below
+}
+
+// rejectFloor returns the floor that refuses e (the tombstone floor, or
+// the key's mark), if one does.
+func (s *State) rejectFloor(e Entry) (Version, bool) {
+	if e.Version.Compare(s.floor) <= 0 && e.Version.Wall >= s.completeFrom {
+		return s.floor, true
+	}
+	if m, ok := s.marks[e.Key]; ok && e.Version.Compare(m.v) <= 0 {
+		return m.v, true
+	}
+	return Version{}, false
+}
+
+// plausibleFloor reports whether f could be a floor on a correct node:
+// floors are versions of tombstones collected TombstoneTTL after their
+// wall time, so a floor less than TombstoneTTL - MaxClockSkew old is
+// forged or comes from a clock beyond the bound.
+func (s *State) plausibleFloor(f Version, nowMs int64) bool {
+	return !f.IsZero() && f.Wall <= nowMs-s.ttlMs+s.skewMs
+}
+
+// heardFloor notes a peer's summary floor: an empty store starts holding
+// back entries below it (see joinFloor) until that peer's full transfer
+// completes. A store that holds data never adopts a floor from a summary:
+// it would then reject the legitimate old keys it happens to lack, and
+// their holders would drop them.
+func (s *State) heardFloor(from string, f Version, nowMs int64) {
+	if s.tree.entries > 0 || (s.joining && nowMs-s.joinAtMs < joinHoldMs) {
+		return
+	}
+	if !f.IsZero() && !s.plausibleFloor(f, nowMs) {
+		return // forged, or a clock beyond the bound
+	}
+	if f.Compare(s.floor) <= 0 {
+		f = Version{} // nothing to hold back; still wait for the transfer
+	}
+	s.joining, s.joinFloor, s.joinFrom, s.joinAtMs = true, f, from, nowMs
+	s.joinRecv = map[uint64]uint64{}
+}
+
+// countJoin counts entries of a message from the peer a joiner waits for.
+func (s *State) countJoin(m *SyncEntries) {
+	if !s.joining || m.From != s.joinFrom {
+		return
+	}
+	if _, ok := s.joinRecv[m.Session]; ok || len(s.joinRecv) < 64 {
+		s.joinRecv[m.Session] += uint64(len(m.Entries))
+	}
+}
+
+// holdBack reports whether a joiner holds back e (an entry for an absent
+// key) from sender from.
+func (s *State) holdBack(from string, e Entry, nowMs int64) bool {
+	if !s.joining || s.joinFloor.IsZero() {
+		return false
+	}
+	if nowMs-s.joinAtMs >= joinHoldMs {
+		s.joining, s.joinFloor, s.joinFrom, s.joinRecv = false, Version{}, "", nil
+		return false
+	}
+	return from != s.joinFrom && e.Version.Compare(s.joinFloor) <= 0
+}
+
+// transferDone adopts the floor a completed full transfer ends with: this
+// store now holds everything the sender held, so what the sender would
+// reject it may reject too. Only the transfer of the peer whose floor a
+// joiner heard counts, and only when all its entries arrived.
+func (s *State) transferDone(m *SyncEntries, nowMs int64) bool {
+	if !s.joining || m.From != s.joinFrom {
+		return false
+	}
+	complete := s.joinRecv[m.Session] == m.Total
+	s.joining, s.joinFloor, s.joinFrom, s.joinRecv = false, Version{}, "", nil
+	if !complete {
+		return false
+	}
+	s.completeFrom = 0
+	if f := m.Floor; f.Compare(s.floor) <= 0 || !s.plausibleFloor(f, nowMs) {
 		return true
 	}
-	m, ok := s.marks[e.Key]
-	return ok && e.Version.Compare(m.v) <= 0
+	s.floor = m.Floor
+	return true
 }
 
 func (s *State) apply(e Entry) (Record, bool) {
@@ -372,14 +552,12 @@ func (s *State) apply(e Entry) (Record, bool) {
 		e.Value = nil
 	}
 	s.index++
-	r := &record{Entry: e, index: s.index}
+	var kh uint64
 	if old != nil {
-		r.kh = old.kh
+		kh = old.kh
 		s.unlink(old)
-	} else {
-		r.kh = keyHash(e.Key)
 	}
-	r.eh = entryHash(r.kh, &r.Entry)
+	r := newRecord(e, s.index, kh)
 	s.link(r)
 	delete(s.marks, e.Key)
 	return r.rec(), true
@@ -420,9 +598,14 @@ func (s *State) GC(nowMs int64) []Entry {
 		if e.Version.Compare(s.floor) > 0 {
 			s.floor = e.Version
 		}
+		if s.completeFrom > 0 && len(s.marks) < maxMarks {
+			// An incomplete store's floor does not cover old versions:
+			// remember this key's delete itself.
+			s.marks[e.Key] = mark{v: e.Version, atMs: nowMs, untilComplete: true}
+		}
 	}
 	for k, m := range s.marks {
-		if nowMs-m.atMs >= s.ttlMs {
+		if nowMs-m.atMs >= s.ttlMs && !(m.untilComplete && s.completeFrom > 0) {
 			delete(s.marks, k)
 		}
 	}
@@ -435,9 +618,10 @@ func (s *State) GC(nowMs int64) []Entry {
 }
 
 // Restore loads a persisted entry at startup: no floor check, the clock
-// advances past it, and it takes the given index.
+// advances past it, and it takes the given index. After restoring, the
+// driver calls Restamp, which repairs a clock restored beyond the bound.
 func (s *State) Restore(e Entry, index uint64) {
-	s.hlc.Observe(e.Version, e.Version.Wall)
+	s.hlc.advance(e.Version)
 	if old := s.byKey[e.Key]; old != nil && !e.Newer(old.Entry) {
 		return
 	}
@@ -447,22 +631,33 @@ func (s *State) Restore(e Entry, index uint64) {
 	s.index = max(saved, index)
 }
 
-// RestoreMeta loads the persisted clock, floor and index.
+// RestoreMeta loads the persisted clock, floor and index (then Restamp,
+// as after Restore).
 func (s *State) RestoreMeta(clock, floor Version, index uint64) {
-	s.hlc.Observe(clock, clock.Wall)
-	s.hlc.Observe(floor, floor.Wall)
+	s.hlc.advance(clock)
+	s.hlc.advance(floor)
 	if floor.Compare(s.floor) > 0 {
 		s.floor = floor
 	}
 	s.index = max(s.index, index)
 }
 
-// dropRejected removes entries a peer rejected: the held version must not
-// be newer than the rejected one. It marks the key so other stale copies
-// are rejected here too.
-func (s *State) dropRejected(items []KeyVersion, nowMs int64) []Record {
-	var out []Record
-	for _, it := range items {
+// dropRejected removes entries a peer rejected, if the Reject is
+// plausible: its floor is old enough to be a real floor (see
+// plausibleFloor) and every item is at or below it. Otherwise nothing is
+// dropped and ignored is true. The held version must not be newer than
+// the rejected one. Each dropped key is marked so other stale copies are
+// rejected here too.
+func (s *State) dropRejected(m *Reject, nowMs int64) (out []Record, ignored bool) {
+	if !s.plausibleFloor(m.Floor, nowMs) {
+		return nil, true
+	}
+	for _, it := range m.Items {
+		if it.Version.Compare(m.Floor) > 0 {
+			return nil, true
+		}
+	}
+	for _, it := range m.Items {
 		r := s.byKey[it.Key]
 		if r == nil || r.Version.Compare(it.Version) > 0 {
 			continue
@@ -473,6 +668,63 @@ func (s *State) dropRejected(items []KeyVersion, nowMs int64) []Record {
 			s.marks[it.Key] = mark{v: it.Version, atMs: nowMs}
 		}
 		out = append(out, Record{Entry: r.Entry, Index: s.index})
+	}
+	return out, false
+}
+
+// ClockAhead is how far this node's clock runs beyond nowMs plus
+// MaxClockSkew, in ms (0 normally; see HLC.Ahead). The driver calls
+// Restamp before a local write when it is positive.
+func (s *State) ClockAhead(nowMs int64) int64 { return s.hlc.Ahead(nowMs) }
+
+// Restamp repairs a clock that runs more than MaxClockSkew ahead of nowMs
+// (the wall clock went back, or the store was written while it was set
+// ahead): versions issued from it would be refused by every peer, and a
+// key held at such a version could not be written without issuing one.
+// The clock is reset to the greatest of nowMs and the versions held within
+// the bound; every entry held beyond the bound is stamped again as a local
+// write made now, keeping its content, so nothing acknowledged is lost
+// and every key stays writable; a floor beyond what a correct clock could
+// have collected is lowered to the plausible bound. It returns the
+// restamped records (the driver persists them, replacing the stored
+// versions, and gossips them); nil when the clock was within the bound.
+func (s *State) Restamp(nowMs int64) []Record {
+	if s.hlc.Ahead(nowMs) == 0 {
+		return nil
+	}
+	limit := nowMs + s.skewMs
+	h := NewHLC(s.cfg.Node, s.skewMs)
+	var future []*record
+	for _, r := range s.byKey {
+		if r.Version.Wall > limit {
+			future = append(future, r)
+		} else {
+			h.advance(r.Version)
+		}
+	}
+	if pf := nowMs - s.ttlMs + s.skewMs; s.floor.Wall > pf {
+		s.floor = Version{}
+		if pf > 0 {
+			s.floor = Version{Wall: pf, Node: s.cfg.Node}
+		}
+	}
+	h.advance(s.floor)
+	for k, m := range s.marks {
+		if m.v.Wall > limit {
+			delete(s.marks, k)
+		}
+	}
+	s.hlc = h
+	slices.SortFunc(future, func(a, b *record) int { return strings.Compare(a.Key, b.Key) })
+	out := make([]Record, 0, len(future))
+	for _, old := range future {
+		e := old.Entry
+		e.Version = s.hlc.Next(nowMs)
+		s.unlink(old)
+		s.index++
+		r := newRecord(e, s.index, old.kh)
+		s.link(r)
+		out = append(out, r.rec())
 	}
 	return out
 }

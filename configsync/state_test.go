@@ -241,7 +241,7 @@ func TestSummaryTieBreak(t *testing.T) {
 		t.Fatalf("b (larger) started: %+v", out)
 	}
 	// Anyone sends everything to an empty peer, and the empty one waits.
-	if out := b.Step(ptr(empty.Summary()), 1000); !out.SyncStarted || out.Replies[0].Kind() != KindSyncEntries {
+	if out := b.Step(ptr(empty.Summary()), 1000); !out.SyncStarted || !out.Transfer || out.To != "c" || len(out.Replies) != 0 {
 		t.Fatalf("no full transfer to empty peer: %+v", out)
 	}
 	if out := empty.Step(ptr(b.Summary()), 1000); len(out.Replies) != 0 {

@@ -39,17 +39,34 @@ type Stats struct {
 	// number of keys not yet on disk (waiting or being committed).
 	CommitErrors uint64
 	Pending      int
-	// MaxSkewMs and LastSkewMs: how far ahead of the local clock received
+	// MaxSkewMs and LastSkewMs: how far ahead of the local clock accepted
 	// versions were (greatest ever, and latest non-zero).
 	MaxSkewMs  int64
 	LastSkewMs int64
+	// SkewRejected counts versions refused for being more than
+	// MaxClockSkew ahead of the local clock.
+	SkewRejected uint64
+	// RejectsIgnored counts Reject messages not honoured (implausible
+	// floor, or an item above it).
+	RejectsIgnored uint64
+	// Restamped counts entries stamped again after the clock was found
+	// beyond the skew bound (State.Restamp).
+	Restamped uint64
+	// HeldBack counts entries a joiner held back below the floor it heard
+	// while waiting for that peer's full transfer.
+	HeldBack uint64
+	// TransfersDeferred counts full transfers not started because
+	// maxTransfers were queued; the peer's next summary asks again.
+	TransfersDeferred uint64
 }
 
 type counters struct {
 	sent, recv                             [numKinds][2]atomic.Uint64
 	malformed, inboxDropped, outboxDropped atomic.Uint64
 	sendErrors, rejected, dropped, syncs   atomic.Uint64
-	commitErrors                           atomic.Uint64
+	commitErrors, skewRejected             atomic.Uint64
+	rejectsIgnored, restamped              atomic.Uint64
+	transfersDeferred, heldBack            atomic.Uint64
 	maxSkew, lastSkew                      atomic.Int64
 }
 
@@ -108,5 +125,10 @@ func (s *Store) Stats() Stats {
 	st.CommitErrors = c.commitErrors.Load()
 	st.MaxSkewMs = c.maxSkew.Load()
 	st.LastSkewMs = c.lastSkew.Load()
+	st.SkewRejected = c.skewRejected.Load()
+	st.RejectsIgnored = c.rejectsIgnored.Load()
+	st.Restamped = c.restamped.Load()
+	st.TransfersDeferred = c.transfersDeferred.Load()
+	st.HeldBack = c.heldBack.Load()
 	return st
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +24,12 @@ type Store struct {
 	tr   Transport
 	disk *disk // nil in memory
 
+	// gate orders local writes (shared) against clock repair (exclusive):
+	// restamped entries replace what is on disk before any local write
+	// that could otherwise be skipped as older than a stale stored
+	// version.
+	gate sync.RWMutex
+
 	mu sync.Mutex
 	st *State
 	// dirty holds keys changed by peers or GC and not yet committed.
@@ -34,11 +39,20 @@ type Store struct {
 	indexCeil   uint64
 	watchers    watchIndex
 	lastSkewLog time.Time
+	// lastFutureLog rate-limits the log of refused future versions.
+	lastFutureLog time.Time
+	// replaceKeys and replaceMeta are restamped entries and a lowered
+	// clock or floor not yet written over the stored ones (clock repair).
+	replaceKeys map[string]struct{}
+	replaceMeta bool
+	// transferring names peers with a full transfer queued or under way.
+	transferring map[string]bool
 
 	inbox      chan []byte
 	inboxBytes atomic.Int64
 	outbox     chan outMsg
 	outBytes   atomic.Int64
+	transfers  chan string
 	commitKick chan struct{}
 	done       chan struct{} // closed by Close
 
@@ -50,6 +64,9 @@ type Store struct {
 
 	commitMu sync.Mutex // one flush at a time
 	stats    counters
+	// recent is guarded by mu; lag is lock-free (recent.go).
+	recent recentRing
+	lag    lagHists
 }
 
 type dirtyOp struct {
@@ -76,25 +93,29 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		cfg:        cfg,
-		log:        cfg.Logger.With("component", "configsync"),
-		clk:        cfg.Clock,
-		tr:         cfg.Transport,
-		st:         st,
-		dirty:      make(map[string]dirtyOp),
-		inbox:      make(chan []byte, cfg.InboxMessages),
-		outbox:     make(chan outMsg, cfg.OutboxMessages),
-		commitKick: make(chan struct{}, 1),
-		done:       make(chan struct{}),
-		runDone:    make(chan struct{}),
+		cfg:          cfg,
+		log:          cfg.Logger.With("component", "configsync"),
+		clk:          cfg.Clock,
+		tr:           cfg.Transport,
+		st:           st,
+		dirty:        make(map[string]dirtyOp),
+		replaceKeys:  make(map[string]struct{}),
+		transferring: make(map[string]bool),
+		transfers:    make(chan string, maxTransfers),
+		inbox:        make(chan []byte, cfg.InboxMessages),
+		outbox:       make(chan outMsg, cfg.OutboxMessages),
+		commitKick:   make(chan struct{}, 1),
+		done:         make(chan struct{}),
+		runDone:      make(chan struct{}),
 	}
 	if cfg.DataDir == "" {
+		st.MarkEmpty(s.nowMs())
 		return s, nil
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("configsync: data dir: %w", err)
 	}
-	d, err := openDisk(filepath.Join(cfg.DataDir, DBFile), cfg.BatchDelay)
+	d, err := openDisk(cfg.DataDir, cfg.BatchDelay)
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +123,9 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		d.close()
 		return nil, err
+	}
+	if ds.migrated != 0 {
+		s.log.Info("migrated the database to the current schema (checksummed records)", "path", d.path, "from_schema", ds.migrated, "schema", schemaVersion)
 	}
 	if ds.node != "" && ds.node != cfg.Node {
 		s.log.Warn("database was written by another node name", "path", d.path, "was", ds.node, "now", cfg.Node)
@@ -113,9 +137,22 @@ func Open(cfg Config) (*Store, error) {
 		st.Restore(e, restored)
 	}
 	st.RestoreMeta(ds.clock, ds.floor, restored)
+	if ds.fresh {
+		st.MarkEmpty(s.nowMs())
+	} else {
+		st.RestoreCompleteFrom(ds.completeFrom)
+	}
 	s.disk = d
 	s.indexCeil = restored + indexLease
-	if err := d.commit(cfg.Node, nil, nil, st.Clock(), st.Floor(), s.indexCeil); err != nil {
+	if err := s.repairClock(); err != nil {
+		d.close()
+		return nil, err
+	}
+	if err := d.commit(cfg.Node, nil, nil, st.Clock(), st.Floor(), s.indexCeil, st.CompleteFrom()); err != nil {
+		d.close()
+		return nil, err
+	}
+	if err := d.markHeld(); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -156,38 +193,63 @@ func (s *Store) Delete(ctx context.Context, key string) (Record, error) {
 
 // writeOne prepares one local entry under the lock and commits it durably.
 func (s *Store) writeOne(ctx context.Context, prepare func(nowMs int64) (Entry, error)) (Record, error) {
-	if err := s.writable(ctx); err != nil {
-		return Record{}, err
-	}
-	s.mu.Lock()
-	e, err := prepare(s.nowMs())
-	s.mu.Unlock()
-	if err != nil {
-		return Record{}, err
-	}
-	recs, err := s.commitLocal([]Entry{e})
-	if err != nil {
-		return Record{}, err
-	}
-	return recs[0], nil
+	var rec Record
+	err := s.write(ctx, func(nowMs int64) ([]Entry, error) {
+		e, err := prepare(nowMs)
+		if err != nil {
+			return nil, err
+		}
+		return []Entry{e}, nil
+	}, func(recs []Record) { rec = recs[0] })
+	return rec, err
 }
 
 // DeletePrefix deletes every live key under prefix ("" is everything) in
 // one durable transaction and returns how many it deleted.
 func (s *Store) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+	n := 0
+	err := s.write(ctx, func(nowMs int64) ([]Entry, error) {
+		return s.st.PrepareDeletePrefix(prefix, nowMs), nil
+	}, func(recs []Record) { n = len(recs) })
+	return n, err
+}
+
+// write prepares local entries under the lock (with a clock within the
+// skew bound, repaired first if need be) and commits them durably; done
+// receives the committed records.
+func (s *Store) write(ctx context.Context, prepare func(nowMs int64) ([]Entry, error), done func([]Record)) error {
 	if err := s.writable(ctx); err != nil {
-		return 0, err
+		return err
 	}
-	s.mu.Lock()
-	es := s.st.PrepareDeletePrefix(prefix, s.nowMs())
-	s.mu.Unlock()
-	if len(es) == 0 {
-		return 0, nil
+	for attempt := 0; ; attempt++ {
+		if err := s.repairClock(); err != nil {
+			return err
+		}
+		s.gate.RLock()
+		s.mu.Lock()
+		now := s.nowMs()
+		if s.clockNeedsRepairLocked(now) {
+			s.mu.Unlock()
+			s.gate.RUnlock()
+			if attempt == 3 {
+				return fmt.Errorf("configsync: the clock keeps running ahead of the wall clock beyond kv.max_clock_skew")
+			}
+			continue
+		}
+		es, err := prepare(now)
+		s.mu.Unlock()
+		if err != nil || len(es) == 0 {
+			s.gate.RUnlock()
+			return err
+		}
+		recs, err := s.commitLocal(es)
+		s.gate.RUnlock()
+		if err != nil {
+			return err
+		}
+		done(recs)
+		return nil
 	}
-	if _, err := s.commitLocal(es); err != nil {
-		return 0, err
-	}
-	return len(es), nil
 }
 
 func (s *Store) writable(ctx context.Context) error {
@@ -196,6 +258,16 @@ func (s *Store) writable(ctx context.Context) error {
 	}
 	if s.isClosed() {
 		return ErrClosed
+	}
+	if f := s.cfg.ClockOffset; f != nil {
+		if off, ok := f(); ok && (off > s.cfg.MaxClockSkew || off < -s.cfg.MaxClockSkew) {
+			dir := "ahead of"
+			if off < 0 {
+				dir, off = "behind", -off
+			}
+			return errorf(ErrClockOffset, "this agent's clock is %v %s its peers' (kv.max_clock_skew is %v): writes are refused, since peers would refuse them or this agent refuses theirs, until the clock is fixed (check NTP)",
+				off.Round(time.Millisecond), dir, s.cfg.MaxClockSkew)
+		}
 	}
 	return nil
 }
@@ -221,6 +293,7 @@ func (s *Store) commitLocal(es []Entry) ([]Record, error) {
 		recs[i] = Record{Entry: e, Index: r.Index}
 	}
 	s.notify(changed)
+	s.recordLocked(changed, PathLocal)
 	pending := s.needFlushLocked()
 	s.mu.Unlock()
 	if pending {
@@ -391,6 +464,9 @@ func (s *Store) Run(ctx context.Context) error {
 	wg.Go(func() { s.commitLoop(ctx) })
 	wg.Go(func() { s.gcLoop(ctx) })
 	wg.Go(func() { s.probeLoop(ctx) })
+	for range s.cfg.SendWorkers {
+		wg.Go(func() { s.transferLoop(ctx) })
+	}
 	wg.Wait()
 	return s.flush()
 }
@@ -439,6 +515,9 @@ func (s *Store) process(b []byte) {
 		return
 	}
 	s.stats.countReceived(b)
+	if err := s.repairClock(); err != nil {
+		s.log.Error("clock repair failed; local writes fail until it succeeds", "err", err)
+	}
 	now := s.nowMs()
 	s.mu.Lock()
 	out := s.st.Step(m, now)
@@ -453,6 +532,7 @@ func (s *Store) process(b []byte) {
 	}
 	s.notify(out.Accepted)
 	s.notify(out.Removed)
+	s.recordLocked(out.Accepted, arrivalPath(m))
 	var msgs [][]byte
 	for _, e := range out.Gossip {
 		msgs = append(msgs, s.broadcastLocked(e, false))
@@ -461,12 +541,37 @@ func (s *Store) process(b []byte) {
 	if logSkew {
 		s.lastSkewLog = s.clk.Now()
 	}
+	if out.MetaChanged {
+		s.metaDirty = true
+	}
 	pending := s.needFlushLocked()
+	if out.Transfer {
+		s.startTransferLocked(out.To)
+	}
+	logFuture := out.Future > 0 && s.clk.Now().Sub(s.lastFutureLog) > time.Minute
+	if logFuture {
+		s.lastFutureLog = s.clk.Now()
+	}
 	s.mu.Unlock()
 
 	s.stats.observeSkew(out.SkewMs)
 	if logSkew {
 		s.log.Warn("peer version ahead of local clock", "from", m.Sender(), "skew", time.Duration(out.SkewMs)*time.Millisecond)
+	}
+	if out.Future > 0 {
+		n := s.stats.skewRejected.Add(uint64(out.Future))
+		if logFuture {
+			s.log.Warn("refused versions beyond kv.max_clock_skew ahead of the local clock (a peer's clock is wrong, or a forged message): not applied, relayed or observed",
+				"origin", out.FutureOrigin, "from", m.Sender(), "skew", time.Duration(out.FutureMs)*time.Millisecond,
+				"max_clock_skew", s.cfg.MaxClockSkew, "refused_total", n)
+		}
+	}
+	if out.HeldBack > 0 {
+		s.stats.heldBack.Add(uint64(out.HeldBack))
+	}
+	if out.RejectIgnored {
+		s.stats.rejectsIgnored.Add(1)
+		s.log.Debug("ignored a Reject: its floor is implausible or does not cover its items", "from", m.Sender())
 	}
 	s.stats.rejected.Add(uint64(out.Rejected))
 	s.stats.dropped.Add(uint64(len(out.Removed)))
@@ -524,23 +629,24 @@ const (
 	sendBackoff  = 100 * time.Millisecond
 )
 
-func (s *Store) send(ctx context.Context, o outMsg) {
+// send delivers o, retrying; it reports whether o was delivered.
+func (s *Store) send(ctx context.Context, o outMsg) bool {
 	for attempt := 1; ; attempt++ {
 		err := s.tr.Send(o.to, o.msg)
 		if err == nil {
-			return
+			return true
 		}
 		s.stats.sendErrors.Add(1)
 		if attempt == sendAttempts {
 			s.log.Debug("send failed", "to", o.to, "kind", Kind(o.msg[1]), "attempts", attempt, "err", err)
-			return
+			return false
 		}
 		t := time.NewTimer(time.Duration(attempt) * sendBackoff) // network time, not the store's clock
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return
+			return false
 		}
 	}
 }
@@ -571,6 +677,9 @@ func (s *Store) gcLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tk.C():
+			if err := s.repairClock(); err != nil {
+				s.log.Error("clock repair failed; local writes fail until it succeeds", "err", err)
+			}
 			s.GC()
 		}
 	}
@@ -640,11 +749,11 @@ func (s *Store) flush() error {
 			removes = append(removes, KeyVersion{Key: k, Version: op.upTo})
 		}
 	}
-	clk, floor := s.st.Clock(), s.st.Floor()
+	clk, floor, from := s.st.Clock(), s.st.Floor(), s.st.CompleteFrom()
 	ceil := max(s.indexCeil, s.st.Index()+indexLease)
 	s.mu.Unlock()
 
-	err := s.disk.commit(s.cfg.Node, puts, removes, clk, floor, ceil)
+	err := s.disk.commit(s.cfg.Node, puts, removes, clk, floor, ceil, from)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.committing = 0

@@ -492,19 +492,59 @@ func TestStoreGCOnFakeClock(t *testing.T) {
 func TestStoreSkewIsReported(t *testing.T) {
 	checkLeaks(t)
 	h := newHub(5)
-	fast := startStore(t, h, Config{Node: "fast", Clock: clock.Offset{By: time.Hour}})
+	fast := startStore(t, h, Config{Node: "fast", Clock: clock.Offset{By: 30 * time.Second}})
 	slow := startStore(t, h, Config{Node: "slow"})
 	fr, _ := fast.Put(context.Background(), "k", []byte("v"), 0)
 	eventually(t, "replication", allHave([]*Store{slow}, "k", []byte("v")))
 	st := slow.Stats()
-	if st.MaxSkewMs < int64(59*time.Minute/time.Millisecond) {
+	if st.MaxSkewMs < int64(29*time.Second/time.Millisecond) {
 		t.Fatalf("skew %dms not reported", st.MaxSkewMs)
 	}
-	// The slow node's next write still wins: its clock was dragged forward.
+	// Within the bound, the slow node's next write still wins: its clock
+	// was dragged forward.
 	sr, _ := slow.Put(context.Background(), "k", []byte("later"), 0)
 	if !sr.Version.after(fr.Version) {
 		t.Fatalf("write after observing %v got %v", fr.Version, sr.Version)
 	}
+}
+
+// Beyond kv.max_clock_skew a peer's versions are refused, counted and
+// logged with the origin and the skew; they move no clock.
+func TestStoreSkewBeyondBoundRefused(t *testing.T) {
+	checkLeaks(t)
+	h := newHub(6)
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	fast := startStore(t, h, Config{Node: "fast", Clock: clock.Offset{By: time.Hour}})
+	slow := startStore(t, h, Config{Node: "slow", Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))})
+	if _, err := fast.Put(context.Background(), "k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "refusal", func() bool { return slow.Stats().SkewRejected > 0 })
+	if _, err := slow.Get("k"); !errors.Is(err, ErrNotFound) {
+		t.Fatal("a version an hour ahead was applied")
+	}
+	r, _ := slow.Put(context.Background(), "other", []byte("x"), 0)
+	if lead := r.Version.Wall - time.Now().UnixMilli(); lead > 10_000 {
+		t.Fatalf("the slow node's clock was dragged %dms ahead", lead)
+	}
+	mu.Lock()
+	log := logs.String()
+	mu.Unlock()
+	if !strings.Contains(log, "origin=fast") || !strings.Contains(log, "skew=") || !strings.Contains(log, "max_clock_skew") {
+		t.Fatalf("log does not name the origin and skew:\n%s", log)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func TestConfigValidate(t *testing.T) {

@@ -7,16 +7,17 @@ import (
 	"testing"
 )
 
+type env struct {
+	to   string
+	data []byte
+}
+
 // exchange runs one push/pull between a and b (both summaries) and the
 // sync it triggers to the end, through Encode/Decode. It returns the bytes
 // and messages that crossed, by kind.
 func exchange(t fataler, a, b *State, now int64) (total int, byKind map[Kind]int) {
 	t.Helper()
 	nodes := map[string]*State{a.Node(): a, b.Node(): b}
-	type env struct {
-		to   string
-		data []byte
-	}
 	q := []env{{b.Node(), Encode(ptr(a.Summary()))}, {a.Node(), Encode(ptr(b.Summary()))}}
 	byKind = make(map[Kind]int)
 	for steps := 0; len(q) > 0; steps++ {
@@ -31,12 +32,34 @@ func exchange(t fataler, a, b *State, now int64) (total int, byKind map[Kind]int
 			t.Fatalf("decode: %v", err)
 		}
 		byKind[m.Kind()] += len(e.data)
-		out := nodes[e.to].Step(m, now)
+		st := nodes[e.to]
+		out := st.Step(m, now)
 		for _, r := range out.Replies {
 			q = append(q, env{out.To, Encode(r)})
 		}
+		if out.Transfer {
+			q = append(q, transferAll(st, out.To)...)
+		}
 	}
 	return total, byKind
+}
+
+// transferAll is a whole full transfer from st to peer, as the Store
+// streams it.
+func transferAll(st *State, peer string) []env {
+	var out []env
+	session, from, sent := st.NewSession(), "", uint64(0)
+	for {
+		m, next, done := st.TransferChunk(session, from, sent)
+		sent += uint64(len(m.Entries))
+		if len(m.Entries) > 0 || done {
+			out = append(out, env{peer, Encode(m)})
+		}
+		if done {
+			return out
+		}
+		from = next
+	}
 }
 
 // fataler is what testing.TB and *rapid.T share.
@@ -129,11 +152,15 @@ func TestSyncJoinFullTransferChunked(t *testing.T) {
 	}
 	// Chunks respect the bound (one entry is ~100 bytes).
 	out := a.Step(ptr(newState(t, "y").Summary()), 1_700_000_001_000)
-	if len(out.Replies) < 5 {
-		t.Fatalf("%d chunks for 2000 entries at 16 KiB", len(out.Replies))
+	if !out.Transfer || len(out.Replies) != 0 {
+		t.Fatalf("summary of an empty peer: %+v", out)
 	}
-	for _, m := range out.Replies {
-		if n := len(Encode(m)); n > 20<<10 {
+	chunks := transferAll(a, "y")
+	if len(chunks) < 5 {
+		t.Fatalf("%d chunks for 2000 entries at 16 KiB", len(chunks))
+	}
+	for _, c := range chunks {
+		if n := len(c.data); n > 20<<10 {
 			t.Fatalf("chunk of %d bytes", n)
 		}
 	}
@@ -179,7 +206,7 @@ func TestDigestIncremental(t *testing.T) {
 	s.Scan("", func(r Record) bool {
 		e := r.Entry
 		kh := keyHash(e.Key)
-		fresh.add(&record{Entry: e, kh: kh, eh: entryHash(kh, &e)})
+		fresh.add(newRecord(e, 0, kh))
 		keys = append(keys, r.Key)
 		return true
 	})

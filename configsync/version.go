@@ -2,6 +2,7 @@ package configsync
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"strconv"
 	"time"
@@ -46,6 +47,20 @@ func (v Version) String() string {
 // Time is the wall part as a time.Time.
 func (v Version) Time() time.Time { return time.UnixMilli(v.Wall) }
 
+// MaxWall is the greatest wall time a Version may carry: the last
+// millisecond of year 9999 UTC. Decoders refuse anything beyond it or
+// below zero: no correct clock issues such versions, and time.Time cannot
+// format them as JSON.
+const MaxWall = 253402300799999
+
+// checkWall reports a wall time no correct clock produces.
+func checkWall(wall int64) error {
+	if wall < 0 || wall > MaxWall {
+		return fmt.Errorf("wall time %d ms is outside [0, %d] (years 1970 to 9999)", wall, MaxWall)
+	}
+	return nil
+}
+
 // after reports whether (wall, logical) of v is strictly after that of w,
 // ignoring the node.
 func (v Version) after(w Version) bool {
@@ -54,14 +69,21 @@ func (v Version) after(w Version) bool {
 
 // HLC issues versions for one node. It is a plain value: not safe for
 // concurrent use, and it never reads a clock (callers pass nowMs).
+//
+// Its wall part follows the greatest of the local clock and the versions
+// it observed, but it never observes a version more than maxSkew ahead of
+// the local clock (Observe refuses it), so one bad clock or forged message
+// cannot drag it, and every version issued after it, into the future.
 type HLC struct {
 	node    string
+	maxSkew int64 // ms
 	wall    int64
 	logical uint32
 }
 
-// NewHLC returns a clock for node that has issued nothing yet.
-func NewHLC(node string) HLC { return HLC{node: node} }
+// NewHLC returns a clock for node that has issued nothing yet and refuses
+// to observe versions more than maxSkewMs ahead of the local clock.
+func NewHLC(node string, maxSkewMs int64) HLC { return HLC{node: node, maxSkew: maxSkewMs} }
 
 // Next returns a version for a local write at wall time nowMs. It is
 // strictly greater (in Wall, Logical) than every version issued or
@@ -79,18 +101,36 @@ func (h *HLC) Next(nowMs int64) Version {
 	return Version{Wall: h.wall, Logical: h.logical, Node: h.node}
 }
 
-// Observe advances the clock past a received version. It returns how many
-// milliseconds v's wall time is ahead of nowMs (0 when it is not): a large
-// skew means the origin's clock runs ahead, and every version issued here
-// from now on carries that wall time until the local clock catches up. The
-// driver logs and exports it; the clock accepts it regardless, because
-// refusing it would leave the entry unmergeable.
-func (h *HLC) Observe(v Version, nowMs int64) (skewMs int64) {
+// Observe advances the clock past a received version, unless v's wall
+// time is more than the maximum skew ahead of nowMs: then the clock is
+// left alone and ok is false (the caller refuses the version). skewMs is
+// how far v is ahead of nowMs (0 when it is not).
+func (h *HLC) Observe(v Version, nowMs int64) (skewMs int64, ok bool) {
+	if v.Wall > nowMs {
+		skewMs = v.Wall - nowMs
+	}
+	if skewMs > h.maxSkew {
+		return skewMs, false
+	}
+	h.advance(v)
+	return skewMs, true
+}
+
+// advance moves the clock to v if v is later, unbounded (restores and
+// local writes, whose versions this clock issued).
+func (h *HLC) advance(v Version) {
 	if v.after(Version{Wall: h.wall, Logical: h.logical}) {
 		h.wall, h.logical = v.Wall, v.Logical
 	}
-	if v.Wall > nowMs {
-		return v.Wall - nowMs
+}
+
+// Ahead is how far the clock's wall part runs beyond nowMs plus the
+// maximum skew, in ms (0 when within the bound). A positive value means
+// the local wall clock went back, or the clock was restored from a run
+// with a clock set ahead: versions issued now would be refused by peers.
+func (h *HLC) Ahead(nowMs int64) int64 {
+	if d := h.wall - nowMs - h.maxSkew; d > 0 {
+		return d
 	}
 	return 0
 }

@@ -62,12 +62,12 @@ func TestHLCNext(t *testing.T) {
 }
 
 func TestHLCObserve(t *testing.T) {
-	h := NewHLC("b")
+	h := NewHLC("b", 10_000)
 	v1 := h.Next(1000)
-	// A version from a node whose clock is 5s ahead.
+	// A version from a node whose clock is 5s ahead: within the bound.
 	remote := Version{Wall: 6000, Logical: 3, Node: "a"}
-	if skew := h.Observe(remote, 1001); skew != 4999 {
-		t.Fatalf("skew = %d, want 4999", skew)
+	if skew, ok := h.Observe(remote, 1001); skew != 4999 || !ok {
+		t.Fatalf("Observe = %d, %v; want 4999, true", skew, ok)
 	}
 	v2 := h.Next(1002)
 	if !v2.after(remote) || !v2.after(v1) {
@@ -77,15 +77,28 @@ func TestHLCObserve(t *testing.T) {
 		t.Fatalf("Next = %v, want 6000.4 (dragged forward)", v2)
 	}
 	// An older version changes nothing and reports no skew.
-	if skew := h.Observe(Version{Wall: 10, Node: "c"}, 1003); skew != 0 {
-		t.Fatalf("skew of old version = %d", skew)
+	if skew, ok := h.Observe(Version{Wall: 10, Node: "c"}, 1003); skew != 0 || !ok {
+		t.Fatalf("Observe of old version = %d, %v", skew, ok)
 	}
 	if h.Last().Wall != 6000 {
 		t.Fatalf("old version moved the clock: %v", h.Last())
 	}
+	// Beyond the bound: refused, the clock does not move.
+	for _, far := range []Version{{Wall: 1004 + 10_001, Node: "f"}, {Wall: math.MaxInt64, Logical: math.MaxUint32, Node: "f"}} {
+		if skew, ok := h.Observe(far, 1004); ok || skew != far.Wall-1004 {
+			t.Fatalf("Observe(%v) = %d, %v; want refused", far, skew, ok)
+		}
+	}
+	if h.Last().Wall != 6000 || h.Ahead(1004) != 0 {
+		t.Fatalf("a refused version moved the clock: %v", h.Last())
+	}
 	// Once the local clock passes it, wall time takes over again.
 	if v := h.Next(7000); v.Wall != 7000 || v.Logical != 0 {
 		t.Fatalf("Next(7000) = %v", v)
+	}
+	// A wall clock that went back beyond the bound shows as Ahead.
+	if a := h.Ahead(7000 - 10_000 - 5); a != 5 {
+		t.Fatalf("Ahead = %d, want 5", a)
 	}
 }
 

@@ -19,16 +19,26 @@ import (
 // byte and strips it before Decode.
 //
 // Decode is strict: every length is checked against what remains and
-// against the caps before anything is allocated, trailing bytes are an
+// against the caps before anything is allocated, versions must have a
+// wall time a clock can produce (0 to year 9999), trailing bytes are an
 // error, and every error wraps ErrMalformed.
 
-// ProtocolVersion is the first byte of every message.
-const ProtocolVersion = 1
+// ProtocolVersion is the first byte of every message. Version 2 added
+// content hashes to SyncKeys, the floor to Reject, and the final flag and
+// floor to SyncEntries; agents of different versions drop each other's
+// messages as malformed.
+const ProtocolVersion = 2
 
 // Summary flag bits.
 const (
 	summaryFloor byte = 1 << iota // a floor version follows
 	summaryProbe                  // Summary.Probe
+)
+
+// SyncEntries flag bits.
+const (
+	entriesFinal byte = 1 << iota // SyncEntries.Final
+	entriesFloor                  // a floor version follows
 )
 
 // Encode serialises m.
@@ -98,6 +108,7 @@ func Encode(m Message) []byte {
 	case *SyncKeys:
 		e.node(m.From)
 		e.uvarint(m.Session)
+		e.fixed64(m.Salt)
 		e.uvarint(uint64(len(m.Leaves)))
 		for _, lk := range m.Leaves {
 			e.buf = binary.LittleEndian.AppendUint16(e.buf, lk.Leaf)
@@ -105,11 +116,26 @@ func Encode(m Message) []byte {
 			for _, hv := range lk.Keys {
 				e.fixed64(hv.Hash)
 				e.version(hv.Version)
+				e.buf = binary.LittleEndian.AppendUint32(e.buf, hv.Content)
 			}
 		}
 	case *SyncEntries:
 		e.node(m.From)
 		e.uvarint(m.Session)
+		var flags byte
+		if m.Final {
+			flags |= entriesFinal
+		}
+		if !m.Floor.IsZero() {
+			flags |= entriesFloor
+		}
+		e.buf = append(e.buf, flags)
+		if !m.Floor.IsZero() {
+			e.version(m.Floor)
+		}
+		if m.Final {
+			e.uvarint(m.Total)
+		}
 		e.uvarint(uint64(len(m.Entries)))
 		for i := range m.Entries {
 			e.entry(&m.Entries[i])
@@ -120,6 +146,7 @@ func Encode(m Message) []byte {
 		}
 	case *Reject:
 		e.node(m.From)
+		e.optVersion(m.Floor)
 		e.uvarint(uint64(len(m.Items)))
 		for _, it := range m.Items {
 			e.str(it.Key)
@@ -170,6 +197,16 @@ func (e *encoder) version(v Version) {
 	e.buf = binary.AppendVarint(e.buf, v.Wall)
 	e.uvarint(uint64(v.Logical))
 	e.node(v.Node)
+}
+
+// optVersion writes a presence byte, then v unless it is zero.
+func (e *encoder) optVersion(v Version) {
+	if v.IsZero() {
+		e.buf = append(e.buf, 0)
+		return
+	}
+	e.buf = append(e.buf, 1)
+	e.version(v)
 }
 
 func (e *encoder) entry(en *Entry) {
@@ -294,23 +331,34 @@ func (d *decoder) body() Message {
 		}
 		return m
 	case KindSyncKeys:
-		m := &SyncKeys{From: d.node("from"), Session: d.uvarint("session")}
+		m := &SyncKeys{From: d.node("from"), Session: d.uvarint("session"), Salt: d.fixed64("salt")}
 		n := d.count("leaves", 3)
 		m.Leaves = make([]LeafKeys, 0, min(n, preallocMax))
 		for i := 0; i < n && d.err == nil; i++ {
 			lk := LeafKeys{Leaf: d.fixed16("leaf")}
-			k := d.count("leaf keys", 11)
+			k := d.count("leaf keys", 15)
 			if k > 0 {
 				lk.Keys = make([]HashVersion, 0, min(k, preallocMax))
 			}
 			for j := 0; j < k && d.err == nil; j++ {
-				lk.Keys = append(lk.Keys, HashVersion{Hash: d.fixed64("key hash"), Version: d.version("version")})
+				lk.Keys = append(lk.Keys, HashVersion{Hash: d.fixed64("key hash"), Version: d.version("version"), Content: d.fixed32("content hash")})
 			}
 			m.Leaves = append(m.Leaves, lk)
 		}
 		return m
 	case KindSyncEntries:
 		m := &SyncEntries{From: d.node("from"), Session: d.uvarint("session")}
+		flags := d.byte("sync entries flags")
+		if flags&^(entriesFinal|entriesFloor) != 0 {
+			d.fail("unknown sync entries flags %#x", flags)
+		}
+		m.Final = flags&entriesFinal != 0
+		if flags&entriesFloor != 0 {
+			m.Floor = d.version("floor")
+		}
+		if m.Final {
+			m.Total = d.uvarint("total")
+		}
 		m.Entries = d.entries()
 		w := d.count("want", 8)
 		if w > 0 {
@@ -321,7 +369,7 @@ func (d *decoder) body() Message {
 		}
 		return m
 	case KindReject:
-		m := &Reject{From: d.node("from")}
+		m := &Reject{From: d.node("from"), Floor: d.optVersion("floor")}
 		n := d.count("items", 5)
 		m.Items = make([]KeyVersion, 0, min(n, preallocMax))
 		for i := 0; i < n && d.err == nil; i++ {
@@ -352,49 +400,59 @@ func (d *decoder) fail(format string, args ...any) {
 }
 
 // need reports whether n more bytes are there.
-func (d *decoder) need(what string, n int) bool {
+func (d *decoder) need(what string, n int, part ...string) bool {
 	if d.err != nil {
 		return false
 	}
 	if len(d.b)-d.off < n {
-		d.fail("%s: truncated (need %d bytes, have %d)", what, n, len(d.b)-d.off)
+		d.fail("%s: truncated (need %d bytes, have %d)", joinName(what, part), n, len(d.b)-d.off)
 		return false
 	}
 	return true
 }
 
-func (d *decoder) byte(what string) byte {
-	if !d.need(what, 1) {
+func (d *decoder) byte(what string, part ...string) byte {
+	if !d.need(what, 1, part...) {
 		return 0
 	}
 	d.off++
 	return d.b[d.off-1]
 }
 
-func (d *decoder) uvarint(what string) uint64 {
+// Field names are passed in two parts (what, part) and joined only in an
+// error message: decoding allocates nothing for names.
+
+func (d *decoder) uvarint(what string, part ...string) uint64 {
 	if d.err != nil {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b[d.off:])
 	if n <= 0 {
-		d.fail("%s: bad varint", what)
+		d.fail("%s: bad varint", joinName(what, part))
 		return 0
 	}
 	d.off += n
 	return v
 }
 
-func (d *decoder) varint(what string) int64 {
+func (d *decoder) varint(what string, part ...string) int64 {
 	if d.err != nil {
 		return 0
 	}
 	v, n := binary.Varint(d.b[d.off:])
 	if n <= 0 {
-		d.fail("%s: bad varint", what)
+		d.fail("%s: bad varint", joinName(what, part))
 		return 0
 	}
 	d.off += n
 	return v
+}
+
+func joinName(what string, part []string) string {
+	for _, p := range part {
+		what += " " + p
+	}
+	return what
 }
 
 func (d *decoder) fixed64(what string) uint64 {
@@ -403,6 +461,14 @@ func (d *decoder) fixed64(what string) uint64 {
 	}
 	d.off += 8
 	return binary.LittleEndian.Uint64(d.b[d.off-8:])
+}
+
+func (d *decoder) fixed32(what string) uint32 {
+	if !d.need(what, 4) {
+		return 0
+	}
+	d.off += 4
+	return binary.LittleEndian.Uint32(d.b[d.off-4:])
 }
 
 func (d *decoder) fixed16(what string) uint16 {
@@ -417,7 +483,7 @@ func (d *decoder) fixed16(what string) uint16 {
 // so a length the rest of the message cannot hold is refused before
 // anything is allocated for it.
 func (d *decoder) count(what string, minSize int) int {
-	v := d.uvarint(what + " count")
+	v := d.uvarint(what, "count")
 	if d.err != nil {
 		return 0
 	}
@@ -430,7 +496,7 @@ func (d *decoder) count(what string, minSize int) int {
 
 // raw reads a length-prefixed byte string of at most limit bytes.
 func (d *decoder) raw(what string, limit int) []byte {
-	v := d.uvarint(what + " length")
+	v := d.uvarint(what, "length")
 	if d.err != nil {
 		return nil
 	}
@@ -462,27 +528,44 @@ func (d *decoder) key(what string) string {
 	return k
 }
 
-func (d *decoder) node(what string) string {
-	i := d.uvarint(what)
+func (d *decoder) node(what string, part ...string) string {
+	i := d.uvarint(what, part...)
 	if d.err != nil {
 		return ""
 	}
 	if i >= uint64(len(d.nodes)) {
-		d.fail("%s: node %d not in the table of %d", what, i, len(d.nodes))
+		d.fail("%s: node %d not in the table of %d", joinName(what, part), i, len(d.nodes))
 		return ""
 	}
 	return d.nodes[i]
 }
 
 func (d *decoder) version(what string) Version {
-	v := Version{Wall: d.varint(what + " wall")}
-	l := d.uvarint(what + " logical")
+	v := Version{Wall: d.varint(what, "wall")}
+	if d.err == nil {
+		if err := checkWall(v.Wall); err != nil {
+			d.fail("%s: %v", what, err)
+		}
+	}
+	l := d.uvarint(what, "logical")
 	if l > math.MaxUint32 {
 		d.fail("%s: logical %d exceeds 32 bits", what, l)
 	}
 	v.Logical = uint32(l)
-	v.Node = d.node(what + " node")
+	v.Node = d.node(what, "node")
 	return v
+}
+
+// optVersion reads what encoder.optVersion wrote.
+func (d *decoder) optVersion(what string) Version {
+	switch d.byte(what, "presence") {
+	case 0:
+		return Version{}
+	case 1:
+		return d.version(what)
+	}
+	d.fail("%s: presence byte is not 0 or 1", what)
+	return Version{}
 }
 
 func (d *decoder) entries() []Entry {

@@ -11,7 +11,7 @@ import (
 
 func sampleMessages() []Message {
 	v1 := Version{Wall: 1_700_000_000_123, Logical: 2, Node: "node-a"}
-	v2 := Version{Wall: -5, Logical: 4294967295, Node: "node-b"}
+	v2 := Version{Wall: MaxWall, Logical: 4294967295, Node: "node-b"}
 	sb := &SyncBuckets{From: "node-a", Session: 7, Salt: 0xdeadbeefcafe}
 	for i := range sb.Hashes {
 		sb.Hashes[i] = uint32(i * 2654435761)
@@ -38,13 +38,15 @@ func sampleMessages() []Message {
 		sb,
 		&SyncGroups{From: "node-b", Session: 7, Salt: 3, Buckets: []BucketGroups{bg, {Bucket: 1}}},
 		&SyncLeaves{From: "node-a", Session: 7, Salt: 3, Groups: []GroupLeaves{gl, {Group: 17}}},
-		&SyncKeys{From: "node-a", Session: 7, Leaves: []LeafKeys{
-			{Leaf: 0xc801, Keys: []HashVersion{{Hash: 0xc801000000000001, Version: v1}, {Hash: 0xc801ffffffffffff, Version: v2}}},
+		&SyncKeys{From: "node-a", Session: 7, Salt: 11, Leaves: []LeafKeys{
+			{Leaf: 0xc801, Keys: []HashVersion{{Hash: 0xc801000000000001, Version: v1, Content: 5}, {Hash: 0xc801ffffffffffff, Version: v2, Content: 1<<32 - 1}}},
 			{Leaf: 3},
 		}},
 		&SyncEntries{From: "node-b", Session: 9, Entries: []Entry{{Key: "x", Value: []byte{0, 1}, Version: v2}}, Want: []uint64{1, 1 << 63}},
 		&SyncEntries{From: "node-b", Session: 9},
-		&Reject{From: "node-a", Items: []KeyVersion{{Key: "k1", Version: v1}, {Key: "k2", Version: v2}}},
+		&SyncEntries{From: "node-b", Session: 9, Final: true, Floor: v1, Total: 12345},
+		&Reject{From: "node-a", Floor: v2, Items: []KeyVersion{{Key: "k1", Version: v1}, {Key: "k2", Version: v2}}},
+		&Reject{From: "node-a", Items: []KeyVersion{}},
 	}
 }
 
@@ -139,7 +141,12 @@ func TestWireMalformed(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "shorter than the 2-byte header"},
-		{"future version", []byte{2, 1, 0}, "protocol version 2"},
+		{"future version", []byte{3, 1, 0}, "protocol version 3"},
+		{"old version", []byte{1, 1, 0}, "protocol version 1"},
+		{"wall beyond year 9999", cat(hdr(KindFetch, "a"), uv(0), uv(1), []byte("k"), binary.AppendVarint(nil, MaxWall+1), uv(0), uv(0)), "outside [0,"},
+		{"negative wall", cat(hdr(KindFetch, "a"), uv(0), uv(1), []byte("k"), binary.AppendVarint(nil, -5), uv(0), uv(0)), "outside [0,"},
+		{"max wall", cat(hdr(KindFetch, "a"), uv(0), uv(1), []byte("k"), binary.AppendVarint(nil, 1<<63-1), uv(0), uv(0)), "outside [0,"},
+		{"reject floor presence", cat(hdr(KindReject, "a"), uv(0), []byte{7}), "presence byte"},
 		{"unknown kind", []byte{ProtocolVersion, 0x7f, 0}, "unknown kind 127"},
 		{"kind zero", []byte{ProtocolVersion, 0, 0}, "unknown kind 0"},
 		{"oversized", make([]byte, MaxMessageBytes+1), "limit is"},
@@ -161,8 +168,9 @@ func TestWireMalformed(t *testing.T) {
 		{"too many buckets", cat(hdr(KindSyncGroups, "a"), uv(0), uv(1), make([]byte, 8), uv(257), make([]byte, 257*33)), "257 buckets"},
 		{"group out of range", cat(hdr(KindSyncLeaves, "a"), uv(0), uv(1), make([]byte, 8), uv(1), []byte{0x00, 0x10}, make([]byte, 32)), "group 4096 out of range"},
 		{"too many groups", cat(hdr(KindSyncLeaves, "a"), uv(0), uv(1), make([]byte, 8), uv(4097), make([]byte, 4097*34)), "4097 groups"},
-		{"leaf keys count lies", cat(hdr(KindSyncKeys, "a"), uv(0), uv(1), uv(1), []byte{1, 2}, uv(1000)), "leaf keys count"},
-		{"want count lies", cat(hdr(KindSyncEntries, "a"), uv(0), uv(1), uv(0), uv(3), make([]byte, 16)), "want count"},
+		{"leaf keys count lies", cat(hdr(KindSyncKeys, "a"), uv(0), uv(1), make([]byte, 8), uv(1), []byte{1, 2}, uv(1000)), "leaf keys count"},
+		{"want count lies", cat(hdr(KindSyncEntries, "a"), uv(0), uv(1), []byte{0}, uv(0), uv(3), make([]byte, 16)), "want count"},
+		{"sync entries flags", cat(hdr(KindSyncEntries, "a"), uv(0), uv(1), []byte{4}, uv(0), uv(0)), "sync entries flags"},
 		{"announce size", cat(hdr(KindAnnounce, "a"), uv(0), uv(1), []byte("k"), []byte{2, 0, 0}, uv(1<<33)), "size"},
 	}
 	for _, tc := range tests {
@@ -181,19 +189,41 @@ func TestWireMalformed(t *testing.T) {
 func TestRecordRoundTrip(t *testing.T) {
 	for _, e := range []Entry{
 		{Key: "k", Value: []byte("v"), Version: Version{Wall: 1, Logical: 2, Node: "n"}, Flags: 9},
-		{Key: "k", Version: Version{Wall: -1, Node: "n"}, Deleted: true},
-		{Key: "k", Version: Version{Wall: 1, Node: "n"}},
+		{Key: "k", Version: Version{Wall: 0, Node: "n"}, Deleted: true},
+		{Key: "k", Version: Version{Wall: MaxWall, Node: "n"}},
 	} {
-		got, err := decodeRecord([]byte(e.Key), encodeRecord(&e))
+		got, err := decodeRecord([]byte(e.Key), encodeRecord(&e), false)
 		if err != nil || compareEntries(got, e) != 0 || got.Deleted != e.Deleted {
 			t.Fatalf("record round trip %+v: %+v %v", e, got, err)
 		}
 		b := encodeRecord(&e)
 		for n := range len(b) {
-			if _, err := decodeRecord([]byte(e.Key), b[:n]); err == nil && !(n == len(b)-1 && !e.Deleted && len(e.Value) == 1) {
+			if _, err := decodeRecord([]byte(e.Key), b[:n], false); err == nil {
 				t.Fatalf("truncated record (%d of %d) decoded", n, len(b))
 			}
 		}
+		// Every single-bit flip, in the record or the key, is caught.
+		for i := range len(b) * 8 {
+			c := bytes.Clone(b)
+			c[i/8] ^= 1 << (i % 8)
+			if _, err := decodeRecord([]byte(e.Key), c, false); err == nil {
+				t.Fatalf("record with bit %d flipped decoded", i)
+			}
+		}
+		if _, err := decodeRecord([]byte("K"), b, false); err == nil || !strings.Contains(err.Error(), "checksum") {
+			t.Fatalf("record under another key: %v", err)
+		}
+	}
+}
+
+func TestLegacyRecordReadOnlyToMigrate(t *testing.T) {
+	legacy := []byte{recordFormatV1, 2, 0, 1, 'n', 0, 0, 'v'} // wall 1, logical 0, node n, flags 0, live, "v"
+	e, err := decodeRecord([]byte("k"), legacy, true)
+	if err != nil || string(e.Value) != "v" || e.Version != (Version{Wall: 1, Node: "n"}) {
+		t.Fatalf("legacy record: %+v, %v", e, err)
+	}
+	if _, err := decodeRecord([]byte("k"), legacy, false); err == nil {
+		t.Fatal("a format 1 record was accepted in a schema 2 store")
 	}
 }
 

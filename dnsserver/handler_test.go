@@ -232,6 +232,18 @@ func TestHandlerBehaviour(t *testing.T) {
 		if st.Queries != 5 || st.Truncated != 1 || fmt.Sprint(st.Responses) != fmt.Sprint(want) {
 			t.Errorf("stats %+v, want 5 queries, 1 truncated, %v", st, want)
 		}
+		serve(t, s, query("big.service.murmur.", dns.TypeSRV), false)
+		for range 9 {
+			serve(t, s, query("murmur.", dns.TypeMX), false)
+		}
+		st = s.Stats()
+		if st.Questions["A"] != 5 || st.Questions["SRV"] != 1 || st.Questions["OTHER"] != 9 || st.Questions["AAAA"] != 0 {
+			t.Errorf("questions by type %v, want A 5, SRV 1, OTHER 9", st.Questions)
+		}
+		// 15 queries: the 8th has its latency measured.
+		if st.Latency.Count != 1 || st.Latency.Buckets[5] != 1 || st.Latency.Sum <= 0 {
+			t.Errorf("latency %+v, want 1 observation (one query in 8) under 5s", st.Latency)
+		}
 	})
 }
 

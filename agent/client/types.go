@@ -21,6 +21,19 @@ type Member struct {
 	Meta   map[string]string `json:"meta,omitempty"`
 	// Protocol is the memberlist protocol version the member speaks.
 	Protocol uint8 `json:"protocol"`
+	// StatusSince is when the answering agent saw Status begin, by its
+	// clock.
+	StatusSince time.Time `json:"status_since,omitzero"`
+	// RTTSeconds is the round trip from the answering agent to the
+	// member, estimated from network coordinates; absent when either has
+	// no coordinate yet.
+	RTTSeconds *float64 `json:"rtt_seconds,omitempty"`
+	// ClockOffsetMs is how far the member's wall clock is ahead of the
+	// answering agent's (negative: behind), estimated from ping acks; for
+	// the answering agent itself, how far its clock is ahead of the median
+	// of its peers'. Absent while not measured. Beyond kv.max_clock_skew,
+	// an agent refuses writes (503).
+	ClockOffsetMs *int64 `json:"clock_offset_ms,omitempty"`
 }
 
 // Self is GET /v1/agent/self.
@@ -78,6 +91,59 @@ type KVDeleteResponse struct {
 type KVEvent struct {
 	KVPair
 	Deleted bool `json:"deleted,omitempty"`
+}
+
+// KVChange is one change the answering agent applied to its store, as
+// GET /v1/agent/history lists them.
+type KVChange struct {
+	Key     string `json:"key"`
+	Version string `json:"version"`
+	Origin  string `json:"origin"`
+	Index   uint64 `json:"index"`
+	Deleted bool   `json:"deleted,omitempty"`
+	// Seen is when the agent applied the change, by its clock.
+	Seen time.Time `json:"seen"`
+	// Path is how the change arrived: "local" (written on this agent),
+	// "gossip" or "sync" (anti-entropy).
+	Path string `json:"path"`
+	// LagSeconds is Seen minus the wall time of Version: how long the
+	// write took to get here, including the clock skew between writer
+	// and reader.
+	LagSeconds float64 `json:"lag_seconds"`
+}
+
+// Propagation is GET /v1/agent/propagation/{key}: which version of a key
+// each live agent holds, asked over gossip.
+type Propagation struct {
+	Key string `json:"key"`
+	// Version is the version asked about: the ?version parameter, or the
+	// answering agent's own version of the key ("" when it has none).
+	Version string `json:"version"`
+	// Written is the wall time of Version.
+	Written time.Time `json:"written,omitzero"`
+	// Nodes has one line per live member, sorted by name.
+	Nodes []NodeVersion `json:"nodes"`
+}
+
+// NodeVersion is one agent's answer in a Propagation.
+type NodeVersion struct {
+	Node string `json:"node"`
+	// Version the node holds ("" when it has no such key, not even a
+	// tombstone); Deleted when it is a tombstone.
+	Version string `json:"version,omitempty"`
+	Deleted bool   `json:"deleted,omitempty"`
+	// Current is true when the node holds the asked version or a newer
+	// one.
+	Current bool `json:"current"`
+	// Applied is when the node applied the version it holds, by its
+	// clock; absent when that change is no longer in its recent history.
+	Applied *time.Time `json:"applied,omitempty"`
+	// Seconds is Applied minus Written when the node holds exactly the
+	// asked version: how long the write took to reach it (clock skew
+	// between the two agents included).
+	Seconds *float64 `json:"seconds,omitempty"`
+	// Error says why the node did not answer.
+	Error string `json:"error,omitempty"`
 }
 
 // Error is the body of every non-2xx answer.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -67,16 +68,25 @@ func message(err error) string {
 	return msg
 }
 
-// writeJSON answers code with v encoded as JSON; ?pretty indents it.
+// writeJSON answers code with v encoded as JSON; ?pretty indents it. The
+// body is encoded before the status is sent: a value that cannot be
+// encoded is a 500 naming the reason, never a 200 with an empty or cut
+// body.
 func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	if r != nil && r.URL.Query().Has("pretty") {
 		enc.SetIndent("", "  ")
 	}
+	if err := enc.Encode(v); err != nil {
+		buf.Reset()
+		code = http.StatusInternalServerError
+		_ = json.NewEncoder(&buf).Encode(client.Error{Error: "httpapi: encode response: " + err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
 	// A failed write means the client went away; nothing to do about it.
-	_ = enc.Encode(v)
+	_, _ = w.Write(buf.Bytes())
 }
 
 // errorText answers code with {"error": msg}.

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -124,17 +123,8 @@ func (s *server) blockingParams(q url.Values) (index uint64, wait time.Duration,
 // the client goes away or Serve begins its shutdown. Only a failure of the
 // store itself is an error: the caller answers the current state.
 func (s *server) waitKV(r *http.Request, prefix string, index uint64, wait time.Duration) error {
-	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	ctx, cancel := s.blockingContext(r, wait)
 	defer cancel()
-	if drain, ok := r.Context().Value(drainKey{}).(<-chan struct{}); ok {
-		go func() {
-			select {
-			case <-drain:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-	}
 	_, err := s.kv.Wait(ctx, prefix, index)
 	if err != nil && ctx.Err() == nil {
 		return err

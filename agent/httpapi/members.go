@@ -23,7 +23,7 @@ func (s *server) members(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := identity(r)
-	if !s.someReadable(w, r, id, acl.KindAgent) {
+	if !s.someReadable(w, r, id, acl.KindAgent) || !s.waitMembers(w, r) {
 		return
 	}
 	all := s.mem.Members()

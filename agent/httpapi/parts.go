@@ -45,7 +45,7 @@ func kvError(err error) error {
 		return fmt.Errorf("%w: %w", ErrBadRequest, err)
 	case errors.Is(err, configsync.ErrNotFound):
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
-	case errors.Is(err, configsync.ErrClosed):
+	case errors.Is(err, configsync.ErrClosed), errors.Is(err, configsync.ErrClockOffset):
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err

@@ -83,6 +83,20 @@ type Options struct {
 	// DefaultMaxWait; the default wait is DefaultWait or MaxWait when
 	// smaller.
 	MaxWait time.Duration
+	// MemberWatch, when not nil, makes GET /v1/members a blocking query
+	// (?index&wait) and adds X-Murmur-Index to its answers.
+	MemberWatch MemberWatch
+	// Insight serves /v1/agent/history and /v1/agent/propagation/; nil
+	// answers 501 there.
+	Insight Insight
+	// UI, when not nil, is the web dashboard, served under GET /ui/ (and
+	// / redirects there).
+	UI http.Handler
+	// Observe, when not nil, is called after every request with its route
+	// (the pattern it matched, e.g. "GET /v1/kv/{key...}", or "other"),
+	// the status code and how long it took. It is called concurrently and
+	// must be quick.
+	Observe func(route string, code int, took time.Duration)
 }
 
 type server struct {
@@ -94,6 +108,9 @@ type server struct {
 	acl      acl.Resolver
 	hosts    *HostPolicy
 	blocking *Gate
+	memWatch MemberWatch
+	insight  Insight
+	observe  func(route string, code int, took time.Duration)
 	log      *slog.Logger
 	maxBody  int64
 	maxWait  time.Duration
@@ -113,6 +130,9 @@ func New(opts Options) http.Handler {
 		acl:      opts.ACL,
 		hosts:    opts.Hosts,
 		blocking: opts.Blocking,
+		memWatch: opts.MemberWatch,
+		insight:  opts.Insight,
+		observe:  opts.Observe,
 		log:      opts.Logger,
 		maxBody:  opts.MaxBodyBytes,
 		maxWait:  opts.MaxWait,
@@ -173,15 +193,28 @@ func New(opts Options) http.Handler {
 	m.HandleFunc("PUT /v1/keyring/use", s.needKeyring(s.guard(keyring, write, noName, s.keyringOp(KeyringUse))))
 	m.HandleFunc("PUT /v1/keyring/remove", s.needKeyring(s.guard(keyring, write, noName, s.keyringOp(KeyringRemove))))
 
+	s.routeInsight(m, opts.UI)
 	if opts.Metrics != nil {
 		m.Handle("GET /metrics", s.guard(agent, read, s.selfNode, opts.Metrics.ServeHTTP))
 	}
 	return s
 }
 
-// ServeHTTP recovers panics into a 500 and turns the mux's plain-text 404
-// and 405 answers into JSON errors.
+// ServeHTTP recovers panics into a 500, turns the mux's plain-text 404
+// and 405 answers into JSON errors, and reports each request to Observe.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.observe != nil {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		w = sw
+		defer func() {
+			_, route := s.mux.Handler(r)
+			if route == "" {
+				route = "other"
+			}
+			s.observe(route, sw.status(), time.Since(start))
+		}()
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -433,4 +466,35 @@ func ServeWith(ctx context.Context, ln net.Listener, h http.Handler, cfg ServeCo
 		return fmt.Errorf("httpapi: shutdown: %w", err)
 	}
 	return nil
+}
+
+// statusWriter remembers the status code of an answer.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (read
+// deadlines of request bodies).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
 }

@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/murmurhq/murmur/agent/client"
+	"github.com/murmurhq/murmur/watch"
 )
 
 func (a *app) kvCmd() *cobra.Command {
@@ -191,6 +194,8 @@ line and sorted, or the entries with their values as a JSON array with -json.`,
 
 func (a *app) kvWatchCmd() *cobra.Command {
 	var asJSON bool
+	var exec string
+	var timeout, debounce time.Duration
 	cmd := &cobra.Command{
 		Use:   "watch [PREFIX]",
 		Short: "Print the keys under a prefix, then every change, until interrupted",
@@ -200,8 +205,15 @@ KEY=VALUE for a new or changed key, "KEY deleted" for a deleted one. With
 Control characters and invalid UTF-8 in keys and values are printed as Go
 escapes (\n, \t, \x01), so each change is one line. A watcher sees the
 latest state, not necessarily every intermediate value. Interrupt (Ctrl-C)
-ends it with exit status 0.`,
-		Example: "  agentctl kv watch app/",
+ends it with exit status 0.
+
+With -exec CMD it runs CMD (through /bin/sh -c) instead of printing: once
+at start and after each change, with the pairs under PREFIX as a JSON
+array on standard input (values in base64, as the HTTP API answers),
+like a [[watch]] of type keyprefix (docs/watches.md): bursts of changes
+coalesce (-debounce), CMD never runs twice at once, and is killed after
+-timeout. Its failures are reported on standard error; the watch goes on.`,
+		Example: "  agentctl kv watch app/\n  agentctl kv watch app/ -exec 'jq -r .[].key > /tmp/keys'",
 		Args:    nArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client(cmd)
@@ -211,6 +223,9 @@ ends it with exit status 0.`,
 			prefix := ""
 			if len(args) == 1 {
 				prefix = args[0]
+			}
+			if exec != "" {
+				return a.kvWatchExec(cmd.Context(), c, prefix, exec, timeout, debounce)
 			}
 			err = c.KVWatch(cmd.Context(), prefix, func(ev client.KVEvent) error {
 				var line string
@@ -236,5 +251,47 @@ ends it with exit status 0.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per change")
+	cmd.Flags().StringVar(&exec, "exec", "", "run this shell command with the pairs as JSON on stdin after each change")
+	cmd.Flags().DurationVar(&timeout, "timeout", watch.DefaultTimeout, "with -exec: kill the command after this long")
+	cmd.Flags().DurationVar(&debounce, "debounce", watch.DefaultDebounce, "with -exec: wait this long without changes before running")
 	return cmd
+}
+
+// kvWatchExec runs command on every change under prefix, with the
+// machinery of the agent's [[watch]] handlers over blocking queries.
+func (a *app) kvWatchExec(ctx context.Context, c *client.Client, prefix, command string, timeout, debounce time.Duration) error {
+	def := watch.Definition{
+		Name: "kv watch " + prefix, Type: watch.TypeKeyPrefix, Prefix: prefix,
+		Handler: []string{"/bin/sh", "-c", command},
+		Timeout: client.Duration(timeout), Debounce: client.Duration(debounce),
+	}
+	if timeout <= 0 || debounce < 0 {
+		return errors.New("-timeout must be positive and -debounce not negative")
+	}
+	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	err := watch.NewWatch(def, &kvSource{c: c, prefix: prefix}, log).Run(ctx)
+	if errors.Is(err, context.Canceled) || err == nil && ctx.Err() != nil {
+		return nil // interrupted: the normal end of a watch
+	}
+	return err
+}
+
+// kvSource reads the pairs under a prefix with blocking queries.
+type kvSource struct {
+	c      *client.Client
+	prefix string
+	index  uint64
+	read   bool
+}
+
+func (s *kvSource) Next(ctx context.Context) (any, error) {
+	var pairs []client.KVPair
+	var err error
+	if !s.read {
+		pairs, s.index, err = s.c.KVListIndex(ctx, s.prefix)
+		s.read = true
+	} else {
+		pairs, s.index, err = s.c.KVListWait(ctx, s.prefix, s.index, 0)
+	}
+	return pairs, err
 }

@@ -198,3 +198,55 @@ func TestKVWatchAgentGoes(t *testing.T) {
 	a.b.Fail("Wait", os.ErrClosed)
 	a.run(t, "kv", "watch", "app/").fails(t, "file already closed")
 }
+
+func TestKVWatchExec(t *testing.T) {
+	a := newAgent(t)
+	put := func(k, v string) {
+		t.Helper()
+		if _, err := a.b.Put(context.Background(), k, []byte(v), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("app/a", "1")
+	out := filepath.Join(t.TempDir(), "runs")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan result, 1)
+	go func() {
+		done <- a.runWith(t, inv{ctx: ctx}, "kv", "watch", "app/", "-exec", `cat >> "`+out+`"`, "-debounce", "10ms")
+	}()
+	runs := func() []string {
+		b, _ := os.ReadFile(out)
+		return strings.Split(strings.TrimSpace(string(b)), "\n")
+	}
+	eventually(t, "the first run", func() bool { b, _ := os.ReadFile(out); return len(b) > 0 })
+	put("app/b", "2")
+	put("other", "x") // outside the prefix: no run
+	eventually(t, "a run after the change", func() bool { return len(runs()) == 2 })
+	var pairs []client.KVPair
+	if err := json.Unmarshal([]byte(runs()[1]), &pairs); err != nil || len(pairs) != 2 || string(pairs[1].Value) != "2" {
+		t.Fatalf("second run got %s (%v)", runs()[1], err)
+	}
+	cancel()
+	if r := <-done; r.code != 0 || r.stderr != "" {
+		t.Fatalf("interrupted watch: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if n := len(runs()); n != 2 {
+		t.Fatalf("%d runs, want 2", n)
+	}
+}
+
+func TestKVWatchExecReportsFailures(t *testing.T) {
+	a := newAgent(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := &syncBuffer{}
+	done := make(chan result, 1)
+	go func() {
+		done <- a.runWith(t, inv{ctx: ctx, stderr: stderr}, "kv", "watch", "app/", "-exec", "echo broken >&2; exit 3")
+	}()
+	eventually(t, "the failure on stderr", func() bool { return strings.Contains(stderr.String(), "broken") })
+	cancel()
+	<-done
+	a.run(t, "kv", "watch", "app/", "-exec", "true", "-timeout", "0s").fails(t, "-timeout must be positive")
+}

@@ -215,6 +215,7 @@ func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 		log.Warn("testing: wall clock shifted", "offset", f.clockOffset)
 		opts = append(opts, agent.WithClock(clock.Offset{By: f.clockOffset}))
 	}
+	agent.ExportMemberlistMetrics() // agentd owns the process: memberlist's statistics go to /metrics
 	a, err := agent.New(cfg, opts...)
 	if err != nil {
 		printErr(stderr, err)

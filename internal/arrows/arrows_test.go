@@ -21,6 +21,10 @@ var linked = map[string][]string{
 	"agent/httpapi": {mod + "agent", "github.com/hashicorp/memberlist"},
 	"consulapi":     {mod + "agent", mod + "dnsserver", "github.com/hashicorp/memberlist"},
 	"agent/client":  {mod + "agent", mod + "catalog", mod + "configsync", mod + "dnsserver", mod + "membership", "github.com/hashicorp/memberlist"},
+	// The dashboard is static files; watches read the agent through their
+	// own interfaces and agentctl links them, so no memberlist.
+	"ui":    {mod + "agent", mod + "configsync", mod + "catalog", mod + "membership", "github.com/hashicorp/memberlist"},
+	"watch": {mod + "agent", mod + "configsync", mod + "catalog", mod + "membership", mod + "dnsserver", "github.com/hashicorp/memberlist"},
 }
 
 // imported lists what a package must not import itself. dnsserver links

@@ -79,3 +79,20 @@ func (p *Port) release() {
 		p.fd = -1
 	}
 }
+
+// RefusedUDPAddr returns a loopback UDP address where datagrams are
+// refused (ICMP port unreachable, so a connected sender reads
+// ECONNREFUSED) for the whole test. A UDP socket bound to the port and
+// connected to another address holds it: the kernel delivers it only
+// datagrams from that address (127.0.0.1:9, which sends none), answers
+// every other sender as if nothing were bound, and lets no one else bind
+// the port.
+func RefusedUDPAddr(t testing.TB) string {
+	t.Helper()
+	c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9})
+	if err != nil {
+		t.Fatalf("testutil: hold a UDP port: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.LocalAddr().String()
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestRefusedAddr(t *testing.T) {
@@ -43,5 +44,31 @@ func TestPortListen(t *testing.T) {
 	if c, err := net.Dial("tcp", p.Addr()); err == nil {
 		c.Close()
 		t.Fatal("port still accepts after the listener closed")
+	}
+}
+
+func TestRefusedUDPAddr(t *testing.T) {
+	addr := RefusedUDPAddr(t)
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Each datagram draws an ICMP port unreachable; the next read or
+	// write on the connected socket reports it. The deadline only bounds
+	// a failure (a datagram that is kept instead).
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	buf := make([]byte, 16)
+	for range 3 {
+		if _, err := c.Write([]byte("q")); err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("write to %s: %v", addr, err)
+		}
+		if _, err := c.Read(buf); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("read from %s: %v, want connection refused", addr, err)
+		}
+	}
+	if pc, err := net.ListenPacket("udp", addr); err == nil {
+		pc.Close()
+		t.Fatalf("%s could be bound by someone else", addr)
 	}
 }

@@ -299,14 +299,7 @@ func TestHTTPSWithCLIAndMTLS(t *testing.T) {
 	ctl := func(env []string, args ...string) (string, string, int) {
 		cmd := exec.Command(filepath.Join(binaries(t), "agentctl"), append([]string{"-http-addr", addr}, args...)...)
 		cmd.Env = append(os.Environ(), env...)
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		return out.String(), errb.String(), code
+		return runCmd(t, cmd)
 	}
 	flags := []string{"-ca-file", files.CACert, "-client-cert", files.ClientCert, "-client-key", files.ClientKey}
 	if _, errOut, code := ctl(nil, append(flags, "kv", "put", "tls/k", "v")...); code != 0 {

@@ -69,17 +69,7 @@ func TestSystemdExample(t *testing.T) {
 		cf := filepath.Join(dir, "agent.toml")
 		writeFile(t, cf, string(example))
 		check := func() (string, string, int) {
-			cmd := exec.Command(filepath.Join(bin, "agentd"), "-check-config", cf)
-			var out, errb bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &errb
-			err := cmd.Run()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			return out.String(), errb.String(), code
+			return runCmd(t, exec.Command(filepath.Join(bin, "agentd"), "-check-config", cf))
 		}
 		// As shipped: the placeholder key is refused, with its line.
 		_, errOut, code := check()

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/murmurhq/murmur/dnsserver"
 	"github.com/murmurhq/murmur/insight"
 	"github.com/murmurhq/murmur/internal/broadcast"
+	"github.com/murmurhq/murmur/internal/buildinfo"
 	"github.com/murmurhq/murmur/internal/clock"
 	"github.com/murmurhq/murmur/internal/logthrottle"
 	"github.com/murmurhq/murmur/membership"
@@ -28,8 +30,9 @@ import (
 	"github.com/murmurhq/murmur/query"
 )
 
-// Version is the agent's version, set by the build (-ldflags -X).
-var Version = "0.1.0-dev"
+// Version is the agent's version (internal/buildinfo: set at link time,
+// else the module version, else "dev"), as /v1/agent/self reports it.
+var Version = buildinfo.Read().Version
 
 // Lifecycle errors.
 var (
@@ -381,8 +384,9 @@ func (a *Agent) memberlist() *memberlist.Memberlist {
 }
 
 // Join contacts the given HOST:PORT addresses and merges with their
-// cluster. It returns how many answered; the error lists each address
-// that did not, and why.
+// cluster. It returns how many answered and, when some did not, an error
+// listing each of them and why (errors.Unwrap-able one per address) —
+// also when n > 0, so that a partly failed join can be reported.
 func (a *Agent) Join(ctx context.Context, addrs []string) (int, error) {
 	a.mu.Lock()
 	if a.state != stateRunning {
@@ -399,8 +403,22 @@ func (a *Agent) Join(ctx context.Context, addrs []string) (int, error) {
 	ch := make(chan result, 1)
 	go func() { // memberlist.Join is not cancellable; it is bounded by tcp_timeout per address
 		defer a.wg.Done()
-		n, err := ml.Join(addrs)
-		ch <- result{n, err}
+		// One address at a time: memberlist drops the errors of the
+		// addresses that failed when another one answered.
+		var n int
+		var failed addrErrors
+		for _, addr := range addrs {
+			k, err := ml.Join([]string{addr})
+			n += k
+			if err != nil {
+				failed = append(failed, perAddr(err)...)
+			}
+		}
+		r := result{n: n}
+		if len(failed) > 0 {
+			r.err = failed
+		}
+		ch <- r
 	}()
 	select {
 	case r := <-ch:
@@ -410,13 +428,40 @@ func (a *Agent) Join(ctx context.Context, addrs []string) (int, error) {
 		if r.n > 0 {
 			a.log.Info("joined cluster", "contacted", r.n, "members", ml.NumMembers())
 			a.announce(membership.IntentJoin) // after push/pull: the clock is the cluster's
-			return r.n, nil
+			if r.err != nil {
+				a.log.Warn("join: some addresses did not answer", "err", r.err)
+			}
+			return r.n, r.err
 		}
 		return 0, r.err
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
 }
+
+// perAddr unpacks memberlist's multierror ("1 error occurred:\n\t* ...")
+// into its errors, one per address (each names its address).
+func perAddr(err error) []error {
+	var multi interface{ WrappedErrors() []error }
+	if !errors.As(err, &multi) {
+		return []error{err}
+	}
+	return multi.WrappedErrors()
+}
+
+// addrErrors are the per-address errors of one join, printed on one line
+// and unwrapped one by one (the HTTP API lists them).
+type addrErrors []error
+
+func (e addrErrors) Error() string {
+	parts := make([]string, len(e))
+	for i, err := range e {
+		parts[i] = err.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e addrErrors) Unwrap() []error { return e }
 
 // Leave announces a graceful departure, waits for it to spread (bounded by
 // leave_timeout and ctx), and stops taking part in the cluster. Call
@@ -446,10 +491,19 @@ func (a *Agent) Leave(ctx context.Context) error {
 		timeout = time.Until(dl)
 	}
 	start := time.Now()
-	a.log.Info("leaving cluster", "timeout", timeout)
+	alone := ml.NumMembers() <= 1 // nobody to tell: leave at once
+	a.log.Info("leaving cluster", "timeout", timeout, "alone", alone)
 	a.announce(membership.IntentLeave)
 	if err := ml.Leave(timeout); err != nil {
 		a.log.Warn("leave broadcast not confirmed", "err", err)
+	}
+	if !alone {
+		// Once more, after memberlist's dead message. On a loaded machine a
+		// peer may see this node dead (a suspicion that timed out), alive
+		// (a refutation gossiped late, which makes it forget the first
+		// intent) and dead again (the leave): failed. A newer intent turns
+		// failed into left.
+		a.announce(membership.IntentLeave)
 	}
 	// memberlist returns once one peer has the leave message; keep
 	// gossiping a few rounds so it reaches the others first. This waits
@@ -457,6 +511,9 @@ func (a *Agent) Leave(ctx context.Context) error {
 	propagate := 5 * memberlistConfig(&a.cfg).GossipInterval
 	if rest := timeout - time.Since(start); rest < propagate {
 		propagate = max(rest, 0)
+	}
+	if alone {
+		propagate = 0
 	}
 	t := time.NewTimer(propagate)
 	defer t.Stop()

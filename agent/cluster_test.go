@@ -58,13 +58,13 @@ func TestClusterInMemory(t *testing.T) {
 		if err := c.net.Isolate("n5"); err != nil {
 			t.Fatal(err)
 		}
-		allSee(t, a[:4], "n5", StatusFailed, 15*time.Second)
+		allSee(t, a[:4], "n5", StatusFailed, patience)
 		if err := c.net.Unisolate("n5"); err != nil {
 			t.Fatal(err)
 		}
 		// The reconnect loop brings it back without anyone calling Join.
 		for _, x := range a {
-			allSee(t, a, x.Name(), StatusAlive, 15*time.Second)
+			allSee(t, a, x.Name(), StatusAlive, patience)
 		}
 	})
 
@@ -73,14 +73,14 @@ func TestClusterInMemory(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, x := range a[2:] {
-			allSee(t, a[:2], x.Name(), StatusFailed, 15*time.Second)
+			allSee(t, a[:2], x.Name(), StatusFailed, patience)
 		}
 		for _, x := range a[:2] {
-			allSee(t, a[2:], x.Name(), StatusFailed, 15*time.Second)
+			allSee(t, a[2:], x.Name(), StatusFailed, patience)
 		}
 		c.net.Heal()
 		for _, x := range a {
-			allSee(t, a, x.Name(), StatusAlive, 20*time.Second)
+			allSee(t, a, x.Name(), StatusAlive, patience)
 		}
 	})
 
@@ -91,7 +91,7 @@ func TestClusterInMemory(t *testing.T) {
 		if err := a[4].Shutdown(); err != nil {
 			t.Fatal(err)
 		}
-		allSee(t, a[:4], "n5", StatusLeft, 10*time.Second)
+		allSee(t, a[:4], "n5", StatusLeft, patience)
 	})
 }
 
@@ -100,12 +100,10 @@ func TestSubscriptionEventsAndDropPolicy(t *testing.T) {
 	sub := c.agents[0].Subscribe(64)
 	slow := c.agents[0].Subscribe(1) // never read: must not stall anything
 	n3 := c.start("n3")
-	if _, err := n3.Join(context.Background(), []string{addr(c.agents[0])}); err != nil {
-		t.Fatal(err)
-	}
+	join(t, n3, addr(c.agents[0]))
 	waitEvent := func(typ membership.EventType, name string) {
 		t.Helper()
-		deadline := time.After(15 * time.Second)
+		deadline := time.After(patience)
 		for {
 			select {
 			case ev := <-sub.C():
@@ -140,8 +138,8 @@ func TestReapForgetsFailedMembers(t *testing.T) {
 	}
 	joinAll(t, as)
 	net.Isolate("r2")
-	allSee(t, as[:1], "r2", StatusFailed, 10*time.Second)
-	waitFor(t, 10*time.Second, "r2 reaped", func() bool { _, ok := as[0].Member("r2"); return !ok })
+	allSee(t, as[:1], "r2", StatusFailed, patience)
+	waitFor(t, patience, "r2 reaped", func() bool { _, ok := as[0].Member("r2"); return !ok })
 }
 
 func TestSuspectThenRefuted(t *testing.T) {
@@ -157,11 +155,11 @@ func TestSuspectThenRefuted(t *testing.T) {
 	}
 	joinAll(t, as)
 	nw.Isolate("p3")
-	waitFor(t, 10*time.Second, "p3 suspect on p1 or p2", func() bool {
+	waitFor(t, patience, "p3 suspect on p1 or p2", func() bool {
 		s1, _ := statusOf(as[0], "p3")
 		s2, _ := statusOf(as[1], "p3")
 		return s1 == StatusSuspect || s2 == StatusSuspect
 	})
 	nw.Unisolate("p3")
-	allSee(t, as, "p3", StatusAlive, 15*time.Second)
+	allSee(t, as, "p3", StatusAlive, patience)
 }

@@ -85,7 +85,12 @@ func TestLoadFileErrors(t *testing.T) {
 		{"wrong type", "[gossip]\ngossip_nodes = \"three\"\n", []string{"gossip_nodes"}},
 		{"bad duration", "leave_timeout = \"soon\"\n", []string{"leave_timeout", "soon"}},
 		{"syntax error", "node_name = \n", []string{"line 1"}},
-		{"unknown service key", "[[service]]\nname = \"web\"\nportt = 80\n", []string{"line 3", "service.portt"}},
+		{"unknown service key", "[[service]]\nname = \"web\"\nportt = 80\n", []string{"line 3", "service.portt", `did you mean "service.port"`}},
+		{"unknown table", "data_dir = \"/x\"\n[htpp]\naddr = \"127.0.0.1:1\"\n", []string{"line 2: unknown table [htpp]", `did you mean "http"`}},
+		{"unknown nested table", "[gossip.tuning]\nx = 1\n", []string{"line 1: unknown table [gossip.tuning]"}},
+		{"unknown array table", "[[servce]]\nname = \"web\"\n", []string{"line 1: unknown table [[servce]]", `did you mean "service"`}},
+		{"misspelt key", "[gossip]\nprobe_intervall = \"1s\"\n", []string{"line 2", `did you mean "gossip.probe_interval"`}},
+		{"nothing close", "[kv]\nzzzzzz = 1\n", []string{`line 2: unknown key "kv.zzzzzz"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,6 +105,14 @@ func TestLoadFileErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
+			}
+			for _, line := range strings.Split(err.Error(), "\n") {
+				if !strings.HasPrefix(line, "agent: invalid configuration: ") || !strings.Contains(line, "agent.toml: ") {
+					t.Errorf("error line %q does not name the file", line)
+				}
+			}
+			if strings.Contains(err.Error(), "htpp.addr") || strings.Contains(err.Error(), "servce.name") {
+				t.Errorf("keys of an unknown table reported again: %q", err)
 			}
 		})
 	}

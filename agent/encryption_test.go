@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestGossipEncryption(t *testing.T) {
@@ -25,7 +24,7 @@ func TestGossipEncryption(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := startAgent(t, withKey(tc.name, tc.key))
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), patience) // the join fails at once; only a hang nears this
 			defer cancel()
 			n, err := c.Join(ctx, []string{addr(a)})
 			if err == nil || n != 0 {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,9 +43,46 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(newTWriter(t), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// quietLogger logs warnings and errors only (big clusters).
+// patience bounds the waits of the in-process cluster tests: what they
+// wait for takes well under a second, so only a failure comes near it and
+// a loaded machine slows them down instead of failing them.
+const patience = 60 * time.Second
+
+// quietLogger is for big clusters: it keeps the last lines (info and up)
+// in memory and writes them to the test log only if the test fails, so a
+// passing run prints nothing even with -v.
 func quietLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(newTWriter(t), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	r := &ringWriter{max: 400}
+	t.Cleanup(func() {
+		if t.Failed() {
+			lines := r.take()
+			t.Logf("last %d log lines of the cluster:\n%s", len(lines), strings.Join(lines, ""))
+		}
+	})
+	return slog.New(slog.NewTextHandler(r, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// ringWriter keeps the last max lines written to it.
+type ringWriter struct {
+	max   int
+	mu    sync.Mutex
+	lines []string // guarded by mu
+}
+
+func (r *ringWriter) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.lines) == r.max {
+		r.lines = r.lines[1:]
+	}
+	r.lines = append(r.lines, string(p))
+	return len(p), nil
+}
+
+func (r *ringWriter) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.lines)
 }
 
 // tWriter writes to t.Log until the test's cleanup runs, then discards:
@@ -122,11 +161,36 @@ func allSee(t testing.TB, observers []*Agent, name string, st catalog.Status, ti
 func joinAll(t testing.TB, agents []*Agent) {
 	t.Helper()
 	for _, a := range agents[1:] {
-		if _, err := a.Join(context.Background(), []string{addr(agents[0])}); err != nil {
-			t.Fatalf("join %s: %v", a.Name(), err)
-		}
+		join(t, a, addr(agents[0]))
 	}
 	for _, a := range agents {
-		allSee(t, agents, a.Name(), StatusAlive, 10*time.Second)
+		allSee(t, agents, a.Name(), StatusAlive, patience)
+	}
+}
+
+// join makes a join target, trying again until it answers or patience
+// runs out: on a loaded machine one push/pull can outlast tcp_timeout.
+func join(t testing.TB, a *Agent, target string) {
+	t.Helper()
+	if !joinOrErr(t, a, target) {
+		t.FailNow()
+	}
+}
+
+// joinOrErr is join for any goroutine: it marks t failed (t.Errorf) and
+// returns false instead of stopping the test.
+func joinOrErr(t testing.TB, a *Agent, target string) bool {
+	t.Helper()
+	deadline := time.Now().Add(patience)
+	for {
+		_, err := a.Join(context.Background(), []string{target})
+		if err == nil {
+			return true
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s could not join %s within %v: %v", a.Name(), target, patience, err)
+			return false
+		}
+		time.Sleep(100 * time.Millisecond) // polling period of the deadline-bounded retry
 	}
 }

@@ -2,9 +2,13 @@ package agent
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
+
+	"github.com/murmurhq/murmur/internal/memnet"
 	"github.com/murmurhq/murmur/membership"
 )
 
@@ -65,4 +69,70 @@ func TestStaleLeaveIntentAfterRejoin(t *testing.T) {
 func staleIntent(t *testing.T, a *Agent, node string) membership.Intent {
 	t.Helper()
 	return a.intents.Newest(node)
+}
+
+// TestLeaveAfterFlapIsLeft: on a loaded machine a peer can see a leaving
+// node dead by suspicion (its leave intent already heard: left), alive
+// again (a refutation gossiped late, which retires the intent) and dead
+// again from memberlist's leave message (failed). The leaving agent
+// announces its leave a second time after memberlist's, and that newer
+// intent turns failed into left.
+func TestLeaveAfterFlapIsLeft(t *testing.T) {
+	nw := memnet.New(41)
+	newAgent := func(name string) *Agent {
+		tr, err := nw.NewTransport(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := New(testConfig(name), WithTransport(tr), WithLogger(testLogger(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	a, b := newAgent("a"), newAgent("b")
+	// a records the distinct leave intents it receives from b.
+	var mu sync.Mutex
+	leaves := map[uint64]bool{}
+	a.Handle(msgAgent, HandlerFunc(func(p []byte) {
+		if in, err := membership.DecodeIntent(p); err == nil && in.Kind == membership.IntentLeave && in.Node == "b" {
+			mu.Lock()
+			leaves[in.LTime] = true
+			mu.Unlock()
+		}
+		a.handleAgentMsg(p)
+	}))
+	for _, x := range []*Agent{a, b} {
+		if err := x.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = x.Shutdown() })
+	}
+	joinAll(t, []*Agent{a, b})
+	if err := b.Leave(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, patience, "two leave intents of b on a", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(leaves) == 2
+	})
+	b.Shutdown()
+	allSee(t, []*Agent{a}, "b", StatusLeft, patience)
+
+	// The flap, replayed on a's delegate: left, alive, then failed...
+	m, _ := a.Member("b")
+	node := &memberlist.Node{Name: m.Name, Addr: m.Addr.AsSlice(), Port: m.Port}
+	a.del.NotifyJoin(node)
+	a.del.NotifyLeave(node)
+	if st, _ := statusOf(a, "b"); st != StatusFailed {
+		t.Fatalf("after the flap a sees b %s, want failed (the case being repaired)", st)
+	}
+	// ...and a leave intent newer than the retired one makes it left.
+	next := a.intents.Newest("b")
+	next.Kind, next.LTime = membership.IntentLeave, next.LTime+1
+	a.handleAgentMsg(next.Encode())
+	if st, _ := statusOf(a, "b"); st != StatusLeft {
+		t.Fatalf("after a newer leave intent a sees b %s, want left", st)
+	}
 }

@@ -25,7 +25,7 @@ func TestKVReplicatesInMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, a := range c.agents {
-		waitFor(t, 10*time.Second, "replication to "+a.Name(), func() bool {
+		waitFor(t, patience, "replication to "+a.Name(), func() bool {
 			r1, err1 := a.Store().Get("app/color")
 			r2, err2 := a.Store().Get("app/blob")
 			return err1 == nil && string(r1.Value) == "blue" && err2 == nil && bytes.Equal(r2.Value, big)
@@ -33,14 +33,14 @@ func TestKVReplicatesInMemory(t *testing.T) {
 	}
 	// A node that was away catches up through anti-entropy.
 	c.net.Isolate("n5")
-	allSee(t, c.agents[:4], "n5", StatusFailed, 15*time.Second)
+	allSee(t, c.agents[:4], "n5", StatusFailed, patience)
 	for i := 0; i < 20; i++ {
 		if _, err := c.agents[i%4].Store().Put(ctx, fmt.Sprintf("away/%d", i), []byte("v"), 0); err != nil {
 			t.Fatal(err)
 		}
 	}
 	c.net.Unisolate("n5")
-	waitFor(t, 20*time.Second, "n5 to catch up", func() bool { return len(c.agents[4].Store().Keys("away/")) == 20 })
+	waitFor(t, patience, "n5 to catch up", func() bool { return len(c.agents[4].Store().Keys("away/")) == 20 })
 }
 
 func TestServicesInCatalog(t *testing.T) {
@@ -57,28 +57,28 @@ func TestServicesInCatalog(t *testing.T) {
 		in, _ := httpapi.CatalogServices(ag.Catalog).Service("web", true)
 		return len(in)
 	}
-	waitFor(t, 10*time.Second, "web-1 in a's catalog", func() bool {
+	waitFor(t, patience, "web-1 in a's catalog", func() bool {
 		in, err := httpapi.CatalogServices(a.Catalog).Service("web", false)
 		return err == nil && len(in) == 2 && passing(a) == 1
 	})
 	if err := httpapi.CatalogServices(b.Catalog).UpdateTTL("web-2", client.HealthPassing, "ok"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "web-2 passing on a", func() bool { return passing(a) == 2 })
+	waitFor(t, patience, "web-2 passing on a", func() bool { return passing(a) == 2 })
 	if s := httpapi.CatalogServices(a.Catalog).Services(); len(s) != 1 || s[0].Instances != 2 || s[0].Passing != 2 || strings.Join(s[0].Tags, ",") != "v1" {
 		t.Fatalf("summary = %+v", s)
 	}
 
 	c.net.Isolate("n2")
-	allSee(t, []*Agent{a}, "n2", StatusFailed, 15*time.Second)
-	waitFor(t, 5*time.Second, "failed node's instances to leave passing", func() bool { return passing(a) == 0 })
+	allSee(t, []*Agent{a}, "n2", StatusFailed, patience)
+	waitFor(t, patience, "failed node's instances to leave passing", func() bool { return passing(a) == 0 })
 	c.net.Unisolate("n2")
-	waitFor(t, 20*time.Second, "instances back", func() bool { return passing(a) == 2 })
+	waitFor(t, patience, "instances back", func() bool { return passing(a) == 2 })
 
 	if err := httpapi.CatalogServices(b.Catalog).Deregister("web-1"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "deregistration", func() bool {
+	waitFor(t, patience, "deregistration", func() bool {
 		return len(a.Catalog().Snapshot().Service("web")) == 1
 	})
 	if err := httpapi.CatalogServices(b.Catalog).Deregister("nope"); err == nil {
@@ -92,12 +92,12 @@ func TestOwnerReassertsServices(t *testing.T) {
 	if err := b.Catalog().Register(catalog.Definition{Name: "db", Port: 5432}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "db on a", func() bool { return a.Catalog().Snapshot().Service("db") != nil })
+	waitFor(t, patience, "db on a", func() bool { return a.Catalog().Snapshot().Service("db") != nil })
 	// Another agent deleting b's namespace (as a reap does) is undone by b.
 	if _, err := a.Store().DeletePrefix(context.Background(), catalog.Prefix+"n2/"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "db re-asserted", func() bool {
+	waitFor(t, patience, "db re-asserted", func() bool {
 		r, err := a.Store().Get(catalog.Key("n2", "db"))
 		return err == nil && r.Version.Node == "n2"
 	})
@@ -125,11 +125,11 @@ func TestProbeRepairsMissedUpdate(t *testing.T) {
 	if _, err := as[0].Store().Put(context.Background(), "missed", []byte("v"), 0); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "q1's gossip queue to drain", func() bool { l, _ := as[0].del.q.Len(); return l == 0 })
+	waitFor(t, patience, "q1's gossip queue to drain", func() bool { l, _ := as[0].del.q.Len(); return l == 0 })
 	if err := nw.SetLoss("q1", "q2", 0); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the probe to repair q2", func() bool {
+	waitFor(t, patience, "the probe to repair q2", func() bool {
 		r, err := as[1].Store().Get("missed")
 		return err == nil && string(r.Value) == "v"
 	})

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
+	"github.com/murmurhq/murmur/agent/client"
 	"github.com/murmurhq/murmur/internal/testutil"
 )
 
@@ -98,5 +100,25 @@ func TestStartBindError(t *testing.T) {
 	defer b.Shutdown()
 	if err := b.Start(); err == nil {
 		t.Fatal("second agent bound the same port")
+	}
+}
+
+// TestLeaveAloneIsImmediate: an agent with no other member has nobody to
+// tell, so Leave does not wait for its leave to spread (with a one-hour
+// gossip interval that wait would be five hours; the context bound here
+// is only against a hang).
+func TestLeaveAloneIsImmediate(t *testing.T) {
+	c := testConfig("alone")
+	hour := client.Duration(time.Hour)
+	c.Gossip.GossipInterval = &hour
+	c.LeaveTimeout = client.Duration(10 * time.Hour)
+	a := startAgent(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	if err := a.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Leave of a lone agent waited for propagation")
 	}
 }

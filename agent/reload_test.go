@@ -3,7 +3,6 @@ package agent
 import (
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/murmurhq/murmur/agent/client"
 )
@@ -14,7 +13,7 @@ func TestReloadServicesAndDNS(t *testing.T) {
 	cfg.Services = []client.ServiceDefinition{{Name: "old", Port: 1}}
 	a := startAgent(t, cfg)
 	has := func(name string) bool { return a.Catalog().Snapshot().Service(name) != nil }
-	waitFor(t, 5*time.Second, "old service", func() bool { return has("old") })
+	waitFor(t, patience, "old service", func() bool { return has("old") })
 
 	next := a.Config()
 	next.Services = []client.ServiceDefinition{{Name: "new", Port: 2}}
@@ -29,7 +28,7 @@ func TestReloadServicesAndDNS(t *testing.T) {
 	if !slices.Equal(res.NotReloaded, []string{"bind_addr"}) {
 		t.Errorf("not reloaded = %v, want [bind_addr]", res.NotReloaded)
 	}
-	waitFor(t, 5*time.Second, "new service replaces old", func() bool { return has("new") && !has("old") })
+	waitFor(t, patience, "new service replaces old", func() bool { return has("new") && !has("old") })
 	if got := a.dns.Config().Order; got != "nearest" {
 		t.Errorf("dns order after reload = %q", got)
 	}

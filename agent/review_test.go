@@ -74,10 +74,10 @@ func TestShutdownDuringLeave(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(patience): // a hang, not slowness
 		t.Fatal("Shutdown did not return")
 	}
-	allSee(t, []*Agent{peer}, "leaver", StatusLeft, 10*time.Second)
+	allSee(t, []*Agent{peer}, "leaver", StatusLeft, patience)
 }
 
 func TestReloadUnchangedKeepsHealth(t *testing.T) {
@@ -151,7 +151,7 @@ func TestSendPathTakesNoAgentLock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(patience): // a deadlock, not slowness
 		a.mu.Unlock()
 		t.Fatal("the send path blocked on the agent's mutex")
 	}

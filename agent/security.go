@@ -2,6 +2,9 @@ package agent
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
 	"slices"
 
 	"github.com/murmurhq/murmur/acl"
@@ -59,9 +62,32 @@ func (a *Agent) HostPolicy() *httpapi.HostPolicy { return a.sec.hosts }
 // BlockingGate bounds the blocking queries of all HTTP faces together.
 func (a *Agent) BlockingGate() *httpapi.Gate { return a.sec.gate }
 
-// loadTLS reads the certificate, key and client CAs of h.
+// loadTLS reads the certificate, key and client CAs of h; it returns the
+// config and the DNS names of the certificate. Errors name the keys (agentd
+// prints them without the "agent: ").
 func loadTLS(h *HTTPConfig) (*tls.Config, []string, error) {
-	return httpapi.LoadTLS(h.TLSCertFile, h.TLSKeyFile, h.TLSClientCAFile)
+	cert, err := tls.LoadX509KeyPair(h.TLSCertFile, h.TLSKeyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("agent: http.tls_cert_file %s, http.tls_key_file %s: %w", h.TLSCertFile, h.TLSKeyFile, err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if h.TLSClientCAFile != "" {
+		pem, err := os.ReadFile(h.TLSClientCAFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("agent: http.tls_client_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, nil, fmt.Errorf("agent: http.tls_client_ca_file %s: no PEM certificate in it", h.TLSClientCAFile)
+		}
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	var names []string
+	if cert.Leaf != nil {
+		names = cert.Leaf.DNSNames
+	}
+	return cfg, names, nil
 }
 
 // startTLS loads the certificate before the API listens.

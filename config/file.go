@@ -31,9 +31,20 @@ func LoadFile(path string, base Config) (Config, []byte, error) {
 	}
 	cfg, err := parseConfig(data, base)
 	if err != nil {
-		return base, nil, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
+		return base, nil, inFile(path, err)
 	}
 	return cfg, data, nil
+}
+
+// inFile wraps each problem in err (one per line when there are several)
+// as an ErrConfig naming the file, so that every line a user reads says
+// where it comes from.
+func inFile(path string, err error) error {
+	var out []error
+	for _, e := range unjoin(err) {
+		out = append(out, fmt.Errorf("%w: %s: %w", ErrConfig, path, e))
+	}
+	return errors.Join(out...)
 }
 
 // Parse is LoadFile for TOML already in memory.
@@ -60,8 +71,22 @@ func parseConfig(data []byte, base Config) (Config, error) {
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		var errs []error
+		var tables []string // unknown tables: their keys are not reported again
 		for _, k := range und {
-			errs = append(errs, fmt.Errorf("%sunknown key %q", linePrefix(data, k.String()), k.String()))
+			key := k.String()
+			if slices.ContainsFunc(tables, func(t string) bool { return strings.HasPrefix(key, t+".") }) {
+				continue
+			}
+			switch md.Type(k...) {
+			case "Hash":
+				tables = append(tables, key)
+				errs = append(errs, fmt.Errorf("%sunknown table [%s]%s", linePrefix(data, key), key, suggest(key)))
+			case "ArrayHash":
+				tables = append(tables, key)
+				errs = append(errs, fmt.Errorf("%sunknown table [[%s]]%s", linePrefix(data, key), key, suggest(key)))
+			default:
+				errs = append(errs, fmt.Errorf("%sunknown key %q%s", linePrefix(data, key), key, suggest(key)))
+			}
 		}
 		return base, errors.Join(errs...)
 	}
@@ -80,7 +105,7 @@ func ValidateWithSource(cfg *Config, path string, data []byte) error {
 		key, _, _ := strings.Cut(e.Error(), ":")
 		out = append(out, fmt.Errorf("%s%w", linePrefix(data, key), e))
 	}
-	return fmt.Errorf("%w: %s: %w", ErrConfig, path, errors.Join(out...))
+	return inFile(path, errors.Join(out...))
 }
 
 func unjoin(err error) []error {
@@ -120,7 +145,7 @@ func linePrefix(data []byte, key string) string {
 	for i, line := range strings.Split(string(data), "\n") {
 		if m := header.FindStringSubmatch(line); m != nil {
 			current = m[1]
-			if table != "" && current == key {
+			if current == key { // the key is a table: its header
 				return fmt.Sprintf("line %d: ", i+1)
 			}
 			continue

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"io/fs"
 	"os"
+	"syscall"
 )
 
 // checkBoltFile verifies the structure of a bbolt database file before
@@ -35,6 +37,9 @@ func checkBoltFile(path string) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("configsync: open %s: %w", path, err)
+	}
+	if fi.IsDir() { // a mistake in the data dir, not a damaged store
+		return fmt.Errorf("configsync: %w", &fs.PathError{Op: "open", Path: path, Err: syscall.EISDIR})
 	}
 	c := &boltChecker{f: f, size: fi.Size()}
 	if err := c.check(); err != nil {

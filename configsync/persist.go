@@ -107,6 +107,9 @@ func openDisk(dir string, batchDelay time.Duration) (*disk, error) {
 		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
 			return nil, fmt.Errorf("%w: open %s: %v", ErrCorrupt, path, err)
 		}
+		if _, named := errors.AsType[*fs.PathError](err); named {
+			return nil, fmt.Errorf("configsync: %w", err) // it names the path already
+		}
 		return nil, fmt.Errorf("configsync: open %s: %w", path, err)
 	}
 	db.MaxBatchDelay = batchDelay

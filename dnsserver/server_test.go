@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/murmurhq/murmur/internal/testutil"
 )
 
 // liveness bounds waits that only a hang would exceed; tests never assert
@@ -237,12 +238,7 @@ func blackhole(t *testing.T) (udp, tcp string) {
 func TestServerRecursors(t *testing.T) {
 	upUDP, upTCP := upstream(t)
 	holeUDP, holeTCP := blackhole(t)
-	closed, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedUDP := closed.LocalAddr().String() // nothing listens: ICMP refuses
-	closed.Close()
+	closedUDP := testutil.RefusedUDPAddr(t) // ICMP refuses; no one else can take it
 
 	cases := []struct {
 		name      string

@@ -29,7 +29,6 @@ func BenchmarkConsulBlockingFanout(b *testing.B) {
 func fanout(b *testing.B, consulFace bool) {
 	const watchers = 1000
 	binaries(b)
-	consulAddr := fmt.Sprintf("127.0.0.1:%d", freePort(b))
 	// The default limits (512 blocking queries, 512 connections per
 	// client address) would turn half the watchers away with 429.
 	limits := fastGossip + `
@@ -38,7 +37,8 @@ max_conns = 4096
 max_conns_per_client = 4096
 max_blocking_queries = 4096
 `
-	p := startAgentd(b, "fan", agentOpts{noData: true, config: limits, extra: []string{"-consul-addr", consulAddr, "-log-level", "warn"}})
+	p := startAgentd(b, "fan", agentOpts{noData: true, config: limits, extra: []string{"-consul-addr", "127.0.0.1:0"}})
+	consulAddr := p.loggedAddr(consulLine)
 	tr := &http.Transport{MaxIdleConnsPerHost: watchers, MaxConnsPerHost: 0, IdleConnTimeout: time.Minute}
 	hc := &http.Client{Transport: tr}
 	defer tr.CloseIdleConnections()

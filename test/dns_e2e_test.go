@@ -53,15 +53,26 @@ func needDig(t *testing.T) {
 	testutil.NeedTool(t, "dig", "apt-get install dnsutils")
 }
 
-// dig queries p's DNS server.
+// digTimeout bounds the retries of one query: a UDP answer lost or late
+// on a loaded machine is asked again, like a resolver would.
+const digTimeout = 30 * time.Second
+
+// dig queries p's DNS server. A query that got no answer at all is
+// retried until digTimeout; the result is the first answer.
 func (p *proc) dig(args ...string) digResult {
 	p.t.Helper()
 	host, port, _ := net.SplitHostPort(p.dnsAddr)
-	base := []string{"@" + host, "-p", port, "+time=3", "+tries=1", "+noall", "+comments", "+answer", "+authority", "+additional"}
-	out, _ := exec.Command("dig", append(base, args...)...).CombinedOutput()
-	r := digResult{raw: string(out)}
-	if m := digStatus.FindStringSubmatch(r.raw); m != nil {
-		r.status = m[1]
+	base := []string{"@" + host, "-p", port, "+time=5", "+tries=1", "+noall", "+comments", "+answer", "+authority", "+additional"}
+	var r digResult
+	for deadline := time.Now().Add(digTimeout); ; {
+		out, _ := exec.Command("dig", append(base, args...)...).CombinedOutput()
+		r = digResult{raw: string(out)}
+		if m := digStatus.FindStringSubmatch(r.raw); m != nil {
+			r.status = m[1]
+		}
+		if r.status != "" || time.Now().After(deadline) {
+			break
+		}
 	}
 	if m := digFlags.FindStringSubmatch(r.raw); m != nil {
 		r.flags = strings.Fields(m[1])
@@ -96,11 +107,11 @@ func TestDNSEndToEnd(t *testing.T) {
 	// web on node1 and node2 (tagged), db on node3 failing its check.
 	ps[0].register("-name", "web", "-id", "web-1", "-port", "8080", "-tag", "v1")
 	ps[1].register("-name", "web", "-id", "web-2", "-port", "8081", "-tag", "v2")
-	deadPort := itoa(freePort(t))
-	ps[2].register("-name", "db", "-port", "5432", "-check-tcp", "127.0.0.1:"+deadPort, "-interval", "1s")
+	dbPort := testutil.ReservePort(t) // refuses connections until Listen
+	ps[2].register("-name", "db", "-port", "5432", "-check-tcp", dbPort.Addr(), "-interval", "1s")
 	q := ps[2] // ask the agent that runs neither web instance
 
-	eventually(t, 15*time.Second, "web SRV with 2 answers", func() bool {
+	eventually(t, patience, "web SRV with 2 answers", func() bool {
 		return len(ofType(q.dig("web.service.murmur", "SRV").answer, "SRV")) == 2
 	})
 
@@ -181,15 +192,12 @@ func TestDNSEndToEnd(t *testing.T) {
 	})
 
 	t.Run("failing then passing TCP check", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:"+deadPort)
-		if err != nil {
-			t.Skipf("cannot listen on %s: %v", deadPort, err)
-		}
-		eventually(t, 15*time.Second, "db to appear once its port listens", func() bool {
+		ln := dbPort.Listen()
+		eventually(t, patience, "db to appear once its port listens", func() bool {
 			return len(ofType(q.dig("db.service.murmur", "SRV").answer, "SRV")) == 1
 		})
 		ln.Close()
-		eventually(t, 15*time.Second, "db to leave DNS once its port closes", func() bool {
+		eventually(t, patience, "db to leave DNS once its port closes", func() bool {
 			return len(ofType(q.dig("db.service.murmur", "SRV").answer, "SRV")) == 0
 		})
 	})
@@ -198,7 +206,7 @@ func TestDNSEndToEnd(t *testing.T) {
 		for i := 0; i < 40; i++ {
 			ps[i%3].register("-name", "big", "-id", fmt.Sprintf("big-%02d", i), "-port", itoa(9000+i))
 		}
-		eventually(t, 20*time.Second, "40 instances over TCP", func() bool {
+		eventually(t, patience, "40 instances over TCP", func() bool {
 			return len(ofType(q.dig("+tcp", "big.service.murmur", "SRV").answer, "SRV")) == 40
 		})
 		r := q.dig("+noedns", "+ignore", "big.service.murmur", "SRV")
@@ -209,7 +217,7 @@ func TestDNSEndToEnd(t *testing.T) {
 
 	t.Run("kill -9 removes the node's instances", func(t *testing.T) {
 		ps[1].kill9()
-		eventually(t, 20*time.Second, "web-2 gone", func() bool {
+		eventually(t, patience, "web-2 gone", func() bool {
 			srv := ofType(ps[0].dig("web.service.murmur", "SRV").answer, "SRV")
 			return len(srv) == 1 && strings.Contains(srv[0], "node1.node.murmur.")
 		})

@@ -5,11 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,7 +28,7 @@ var (
 	binDir    string
 )
 
-// binaries builds agentd and agentctl (with -race when the tests run with
+// binaries builds agentd, agentctl and examples/embed (with -race when the tests run with
 // it, so data races in the binaries fail the run too) and returns their
 // directory.
 func binaries(t testing.TB) string {
@@ -42,7 +42,7 @@ func binaries(t testing.TB) string {
 		if raceEnabled {
 			args = append(args, "-race")
 		}
-		args = append(args, "../cmd/agentd", "../cmd/agentctl")
+		args = append(args, "../cmd/agentd", "../cmd/agentctl", "../examples/embed")
 		cmd := exec.Command("go", args...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -55,26 +55,6 @@ func binaries(t testing.TB) string {
 	return binDir
 }
 
-// freePort returns a port free for both TCP and UDP on 127.0.0.1.
-func freePort(t testing.TB) int {
-	t.Helper()
-	for i := 0; i < 50; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
 // proc is one agentd process.
 type proc struct {
 	t        testing.TB
@@ -85,6 +65,11 @@ type proc struct {
 	dnsAddr  string
 	args     []string
 	logPath  string
+	// dynamic: agentd binds port 0 for gossip, HTTP and DNS, and each start
+	// learns the ports it got from its log (no port is picked, closed and
+	// bound again, which races with every other process on the machine).
+	dynamic bool
+	logFrom int64 // size of the log when the current process started
 	// netns, when set, runs agentd inside that network namespace (ip
 	// netns exec) and client dials into it (netns_harness_test.go).
 	netns  string
@@ -116,6 +101,8 @@ suspicion_mult = 3
 dead_node_reclaim_time = "1s"
 `
 
+// agentOpts: extra flags must keep the log level at info or below, since
+// the harness learns the agent's addresses from its info lines.
 type agentOpts struct {
 	join    []string
 	extra   []string // more agentd flags
@@ -135,20 +122,19 @@ func startAgentd(t testing.TB, name string, o agentOpts) *proc {
 // starts (a TLS client, a token).
 func startAgentdWith(t testing.TB, name string, o agentOpts, setup func(*proc)) *proc {
 	t.Helper()
-	bin := binaries(t)
+	binaries(t)
 	p := &proc{
-		t:        t,
-		name:     name,
-		gossip:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		dnsAddr:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		dataDir:  o.dataDir,
+		t:       t,
+		name:    name,
+		dynamic: true,
+		dataDir: o.dataDir,
 	}
 	if p.dataDir == "" && !o.noData {
 		p.dataDir = t.TempDir()
 	}
 	p.logPath = filepath.Join(t.TempDir(), name+".log")
-	args := []string{"-node", name, "-bind", p.gossip, "-http-addr", p.httpAddr, "-dns-addr", p.dnsAddr, "-consul-addr=", "-log-level", "debug"}
+	port0 := "127.0.0.1:0"
+	args := []string{"-node", name, "-bind", port0, "-http-addr", port0, "-dns-addr", port0, "-consul-addr=", "-log-level", "debug"}
 	if p.dataDir != "" {
 		args = append(args, "-data-dir", p.dataDir)
 	} else {
@@ -167,7 +153,6 @@ func startAgentdWith(t testing.TB, name string, o agentOpts, setup func(*proc)) 
 	}
 	args = append(args, "-config", cf)
 	p.args = append(args, o.extra...)
-	_ = bin
 	if setup != nil {
 		setup(p)
 	}
@@ -182,6 +167,9 @@ func (p *proc) start() {
 	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		p.t.Fatal(err)
+	}
+	if fi, err := logf.Stat(); err == nil {
+		p.logFrom = fi.Size()
 	}
 	bin := filepath.Join(binDir, "agentd")
 	cmd := exec.Command(bin, p.args...)
@@ -208,7 +196,9 @@ func (p *proc) start() {
 	}()
 }
 
-// restart starts the process again with the same flags and data dir.
+// restart starts the process again with the same flags and data dir. A
+// dynamic proc binds new ports: read p.gossip, p.httpAddr and p.dnsAddr
+// (and make clients) after it, not before.
 func (p *proc) restart() {
 	p.t.Helper()
 	p.start()
@@ -227,25 +217,84 @@ func (p *proc) running() bool {
 	}
 }
 
-// waitReady polls the HTTP API until it answers.
+// patience bounds every wait of the loopback end-to-end tests. What they
+// wait for takes about a second; only a failure comes near this, so a busy
+// machine slows the tests down instead of failing them.
+const patience = 60 * time.Second
+
+// readyTimeout bounds an agent's start; only a hang comes near it.
+const readyTimeout = patience
+
+// waitReady polls until the process has logged its addresses (dynamic
+// ports) and its HTTP API answers.
 func (p *proc) waitReady() {
 	p.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(readyTimeout)
 	for time.Now().Before(deadline) {
 		if !p.running() {
 			p.t.Fatalf("agentd %s exited during start: %v\n%s", p.name, p.exitErr(), p.log())
 		}
-		resp, err := p.httpc().Get(p.url("/v1/agent/self"))
-		if err == nil {
-			resp.Body.Close()
-			// With ACLs an answer without a token is 401: ready too.
-			if resp.StatusCode == 200 || resp.StatusCode == 401 || resp.StatusCode == 403 {
-				return
+		if !p.dynamic || p.learnAddrs() {
+			resp, err := p.httpc().Get(p.url("/v1/agent/self"))
+			if err == nil {
+				resp.Body.Close()
+				// With ACLs an answer without a token is 401: ready too.
+				if resp.StatusCode == 200 || resp.StatusCode == 401 || resp.StatusCode == 403 {
+					return
+				}
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // polling period of the deadline-bounded wait
 	}
-	p.t.Fatalf("agentd %s not ready after 30s\n%s", p.name, p.log())
+	p.t.Fatalf("agentd %s not ready after %v\n%s", p.name, readyTimeout, p.log())
+}
+
+// The lines agentd logs once a socket is bound, with the address it got.
+var (
+	gossipLine = regexp.MustCompile(`msg="agent started" .*\baddr=(\S+)`)
+	httpLine   = regexp.MustCompile(`msg="HTTP API listening" .*\baddr=(\S+)`)
+	dnsLine    = regexp.MustCompile(`msg="dns server started" .*\budp=(\S+)`)
+)
+
+// consulLine is logged once the Consul-compatible API is bound.
+var consulLine = regexp.MustCompile(`msg="Consul-compatible API listening" .*\baddr=(\S+)`)
+
+// loggedAddr returns the address in the first line of the current
+// process's log that re matches (its first group), failing the test when
+// there is none: for a socket other than the three learnAddrs reads.
+func (p *proc) loggedAddr(re *regexp.Regexp) string {
+	p.t.Helper()
+	var addr string
+	eventually(p.t, patience, fmt.Sprintf("%s to log a line matching %s", p.name, re), func() bool {
+		b, err := os.ReadFile(p.logPath)
+		if err == nil && int64(len(b)) >= p.logFrom {
+			if m := re.FindSubmatch(b[p.logFrom:]); m != nil {
+				addr = string(m[1])
+			}
+		}
+		return addr != ""
+	})
+	return addr
+}
+
+// learnAddrs reads the addresses the current process bound from its log
+// and reports whether all three are known.
+func (p *proc) learnAddrs() bool {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil || int64(len(b)) < p.logFrom {
+		return false
+	}
+	log := string(b[p.logFrom:])
+	var addrs [3]string
+	for i, re := range []*regexp.Regexp{gossipLine, httpLine, dnsLine} {
+		m := re.FindStringSubmatch(log)
+		if m == nil {
+			return false
+		}
+		addrs[i] = m[1]
+	}
+	p.gossip, p.httpAddr, p.dnsAddr = addrs[0], addrs[1], addrs[2]
+	return true
 }
 
 // url is the URL of path on p's HTTP API.
@@ -302,7 +351,7 @@ func (p *proc) wait(timeout time.Duration) (error, bool) {
 // kill9 kills the process with SIGKILL and waits for it.
 func (p *proc) kill9() {
 	p.signal(syscall.SIGKILL)
-	if _, ok := p.wait(10 * time.Second); !ok {
+	if _, ok := p.wait(patience); !ok {
 		p.t.Fatalf("%s did not die on SIGKILL", p.name)
 	}
 }
@@ -312,7 +361,7 @@ func (p *proc) kill9() {
 func (p *proc) stop() {
 	if p.running() {
 		p.signal(syscall.SIGKILL)
-		p.wait(10 * time.Second)
+		p.wait(patience)
 	}
 	if strings.Contains(p.log(), "WARNING: DATA RACE") {
 		p.t.Errorf("agentd %s logged a data race (see its log)", p.name)
@@ -375,15 +424,22 @@ func runCtl(t testing.TB, stdin string, args ...string) (string, string, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binaries(t), "agentctl"), args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	return runCmd(t, cmd)
+}
+
+// runCmd runs cmd and returns its stdout, stderr and exit code; a command
+// that cannot run at all fails the test.
+func runCmd(t testing.TB, cmd *exec.Cmd) (string, string, int) {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.Stdin = strings.NewReader(stdin)
 	err := cmd.Run()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("agentctl %v: %v", args, err)
+		t.Fatalf("%v: %v", cmd.Args, err)
 	}
 	return out.String(), errb.String(), code
 }
@@ -418,7 +474,7 @@ func cluster(t testing.TB, n int, o agentOpts) []*proc {
 		ps = append(ps, startAgentd(t, fmt.Sprintf("node%d", i), oi))
 	}
 	for _, p := range ps {
-		allSee(t, ps, p.name, "alive", 20*time.Second)
+		allSee(t, ps, p.name, "alive", patience)
 	}
 	return ps
 }

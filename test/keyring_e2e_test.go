@@ -125,7 +125,7 @@ func TestKeyringRotation(t *testing.T) {
 	}
 	// Keep writing for a moment on the new key alone: a few gossip rounds.
 	last := ps[0].name
-	eventually(t, 10*time.Second, "writes after the rotation", func() bool {
+	eventually(t, patience, "writes after the rotation", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		n := 0
@@ -149,13 +149,13 @@ func TestKeyringRotation(t *testing.T) {
 		t.Logf("failure sightings during the rotation (missed probes on a loaded machine; no decryption failed): %v", drops[:min(len(drops), 10)])
 	}
 	for _, p := range ps {
-		allSee(t, ps, p.name, "alive", 30*time.Second)
+		allSee(t, ps, p.name, "alive", patience)
 	}
 	if len(acked) < 100 {
 		t.Fatalf("only %d writes acknowledged during the rotation", len(acked))
 	}
 	for _, p := range ps {
-		eventually(t, 30*time.Second, fmt.Sprintf("all %d acked writes on %s", len(acked), p.name), func() bool {
+		eventually(t, patience, fmt.Sprintf("all %d acked writes on %s", len(acked), p.name), func() bool {
 			have := p.keys("rot/")
 			for k := range acked {
 				if !slices.Contains(have, k) {
@@ -171,9 +171,9 @@ func TestKeyringRotation(t *testing.T) {
 
 	// An agent with only the new key joins; one with only the old does not.
 	fresh := startAgentd(t, "fresh", agentOpts{config: strings.Replace(config, e2eKey1, e2eKey2, 1), join: []string{ps[0].gossip}})
-	allSee(t, append(ps, fresh), "fresh", "alive", 20*time.Second)
+	allSee(t, append(ps, fresh), "fresh", "alive", patience)
 	stale := startAgentd(t, "stale", agentOpts{config: config, join: []string{ps[0].gossip}})
-	eventually(t, 20*time.Second, "the stale agent's join to fail", func() bool {
+	eventually(t, patience, "the stale agent's join to fail", func() bool {
 		return strings.Contains(stale.log(), "join failed") && strings.Contains(stale.log(), "gossip.key")
 	})
 	for _, p := range ps {
@@ -187,7 +187,7 @@ func TestKeyringRotation(t *testing.T) {
 	r := ps[2]
 	r.kill9()
 	r.restart()
-	allSee(t, ps, r.name, "alive", 20*time.Second)
+	allSee(t, ps, r.name, "alive", patience)
 	if got := keyringFile(t, r); !slices.Equal(got, []string{e2eKey2}) {
 		t.Errorf("keyring file after restart: %v", got)
 	}

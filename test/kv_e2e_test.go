@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // kvGetRaw reads a key's bytes from p's HTTP API.
@@ -54,7 +53,7 @@ func TestKVPutReadEverywhere(t *testing.T) {
 		t.Fatalf("kv put: %d %s %s", code, out, errOut)
 	}
 	for _, p := range ps {
-		eventually(t, 10*time.Second, "greeting on "+p.name, func() bool {
+		eventually(t, patience, "greeting on "+p.name, func() bool {
 			out, _, code := p.agentctl("kv", "get", "app/greeting")
 			return code == 0 && out == "hello"
 		})
@@ -93,13 +92,13 @@ func TestKVConcurrentWritersConverge(t *testing.T) {
 	}
 	want := 100 + 100 + 100
 	for _, p := range ps {
-		eventually(t, 30*time.Second, "300 keys on "+p.name, func() bool { return len(p.keys("")) == want })
+		eventually(t, patience, "300 keys on "+p.name, func() bool { return len(p.keys("")) == want })
 	}
 	for i := 0; i < 200; i += 2 {
 		key := fmt.Sprintf("shared/%03d", i)
 		first, _ := ps[0].kvGetRaw(key)
 		for _, p := range ps[1:] {
-			eventually(t, 10*time.Second, key+" agrees on "+p.name, func() bool {
+			eventually(t, patience, key+" agrees on "+p.name, func() bool {
 				v, _ := p.kvGetRaw(key)
 				return bytes.Equal(v, first)
 			})
@@ -117,7 +116,7 @@ func TestKVLargeValueReplicatesIntact(t *testing.T) {
 		t.Fatalf("kv put @file: %s", errOut)
 	}
 	for _, p := range ps {
-		eventually(t, 15*time.Second, "133 KB value on "+p.name, func() bool {
+		eventually(t, patience, "133 KB value on "+p.name, func() bool {
 			v, code := p.kvGetRaw("blob")
 			return code == 200 && bytes.Equal(v, val)
 		})

@@ -6,7 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/murmurhq/murmur/internal/testutil"
 )
 
 // TestMembershipE2E: three real agents join; kill -9 is seen as failed;
@@ -15,17 +16,17 @@ func TestMembershipE2E(t *testing.T) {
 	ps := cluster(t, 3, agentOpts{})
 
 	ps[2].kill9()
-	allSee(t, ps[:2], "node3", "failed", 20*time.Second)
+	allSee(t, ps[:2], "node3", "failed", patience)
 
 	ps[1].signal(syscall.SIGTERM)
-	err, ok := ps[1].wait(15 * time.Second)
+	err, ok := ps[1].wait(patience)
 	if !ok {
 		t.Fatal("agentd did not exit after SIGTERM")
 	}
 	if err != nil {
 		t.Fatalf("agentd exited with %v after SIGTERM, want status 0", err)
 	}
-	allSee(t, ps[:1], "node2", "left", 10*time.Second)
+	allSee(t, ps[:1], "node2", "left", patience)
 }
 
 // TestAgentctlMembers checks agentctl's table and -json output against a
@@ -80,7 +81,7 @@ func TestAgentctlMembers(t *testing.T) {
 // on stderr naming the address.
 func TestAgentctlUnreachable(t *testing.T) {
 	binaries(t)
-	addr := "127.0.0.1:" + itoa(freePort(t))
+	addr := testutil.RefusedAddr(t)
 	out, errOut, code := runCtl(t, "", "-http-addr", addr, "members")
 	if code == 0 {
 		t.Fatalf("exit 0 against a closed port; stdout %q", out)
@@ -124,7 +125,7 @@ func TestAgentdBadConfig(t *testing.T) {
 func TestAgentctlRTT(t *testing.T) {
 	ps := cluster(t, 2, agentOpts{})
 	var out string
-	eventually(t, 20*time.Second, "a coordinate for node2", func() bool {
+	eventually(t, patience, "a coordinate for node2", func() bool {
 		var code int
 		out, _, code = ps[0].agentctl("rtt", "node2")
 		return code == 0

@@ -3,7 +3,6 @@
 package test
 
 import (
-	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -194,14 +193,5 @@ func runCtlIn(p *proc, args ...string) (string, string, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", p.netns, filepath.Join(binaries(p.t), "agentctl")}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		p.t.Fatalf("agentctl %v: %v", args, err)
-	}
-	return out.String(), errb.String(), code
+	return runCmd(p.t, cmd)
 }

@@ -84,7 +84,7 @@ func sendUDP(t *testing.T, addr string, b []byte, n int) {
 func TestForgedMessageChangesNothing(t *testing.T) {
 	plain := startAgentd(t, "plain", agentOpts{})
 	sendUDP(t, plain.gossip, forgedPut("forged/plain", "pwned"), 3)
-	eventually(t, 10*time.Second, "the forged write on the unkeyed agent (control)", func() bool {
+	eventually(t, patience, "the forged write on the unkeyed agent (control)", func() bool {
 		_, code := plain.kvGetRaw("forged/plain")
 		return code == 200
 	})
@@ -99,7 +99,7 @@ func TestForgedMessageChangesNothing(t *testing.T) {
 		t.Fatalf("put marker: %d %s", code, body)
 	}
 	for _, p := range ps {
-		eventually(t, 10*time.Second, "the marker on "+p.name, func() bool {
+		eventually(t, patience, "the marker on "+p.name, func() bool {
 			_, code := p.kvGetRaw("marker")
 			return code == 200
 		})
@@ -112,7 +112,7 @@ func TestForgedMessageChangesNothing(t *testing.T) {
 	}
 	// The garbage was counted, and logged a bounded number of times.
 	var metrics string
-	eventually(t, 10*time.Second, "the decrypt failures in /metrics", func() bool {
+	eventually(t, patience, "the decrypt failures in /metrics", func() bool {
 		metrics = ps[0].get(t, "/metrics")
 		return strings.Contains(metrics, `murmur_remote_errors_total{component="memberlist"}`)
 	})
@@ -241,8 +241,8 @@ func TestACLRuleKinds(t *testing.T) {
 	denied(`token "app" lacks kv:write on "app/private/k"`, "-token", "app-secret", "kv", "put", "app/private/k", "1")
 	denied(`lacks kv:write on "other"`, "-token", "app-secret", "kv", "put", "other", "1")
 	denied(`lacks kv:read on "other"`, "-token", "app-secret", "kv", "get", "other")
-	denied("missing token", "kv", "get", "app/x")
-	denied("invalid token", "-token", "nope", "kv", "get", "app/x")
+	denied("the agent requires a token for this: pass -token TOKEN or set MURMUR_TOKEN", "kv", "get", "app/x")
+	denied("the agent refused the token given by -token", "-token", "nope", "kv", "get", "app/x")
 	// services and checks
 	ok("-token", "deploy-secret", "service", "register", "-name", "web", "-id", "web-ttl", "-check-ttl", "1m")
 	ok("-token", "deploy-secret", "check", "pass", "web-ttl")
@@ -273,11 +273,11 @@ func TestACLRuleKinds(t *testing.T) {
 	cf := p.args[slicesIndex(p.args, "-config")+1]
 	writeFile(t, cf, aclConfig("root2"))
 	p.signal(syscall.SIGHUP)
-	eventually(t, 10*time.Second, "the new management token", func() bool {
+	eventually(t, patience, "the new management token", func() bool {
 		_, _, code := p.agentctl("-token", "root2", "kv", "put", "after/hup", "1")
 		return code == 0
 	})
-	denied("invalid token", "-token", "root", "kv", "get", "anything")
+	denied("the agent refused the token given by -token", "-token", "root", "kv", "get", "anything")
 }
 
 func slicesIndex(xs []string, x string) int {
@@ -299,14 +299,7 @@ func TestHTTPSWithCLIAndMTLS(t *testing.T) {
 	ctl := func(env []string, args ...string) (string, string, int) {
 		cmd := exec.Command(filepath.Join(binaries(t), "agentctl"), append([]string{"-http-addr", addr}, args...)...)
 		cmd.Env = append(os.Environ(), env...)
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		return out.String(), errb.String(), code
+		return runCmd(t, cmd)
 	}
 	flags := []string{"-ca-file", files.CACert, "-client-cert", files.ClientCert, "-client-key", files.ClientKey}
 	if _, errOut, code := ctl(nil, append(flags, "kv", "put", "tls/k", "v")...); code != 0 {
@@ -402,7 +395,7 @@ func TestLimits(t *testing.T) {
 	// are open (the server releases closed ones asynchronously).
 	settle := func(n int) {
 		t.Helper()
-		eventually(t, 10*time.Second, fmt.Sprintf("%d open connections", n), func() bool {
+		eventually(t, patience, fmt.Sprintf("%d open connections", n), func() bool {
 			return strings.Contains(metrics(), fmt.Sprintf("murmur_http_connections %d\n", n+1))
 		})
 	}
@@ -414,7 +407,7 @@ func TestLimits(t *testing.T) {
 		held = append(held, c)
 		go get(c, "/v1/kv/limits?index=0&wait=5m")
 	}
-	eventually(t, 10*time.Second, "two blocking queries waiting", func() bool {
+	eventually(t, patience, "two blocking queries waiting", func() bool {
 		return strings.Contains(metrics(), "murmur_http_blocking_queries 2\n")
 	})
 	want429("third blocking query", once("127.0.0.4"), "/v1/kv/limits?index=0&wait=5m", "http.max_blocking_queries is 2")

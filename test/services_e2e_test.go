@@ -39,6 +39,10 @@ func TestConcurrentRegistrations(t *testing.T) {
 		}
 	}
 	count := func() int {
+		c, err := client.New(p.httpAddr) // a restart binds new ports
+		if err != nil {
+			t.Fatal(err)
+		}
 		insts, err := c.Service(ctx, "web", false)
 		if err != nil {
 			return -1

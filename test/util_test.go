@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"strconv"
 	"testing"
+
+	"github.com/murmurhq/murmur/internal/testutil"
 )
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -17,3 +19,6 @@ func writeFile(t testing.TB, path, body string) {
 }
 
 var lookPath = exec.LookPath
+
+// syncBuffer is testutil.SyncBuffer.
+type syncBuffer = testutil.SyncBuffer

@@ -27,15 +27,15 @@ func (c *Client) Self(ctx context.Context) (Self, error) {
 	return out, err
 }
 
-// Join asks the agent to join the cluster through addrs and returns how
-// many answered.
-func (c *Client) Join(ctx context.Context, addrs []string) (int, error) {
+// Join asks the agent to join the cluster through addrs. It succeeds when
+// at least one answered; the response says how many, and which did not.
+func (c *Client) Join(ctx context.Context, addrs []string) (JoinResponse, error) {
 	if len(addrs) == 0 {
-		return 0, errors.New("client: join needs at least one address")
+		return JoinResponse{}, errors.New("client: join needs at least one address")
 	}
 	var out JoinResponse
 	_, err := c.call(ctx, http.MethodPut, "/v1/agent/join", nil, JoinRequest{Addresses: addrs}, &out)
-	return out.Joined, err
+	return out, err
 }
 
 // Leave makes the agent leave the cluster gracefully; it shuts down

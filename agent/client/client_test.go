@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/murmurhq/murmur/agent/client"
 	"github.com/murmurhq/murmur/agent/httpapi"
 	"github.com/murmurhq/murmur/agent/httpapi/httpapitest"
+	"github.com/murmurhq/murmur/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -56,17 +56,9 @@ func rawServer(t *testing.T, code int, ctype, body string) *client.Client {
 	return c
 }
 
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
+// refusedAddr returns a loopback address that refuses connections for the
+// whole test.
+var refusedAddr = testutil.RefusedAddr
 
 func TestNew(t *testing.T) {
 	tests := []struct {
@@ -110,7 +102,7 @@ func TestNew(t *testing.T) {
 }
 
 func TestUnreachable(t *testing.T) {
-	addr := closedAddr(t)
+	addr := refusedAddr(t)
 	c, err := client.New(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -250,9 +242,9 @@ func TestMembership(t *testing.T) {
 	if err != nil || self.Node != "node1" {
 		t.Fatalf("Self = %+v, %v", self, err)
 	}
-	n, err := c.Join(ctx, []string{"10.0.0.1:7946", "10.0.0.2:7946"})
-	if err != nil || n != 2 || len(b.Joined()) != 2 {
-		t.Fatalf("Join = %d, %v", n, err)
+	jr, err := c.Join(ctx, []string{"10.0.0.1:7946", "10.0.0.2:7946"})
+	if err != nil || jr.Joined != 2 || len(jr.Failed) != 0 || len(b.Joined()) != 2 {
+		t.Fatalf("Join = %+v, %v", jr, err)
 	}
 	if _, err := c.Join(ctx, nil); err == nil {
 		t.Error("Join with no address succeeded")

@@ -59,6 +59,9 @@ type JoinRequest struct {
 type JoinResponse struct {
 	// Joined is how many of the addresses answered.
 	Joined int `json:"joined"`
+	// Failed has one line per address that did not answer, naming it and
+	// why, when at least one other did (when none does, the request fails).
+	Failed []string `json:"failed,omitempty"`
 }
 
 // KVPair is one key as GET /v1/kv/{key} returns it. Value is base64 in

@@ -15,8 +15,10 @@ type Membership interface {
 	Members() []client.Member
 	// Self describes this agent.
 	Self() client.Self
-	// Join contacts addrs and returns how many answered; the error is
-	// non-nil when none did and names each address and why.
+	// Join contacts addrs and returns how many answered. The error names
+	// each address that did not answer and why; it is non-nil when none
+	// did, and may be non-nil with n > 0 when only some did (then its
+	// Unwrap() []error, or its lines, are the per-address failures).
 	Join(ctx context.Context, addrs []string) (int, error)
 	// Leave leaves the cluster gracefully; the agent shuts down afterwards
 	// on its own.

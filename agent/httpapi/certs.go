@@ -2,9 +2,6 @@ package httpapi
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"fmt"
-	"os"
 	"sync/atomic"
 )
 
@@ -45,33 +42,4 @@ func (c *Certs) ServerConfig() *tls.Config {
 			return c.cur.Load(), nil
 		},
 	}
-}
-
-// LoadTLS reads a certificate and its key, and with clientCAFile the CAs
-// that must have signed every client's certificate (mutual TLS). It
-// returns the config and the DNS names of the certificate; errors name
-// the configuration key of the file at fault (http.tls_*).
-func LoadTLS(certFile, keyFile, clientCAFile string) (*tls.Config, []string, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, nil, fmt.Errorf("httpapi: http.tls_cert_file %s, http.tls_key_file %s: %w", certFile, keyFile, err)
-	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if clientCAFile != "" {
-		pem, err := os.ReadFile(clientCAFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("httpapi: http.tls_client_ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, nil, fmt.Errorf("httpapi: http.tls_client_ca_file %s: no PEM certificate in it", clientCAFile)
-		}
-		cfg.ClientCAs = pool
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	var names []string
-	if cert.Leaf != nil {
-		names = cert.Leaf.DNSNames
-	}
-	return cfg, names, nil
 }

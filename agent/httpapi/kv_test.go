@@ -248,14 +248,20 @@ func TestKVBlockingTimesOut(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h, b := newHandler(t, func(o *httpapi.Options) { o.MaxWait = tt.maxWait })
 			seedKV(t, b)
+			start := time.Now()
 			w := serve(h, call{method: "GET", target: "/v1/kv/app/a?index=1" + tt.query})
+			end := time.Now()
 			check(t, w, want{200, []string{`"key":"app/a"`}})
 			if got := w.Header().Get(client.IndexHeader); got != "1" {
 				t.Errorf("index %s, want 1 (unchanged)", got)
 			}
+			// The handler set the deadline between start and end, so it
+			// lies after start and at most limit after end. (How long it
+			// had left when Wait ran says nothing on a loaded machine: a
+			// 20 ms deadline may be gone by then.)
 			ws := b.Waits()
-			if len(ws) != 1 || ws[0].Deadline <= 0 || ws[0].Deadline > tt.limit {
-				t.Errorf("Wait calls %+v, want one with a deadline within %v", ws, tt.limit)
+			if len(ws) != 1 || !ws[0].DeadlineAt.After(start) || ws[0].DeadlineAt.Sub(end) > tt.limit {
+				t.Errorf("Wait calls %+v (request from %v to %v), want one with a deadline within %v", ws, start, end, tt.limit)
 			}
 		})
 	}

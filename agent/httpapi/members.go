@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -57,11 +58,34 @@ func (s *server) join(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	n, err := s.mem.Join(r.Context(), req.Addresses)
-	if err != nil {
+	if err != nil && n == 0 {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, r, http.StatusOK, client.JoinResponse{Joined: n})
+	resp := client.JoinResponse{Joined: n}
+	if err != nil {
+		resp.Failed = perAddress(err)
+	}
+	writeJSON(w, r, http.StatusOK, resp)
+}
+
+// perAddress lists a partly failed join's error one line per address: the
+// errors it unwraps to, or its lines.
+func perAddress(err error) []string {
+	var out []string
+	var multi interface{ Unwrap() []error }
+	if errors.As(err, &multi) {
+		for _, e := range multi.Unwrap() {
+			out = append(out, e.Error())
+		}
+		return out
+	}
+	for line := range strings.Lines(err.Error()) {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 func (s *server) leave(w http.ResponseWriter, r *http.Request) {

@@ -78,6 +78,14 @@ func TestJoin(t *testing.T) {
 		{"some answered", `{"addresses":["a:1","b:1"]}`, func(b *httpapitest.Backend) {
 			b.SetJoin(func(context.Context, []string) (int, error) { return 1, nil })
 		}, want{200, []string{`"joined":1`}}, 2},
+		{"some answered, which not is listed", `{"addresses":["a:1","b:1","c:1"]}`, func(b *httpapitest.Backend) {
+			b.SetJoin(func(context.Context, []string) (int, error) {
+				return 1, fmt.Errorf("agent: join: %w", errors.Join(errors.New("failed to join b:1: refused"), errors.New("failed to resolve c:1: no such host")))
+			})
+		}, want{200, []string{`"joined":1`, `"failed":["failed to join b:1: refused","failed to resolve c:1: no such host"]`}}, 3},
+		{"some answered, error of one line", `{"addresses":["a:1","b:1"]}`, func(b *httpapitest.Backend) {
+			b.SetJoin(func(context.Context, []string) (int, error) { return 1, errors.New("b:1: refused") })
+		}, want{200, []string{`"joined":1`, `"failed":["b:1: refused"]`}}, 2},
 		{"none answered", `{"addresses":["10.0.0.9:7946","10.0.0.8:7946"]}`, func(b *httpapitest.Backend) {
 			b.Fail("Join", refused)
 		}, want{500, []string{"10.0.0.9:7946: connection refused", "10.0.0.8:7946: i/o timeout"}}, 2},

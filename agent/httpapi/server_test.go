@@ -197,7 +197,7 @@ func TestPretty(t *testing.T) {
 // eventually polls cond until it holds (true) or a generous deadline
 // passes (false).
 func eventually(cond func() bool) bool {
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // only a hang comes near it
 	for !cond() {
 		if time.Now().After(deadline) {
 			return false

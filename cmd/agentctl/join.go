@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -10,7 +12,7 @@ func (a *app) joinCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:     "join ADDR...",
 		Short:   "Join the agent to a cluster through one or more members",
-		Long:    "Ask the agent to join the cluster through the members at ADDR (HOST:PORT of their gossip port). It succeeds when at least one answers.",
+		Long:    "Ask the agent to join the cluster through the members at ADDR (HOST:PORT of their gossip port). It succeeds when at least one answers, and lists those that did not and why.",
 		Example: "  agentctl join 10.0.0.2:7946 10.0.0.3:7946",
 		Args:    nArgs(1, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -18,11 +20,19 @@ func (a *app) joinCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, err := c.Join(cmd.Context(), args)
+			jr, err := c.Join(cmd.Context(), args)
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(a.stdout, "joined through %d of %d addresses\n", n, len(args))
+			var out strings.Builder
+			fmt.Fprintf(&out, "joined through %d of %d addresses\n", jr.Joined, len(args))
+			if len(jr.Failed) > 0 {
+				out.WriteString("these did not answer:\n")
+				for _, f := range jr.Failed {
+					fmt.Fprintf(&out, "  %s\n", cell(f))
+				}
+			}
+			_, err = io.WriteString(a.stdout, out.String())
 			return err
 		},
 	}

@@ -23,6 +23,14 @@ func TestJoin(t *testing.T) {
 	if out := a.run(t, "join", "x:1", "y:1").ok(t); out != "joined through 1 of 2 addresses\n" {
 		t.Errorf("stdout %q", out)
 	}
+	// One of two fails: the output names it and why.
+	a.b.SetJoin(func(context.Context, []string) (int, error) {
+		return 1, fmt.Errorf("agent: join: %w", errors.Join(errors.New("failed to join y:1: dial tcp y:1: connect: connection refused")))
+	})
+	want := "joined through 1 of 2 addresses\nthese did not answer:\n  failed to join y:1: dial tcp y:1: connect: connection refused\n"
+	if out := a.run(t, "join", "x:1", "y:1").ok(t); out != want {
+		t.Errorf("stdout %q, want %q", out, want)
+	}
 }
 
 func TestJoinFails(t *testing.T) {

@@ -202,7 +202,8 @@ func (a *app) kvWatchCmd() *cobra.Command {
 		Long: `Print every key under PREFIX as KEY=VALUE, then each change as it happens:
 KEY=VALUE for a new or changed key, "KEY deleted" for a deleted one. With
 -json each line is a JSON object (deleted keys carry "deleted": true).
-Values with control characters are printed quoted. A watcher sees the
+Control characters and invalid UTF-8 in keys and values are printed as Go
+escapes (\n, \t, \x01), so each change is one line. A watcher sees the
 latest state, not necessarily every intermediate value. Interrupt (Ctrl-C)
 ends it with exit status 0.
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -16,9 +17,6 @@ import (
 
 	"github.com/murmurhq/murmur/agent/client"
 )
-
-// version is set at build time: go build -ldflags "-X main.version=1.2.3".
-var version = "dev"
 
 // Environment variables read when the matching flag is not given.
 const (
@@ -53,6 +51,9 @@ type app struct {
 	env
 	addr  string
 	token string
+	// tokenFrom names where the token sent came from ("-token" or the
+	// environment variable), "" when none was sent.
+	tokenFrom string
 	// TLS files (-ca-file, -client-cert, -client-key).
 	caFile, clientCert, clientKey string
 	// started is set once flags and arguments are accepted and a command
@@ -71,6 +72,9 @@ func run(ctx context.Context, args []string, e env) int {
 		return 0
 	}
 	msg := errorLine(err)
+	if api, ok := errors.AsType[*client.APIError](err); ok && api.StatusCode == http.StatusUnauthorized {
+		msg = a.tokenProblem()
+	}
 	if !a.started && cmd != nil {
 		// A flag or argument error: say how the command is used.
 		if cmd.HasParent() {
@@ -81,6 +85,15 @@ func run(ctx context.Context, args []string, e env) int {
 	}
 	fmt.Fprintf(e.stderr, "agentctl: %s\n", msg)
 	return 1
+}
+
+// tokenProblem explains a 401 from the agent in agentctl's terms: which
+// flag or variable to set, or which one held the refused token.
+func (a *app) tokenProblem() string {
+	if a.tokenFrom == "" {
+		return "the agent requires a token for this: pass -token TOKEN or set " + envToken
+	}
+	return "the agent refused the token given by " + a.tokenFrom
 }
 
 // errorLine is the single line a user sees for err.
@@ -152,7 +165,7 @@ client certificate of mutual TLS.`,
 		a.membersCmd(), a.joinCmd(), a.leaveCmd(),
 		a.kvCmd(),
 		a.servicesCmd(), a.serviceCmd(), a.checkCmd(),
-		a.rttCmd(), a.keygenCmd(), a.keyringCmd(), a.versionCmd(),
+		a.rttCmd(), a.keygenCmd(), a.keyringCmd(), a.versionCmd(), a.waitCmd(),
 	)
 	return root
 }
@@ -191,8 +204,12 @@ func (a *app) client(cmd *cobra.Command) (*client.Client, error) {
 	if addr == "" {
 		addr = client.DefaultAddr
 	}
+	a.tokenFrom = "-token"
 	if !cmd.Flags().Changed("token") {
-		token = a.getenv(envToken)
+		token, a.tokenFrom = a.getenv(envToken), envToken
+	}
+	if token == "" {
+		a.tokenFrom = ""
 	}
 	opts := []client.Option{client.WithToken(token)}
 	files := [3]string{a.caFile, a.clientCert, a.clientKey}

@@ -5,10 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/murmurhq/murmur/agent/client"
 	"github.com/murmurhq/murmur/agent/httpapi"
 	"github.com/murmurhq/murmur/agent/httpapi/httpapitest"
+	"github.com/murmurhq/murmur/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -37,23 +36,8 @@ func newAgent(t *testing.T) *agent {
 	return &agent{b: b, addr: srv.Listener.Addr().String()}
 }
 
-// syncBuffer is a bytes.Buffer safe to read while a command writes it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
+// syncBuffer is testutil.SyncBuffer.
+type syncBuffer = testutil.SyncBuffer
 
 // result is one agentctl run.
 type result struct {
@@ -132,22 +116,14 @@ func (r result) fails(t *testing.T, want string) {
 	}
 }
 
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
+// refusedAddr returns a loopback address that refuses connections for the
+// whole test.
+var refusedAddr = testutil.RefusedAddr
 
 // eventually polls cond until it holds or a generous deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // only a hang comes near it
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -189,7 +165,7 @@ func TestNormalizeArgs(t *testing.T) {
 }
 
 func TestUnreachable(t *testing.T) {
-	addr := closedAddr(t)
+	addr := refusedAddr(t)
 	a := &agent{b: httpapitest.New(), addr: addr}
 	want := "agentctl: cannot reach agent at " + addr + ": connection refused\n"
 	for _, args := range [][]string{
@@ -209,7 +185,7 @@ func TestUnreachable(t *testing.T) {
 
 func TestAddressAndToken(t *testing.T) {
 	a := newAgent(t)
-	other := closedAddr(t)
+	other := refusedAddr(t)
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -223,8 +199,10 @@ func TestAddressAndToken(t *testing.T) {
 		{"env names the failing address", map[string]string{envAddr: other}, nil, "cannot reach agent at " + other},
 		{"flag names the failing address", nil, []string{"-http-addr", other}, "cannot reach agent at " + other},
 		{"bad address", nil, []string{"-http-addr", "ftp://x"}, `-http-addr: client: invalid agent address "ftp://x"`},
-		{"no token", map[string]string{envToken: ""}, nil, "httpapi: missing token"},
-		{"wrong token flag beats env", nil, []string{"-token", "nope"}, "httpapi: invalid token"},
+		{"no token", map[string]string{envToken: ""}, nil, "agentctl: the agent requires a token for this: pass -token TOKEN or set MURMUR_TOKEN\n"},
+		{"wrong token flag beats env", nil, []string{"-token", "nope"}, "agentctl: the agent refused the token given by -token\n"},
+		{"wrong token in env", map[string]string{envToken: "nope"}, nil, "agentctl: the agent refused the token given by MURMUR_TOKEN\n"},
+		{"empty token flag", map[string]string{envToken: ""}, []string{"-token", ""}, "pass -token TOKEN or set MURMUR_TOKEN\n"},
 		{"token flag", map[string]string{envToken: ""}, []string{"-token", testToken}, ""},
 	}
 	for _, tt := range tests {

@@ -45,7 +45,8 @@ func printTable(w io.Writer, header []string, rows [][]string) error {
 }
 
 // cell makes a value safe for one table cell or output line: tabs,
-// newlines and other control characters are quoted.
+// newlines and other control characters are written as Go escapes (\n),
+// without the surrounding quotes.
 func cell(s string) string {
 	if !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
 		q := fmt.Sprintf("%q", s)

@@ -14,18 +14,20 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/murmurhq/murmur/agent"
+	"github.com/murmurhq/murmur/internal/buildinfo"
 	"github.com/murmurhq/murmur/internal/clock"
 )
 
 func main() {
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	os.Exit(run(os.Args[1:], os.Stderr, sig))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, sig))
 }
 
 // stringList is a repeatable flag.
@@ -36,17 +38,23 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 type flags struct {
 	config, node, bind, advertise, dataDir, httpAddr, consulAddr, dnsAddr, datacenter, logLevel string
+	checkConfig                                                                                 string
 	join                                                                                        stringList
-	logJSON, dev                                                                                bool
+	logJSON, dev, version                                                                       bool
 	clockOffset                                                                                 time.Duration
 	set                                                                                         map[string]bool
 }
+
+// errUsage is a command-line error already explained on stderr.
+var errUsage = errors.New("agentd: usage")
 
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	f := &flags{}
 	fs := flag.NewFlagSet("agentd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.config, "config", "", "TOML config `file`")
+	fs.StringVar(&f.checkConfig, "check-config", "", "validate the config `file` (with the other flags applied) and exit: 0 when valid, 1 with the problems")
+	fs.BoolVar(&f.version, "version", false, "print the version, commit and Go version, and exit")
 	fs.StringVar(&f.node, "node", "", "node `name` (default: host name)")
 	fs.StringVar(&f.bind, "bind", agent.DefaultBindAddr, "gossip bind `ADDR:PORT` (UDP and TCP)")
 	fs.StringVar(&f.advertise, "advertise", "", "`ADDR:PORT` other agents reach this one at")
@@ -61,13 +69,28 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.BoolVar(&f.dev, "dev", false, "run one in-memory agent on loopback with no config")
 	fs.DurationVar(&f.clockOffset, "test-clock-offset", 0, "testing only: shift this agent's wall clock")
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, errUsage // the flag package has printed the problem and the usage
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		hint := "agentd takes flags only"
+		if slices.ContainsFunc(args, func(a string) bool { return a == "-join" || a == "--join" }) {
+			hint = "-join takes one address; repeat it to join several: -join A -join B"
+		}
+		fmt.Fprintf(stderr, "agentd: unexpected argument %q: %s (see agentd -help)\n", fs.Arg(0), hint)
+		return nil, errUsage
 	}
 	f.set = map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	if f.checkConfig != "" {
+		if f.set["config"] && f.config != f.checkConfig {
+			fmt.Fprintf(stderr, "agentd: -check-config %s and -config %s name different files\n", f.checkConfig, f.config)
+			return nil, errUsage
+		}
+		f.config = f.checkConfig
+	}
 	return f, nil
 }
 
@@ -139,8 +162,19 @@ func newLogger(w io.Writer, cfg agent.Config, level *slog.LevelVar) *slog.Logger
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// run is main without os.Exit: it returns the exit code.
-func run(args []string, stderr io.Writer, sig <-chan os.Signal) int {
+// printErr writes err to w, one "agentd: ..." line per line of it. agentd
+// is package agent's command, so its name stands in for the package's
+// "agent: " prefix instead of stacking on it ("agentd: agent: ...").
+func printErr(w io.Writer, err error) {
+	for line := range strings.Lines(err.Error()) {
+		line = strings.TrimRight(line, "\n")
+		fmt.Fprintf(w, "agentd: %s\n", strings.TrimPrefix(line, "agent: "))
+	}
+}
+
+// run is main without os.Exit: it returns the exit code (0; 1 for a
+// configuration or start-up error; 2 for a command-line error).
+func run(args []string, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	f, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -148,13 +182,34 @@ func run(args []string, stderr io.Writer, sig <-chan os.Signal) int {
 		}
 		return 2
 	}
+	if f.version {
+		fmt.Fprintf(stdout, "agentd %s\n", buildinfo.Read())
+		return 0
+	}
 	cfg, err := loadConfig(f)
 	if err != nil {
-		fmt.Fprintf(stderr, "agentd: %v\n", err)
+		printErr(stderr, err)
 		return 1
+	}
+	warning := secretsWarning(f.config, cfg)
+	if f.checkConfig != "" {
+		// What the agent would refuse at start for the configuration's
+		// sake: plaintext gossip off loopback, TLS files, the keyring file.
+		if err := agent.Check(cfg); err != nil {
+			printErr(stderr, err)
+			return 1
+		}
+		if warning != "" {
+			fmt.Fprintf(stderr, "agentd: warning: %s\n", warning)
+		}
+		fmt.Fprintf(stdout, "%s: valid configuration: %s\n", f.checkConfig, summary(cfg))
+		return 0
 	}
 	level := new(slog.LevelVar)
 	log := newLogger(stderr, cfg, level)
+	if warning != "" {
+		log.Warn(warning)
+	}
 	opts := []agent.Option{agent.WithLogger(log)}
 	if f.clockOffset != 0 {
 		log.Warn("testing: wall clock shifted", "offset", f.clockOffset)
@@ -163,11 +218,11 @@ func run(args []string, stderr io.Writer, sig <-chan os.Signal) int {
 	agent.ExportMemberlistMetrics() // agentd owns the process: memberlist's statistics go to /metrics
 	a, err := agent.New(cfg, opts...)
 	if err != nil {
-		fmt.Fprintf(stderr, "agentd: %v\n", err)
+		printErr(stderr, err)
 		return 1
 	}
 	if err := a.Start(); err != nil {
-		fmt.Fprintf(stderr, "agentd: %v\n", err)
+		printErr(stderr, err)
 		_ = a.Shutdown()
 		return 1
 	}
@@ -203,7 +258,8 @@ func reload(f *flags, a *agent.Agent, level *slog.LevelVar, log *slog.Logger) {
 		return
 	}
 	lvl, _ := agent.ParseLevel(cfg.Log.Level)
-	if lvl != level.Level() {
+	levelChanged := lvl != level.Level()
+	if levelChanged {
 		level.Set(lvl)
 		log.Info("reloaded log level", "level", lvl.String())
 	}
@@ -214,4 +270,37 @@ func reload(f *flags, a *agent.Agent, level *slog.LevelVar, log *slog.Logger) {
 	for _, field := range changed.Reloaded {
 		log.Info("reloaded", "key", field)
 	}
+	if !levelChanged && len(changed.Reloaded) == 0 && len(changed.NotReloaded) == 0 {
+		if f.config == "" {
+			log.Info("reload: no -config file, nothing changed")
+		} else {
+			log.Info("reload: configuration unchanged, nothing to apply", "file", f.config)
+		}
+	}
+}
+
+// secretsWarning warns when the config file holds a secret (gossip.key,
+// http.token) and every user of the machine can read it.
+func secretsWarning(path string, cfg agent.Config) string {
+	if path == "" || (cfg.Gossip.Key == "" && cfg.HTTP.Token == "") {
+		return ""
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o004 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s holds secrets (gossip.key or http.token) and is readable by every user (mode %04o): make it readable by the agent's user or group only, e.g. chmod 640 (examples/systemd)", path, fi.Mode().Perm())
+}
+
+// summary is the one line -check-config prints for a valid configuration.
+func summary(cfg agent.Config) string {
+	or := func(s, none string) string {
+		if s == "" {
+			return none
+		}
+		return s
+	}
+	data := or(cfg.DataDir, "none (in memory)")
+	return fmt.Sprintf("node %s, gossip %s, http %s, consul %s, dns %s, data_dir %s, %d services",
+		cfg.NodeName, cfg.BindAddr, or(cfg.HTTP.Addr, "off"), or(cfg.ConsulAPI.Addr, "off"), or(cfg.DNS.Addr, "off"), data, len(cfg.Services))
 }

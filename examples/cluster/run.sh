@@ -13,11 +13,7 @@ for i in 1 2 3; do
 	echo "started node$i (log: examples/cluster/logs/node$i.log)"
 done
 # Wait until node1 sees all three as alive.
-for _ in $(seq 100); do
-	n=$("$bin/agentctl" -http-addr 127.0.0.1:7947 members -status alive 2>/dev/null | tail -n +2 | wc -l || true)
-	[ "$n" -ge 3 ] && break
-	sleep 0.1
-done
+"$bin/agentctl" -http-addr 127.0.0.1:7947 wait -members 3 -timeout 2m >/dev/null
 "$bin/agentctl" -http-addr 127.0.0.1:7947 members
 echo
 echo "try:  $bin/agentctl -http-addr 127.0.0.1:7957 members -json"

@@ -51,7 +51,11 @@ func main() {
 		case ev := <-sub.C():
 			fmt.Printf("%s %-8s %s\n", time.Now().Format(time.TimeOnly), ev.Type, ev.Member.Name)
 		case <-ctx.Done():
-			leaveCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			// A second Ctrl-C kills the program at once; the first one
+			// leaves gracefully, at most for a second (an agent alone has
+			// nobody to tell and leaves at once).
+			stop()
+			leaveCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_ = a.Leave(leaveCtx)
 			cancel()
 			_ = a.Shutdown()

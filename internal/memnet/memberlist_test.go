@@ -147,15 +147,29 @@ func TestMemberlistCluster(t *testing.T) {
 		start(i, tr)
 	}
 	seedAddr := nw.byName["node-0"].Addr()
-	for i := 1; i < size; i++ {
-		if _, err := ms[i].Join([]string{seedAddr}); err != nil {
-			t.Fatalf("%s join: %v", names[i], err)
+	// join retries until the seed answers: on a loaded machine one
+	// push/pull can outlast TCPTimeout.
+	join := func(i int) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			_, err := ms[i].Join([]string{seedAddr})
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s join: %v", names[i], err)
+			}
+			time.Sleep(50 * time.Millisecond) // polling period of the deadline-bounded retry
 		}
+	}
+	for i := 1; i < size; i++ {
+		join(i)
 	}
 	// see waits until every member in who sees exactly want as live.
 	see := func(what string, who []int, want []string) {
 		t.Helper()
-		waitFor(t, 30*time.Second, what, func() bool {
+		waitFor(t, 60*time.Second, what, func() bool {
 			for _, i := range who {
 				if !slices.Equal(views[i].members(), want) {
 					return false
@@ -178,9 +192,7 @@ func TestMemberlistCluster(t *testing.T) {
 	}
 
 	nw.Heal()
-	if _, err := ms[4].Join([]string{seedAddr}); err != nil {
-		t.Fatalf("re-join: %v", err)
-	}
+	join(4)
 	see("all five live after heal", []int{0, 1, 2, 3, 4}, everyone)
 
 	// Crash node-3 (no leave) and restart it under its name at a new
@@ -194,9 +206,7 @@ func TestMemberlistCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(3, tr3)
-	if _, err := ms[3].Join([]string{seedAddr}); err != nil {
-		t.Fatalf("restarted node-3 join: %v", err)
-	}
+	join(3)
 	see("all five live after restart", []int{0, 1, 2, 3, 4}, everyone)
 	for _, i := range []int{0, 1, 2, 4} {
 		if got := views[i].addr("node-3"); got != tr3.Addr() {

@@ -231,15 +231,26 @@ func (b *bareProc) stop() {
 	<-b.exited
 }
 
+// startBare starts the bare responder on a port UDP gets from the kernel
+// (TCP takes the same one) and reads the address from its ready line. A
+// TCP conflict on that port makes it exit at start: it tries again.
 func (e *env) startBare(ctx context.Context, answers string) (*bareProc, error) {
-	ports, err := freePorts(1)
-	if err != nil {
-		return nil, err
+	for try := 1; ; try++ {
+		b, err := e.startBareOnce(ctx, answers)
+		if err == nil || try == portTries || !errors.Is(err, errPortTaken) {
+			return b, err
+		}
 	}
-	b := &bareProc{addr: fmt.Sprintf("127.0.0.1:%d", ports[0]), exited: make(chan struct{})}
-	b.cmd = exec.Command(e.bin("bareresponder"), "-addr", b.addr, "-answers", answers)
+}
+
+func (e *env) startBareOnce(ctx context.Context, answers string) (*bareProc, error) {
+	b := &bareProc{exited: make(chan struct{})}
+	b.cmd = exec.Command(e.bin("bareresponder"), "-addr", "127.0.0.1:0", "-answers", answers)
 	b.cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(e.gomaxprocs))
-	b.cmd.Stderr = e.log
+	// stderr goes to e.log too; it is read only after b.exited, when
+	// cmd.Wait has copied all of it.
+	var stderr strings.Builder
+	b.cmd.Stderr = io.MultiWriter(e.log, &stderr)
 	out, err := b.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -263,8 +274,18 @@ func (e *env) startBare(ctx context.Context, answers string) (*bareProc, error) 
 	select {
 	case line := <-ready:
 		e.logf("bareresponder: %s", line)
+		// "ready 127.0.0.1:PORT (N answers)"
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "ready" {
+			b.stop()
+			return nil, fmt.Errorf("bench: bareresponder: unexpected first line %q", line)
+		}
+		b.addr = f[1]
 		return b, nil
 	case <-b.exited:
+		if strings.Contains(stderr.String(), "address already in use") {
+			return nil, fmt.Errorf("%w: bareresponder: %s", errPortTaken, strings.TrimSpace(stderr.String()))
+		}
 		return nil, errors.New("bench: bareresponder exited at start")
 	case <-time.After(10 * time.Second):
 	case <-ctx.Done():

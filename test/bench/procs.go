@@ -131,8 +131,33 @@ type agentSpec struct {
 }
 
 // startAgent starts agentd on fresh loopback ports and waits until its
-// HTTP API answers.
+// HTTP API answers. The ports are free when picked but not held (agentd
+// runs at log level warn, so it cannot report ports 0 got): when another
+// process takes one first, agentd exits with "address already in use" and
+// startAgent tries again on other ports.
 func (e *env) startAgent(ctx context.Context, s agentSpec) (*agentProc, error) {
+	for try := 1; ; try++ {
+		a, err := e.startAgentOnce(ctx, s)
+		if err == nil || try == portTries || !errors.Is(err, errPortTaken) {
+			return a, err
+		}
+		e.logf("agentd %s: a port was taken before it bound it; trying other ports: %v", s.name, err)
+		// The next try's log starts empty, so its failure is its own.
+		if err := os.Remove(filepath.Join(e.dir, "logs", s.name+".log")); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// portTries bounds the retries of a start that lost a port to another
+// process.
+const portTries = 5
+
+// errPortTaken: a process exited at start because a port it was given had
+// been taken in the meantime.
+var errPortTaken = errors.New("bench: port taken")
+
+func (e *env) startAgentOnce(ctx context.Context, s agentSpec) (*agentProc, error) {
 	a := &agentProc{
 		name:    s.name,
 		dataDir: s.dataDir,
@@ -193,6 +218,9 @@ func (e *env) startAgent(ctx context.Context, s agentSpec) (*agentProc, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if !a.running() {
+			if tail := a.logTail(); strings.Contains(tail, "address already in use") {
+				return nil, fmt.Errorf("%w: agentd %s exited during start:\n%s", errPortTaken, s.name, tail)
+			}
 			return nil, fmt.Errorf("agentd %s exited during start:\n%s", s.name, a.logTail())
 		}
 		rctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -211,7 +239,7 @@ func (e *env) startAgent(ctx context.Context, s agentSpec) (*agentProc, error) {
 
 // freePorts returns n distinct ports free for both TCP and UDP on
 // 127.0.0.1 right now. Another process may take one before it is bound;
-// the agent then fails to start with a clear error.
+// startAgent then tries again (errPortTaken).
 func freePorts(n int) ([]int, error) {
 	var ports []int
 	var hold []io.Closer
@@ -288,7 +316,7 @@ func (e *env) startCluster(ctx context.Context, n int, config string, timeout ti
 		if time.Since(lastRejoin) > 5*time.Second {
 			lastRejoin = time.Now()
 			for _, a := range behind {
-				_, _ = a.api.Join(ctx, []string{first.gossip})
+				_, _ = a.api.Join(ctx, []string{first.gossip}) // retried until all are seen
 			}
 		}
 		if ctx.Err() != nil {

@@ -20,16 +20,12 @@ import (
 // does), puts the same dnsperf load on it under the CPU profiler, and
 // prints the top functions. The profile is kept in the work directory.
 func (e *env) profileDNS(ctx context.Context, dnsperf, queries string, flags []string) error {
-	ports, err := freePorts(2)
-	if err != nil {
-		return err
-	}
 	cfg := agent.DefaultConfig()
 	cfg.NodeName = "dns"
 	cfg.Dev = true
-	cfg.BindAddr = fmt.Sprintf("127.0.0.1:%d", ports[0])
+	cfg.BindAddr = "127.0.0.1:0" // ports the kernel picks, read back after Start
 	cfg.HTTP.Addr = ""
-	cfg.DNS.Addr = fmt.Sprintf("127.0.0.1:%d", ports[1])
+	cfg.DNS.Addr = "127.0.0.1:0"
 	for s := range dnsServices {
 		for i := 1; i <= dnsInstances; i++ {
 			cfg.Services = append(cfg.Services, client.ServiceDefinition{
@@ -46,7 +42,8 @@ func (e *env) profileDNS(ctx context.Context, dnsperf, queries string, flags []s
 		return err
 	}
 	defer a.Shutdown()
-	if _, err := waitAnswers(ctx, cfg.DNS.Addr, dnsQueries()); err != nil {
+	dnsAddr := a.DNSAddr()
+	if _, err := waitAnswers(ctx, dnsAddr, dnsQueries()); err != nil {
 		return err
 	}
 	prev := runtime.GOMAXPROCS(e.gomaxprocs)
@@ -61,7 +58,7 @@ func (e *env) profileDNS(ctx context.Context, dnsperf, queries string, flags []s
 		return err
 	}
 	defer pprof.StopCPUProfile() // no-op once dnsperf's exit has stopped it
-	pr, err := e.dnsperf(ctx, dnsperf, cfg.DNS.Addr, queries, flags, pprof.StopCPUProfile)
+	pr, err := e.dnsperf(ctx, dnsperf, dnsAddr, queries, flags, pprof.StopCPUProfile)
 	if err != nil {
 		return err
 	}
@@ -85,13 +82,9 @@ func (e *env) profileDNS(ctx context.Context, dnsperf, queries string, flags []s
 // through its store (what PUT /v1/kv does after reading the body), forces
 // a GC and prints the top in-use allocation sites of a heap profile.
 func (e *env) profileMem(ctx context.Context, keys int) error {
-	ports, err := freePorts(1)
-	if err != nil {
-		return err
-	}
 	cfg := agent.DefaultConfig()
 	cfg.NodeName = "mem"
-	cfg.BindAddr = fmt.Sprintf("127.0.0.1:%d", ports[0])
+	cfg.BindAddr = "127.0.0.1:0"
 	cfg.HTTP.Addr = ""
 	cfg.DNS.Addr = ""
 	cfg.DataDir = filepath.Join(e.dir, "data", "mem-profile")

@@ -59,6 +59,10 @@ type WaitCall struct {
 	// Deadline is how long the context had left when Wait was called;
 	// 0 when it had no deadline.
 	Deadline time.Duration
+	// DeadlineAt is the context's deadline itself (zero without one): a
+	// test of a short deadline compares it with clock readings of its own,
+	// since on a loaded machine Deadline may have run out before Wait.
+	DeadlineAt time.Time
 }
 
 // New returns a Backend whose agent is node "node1" at 127.0.0.1:7946 and
@@ -336,7 +340,7 @@ func (b *Backend) indexLocked(prefix string) uint64 {
 func (b *Backend) Wait(ctx context.Context, prefix string, index uint64) (uint64, error) {
 	call := WaitCall{Prefix: prefix, Index: index}
 	if d, ok := ctx.Deadline(); ok {
-		call.Deadline = time.Until(d)
+		call.Deadline, call.DeadlineAt = time.Until(d), d
 	}
 	b.mu.Lock()
 	b.waits = append(b.waits, call)

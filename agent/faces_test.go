@@ -1,0 +1,55 @@
+package agent
+
+import (
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestListenDNSRetriesPortConflict: with port 0, a TCP port already taken
+// (the kernel chose the UDP port alone) is given back and another tried;
+// a fixed port is tried once.
+func TestListenDNSRetriesPortConflict(t *testing.T) {
+	inUse := func(addr string) error {
+		return &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
+	}
+	var asked []string
+	conflicts := 3
+	listen := func(addr string) (net.Listener, error) {
+		asked = append(asked, addr)
+		if len(asked) <= conflicts {
+			return nil, inUse(addr)
+		}
+		return net.Listen("tcp", addr)
+	}
+	pc, ln, err := listenDNS("127.0.0.1:0", listen)
+	if err != nil {
+		t.Fatalf("listenDNS: %v", err)
+	}
+	defer pc.Close()
+	defer ln.Close()
+	if len(asked) != conflicts+1 {
+		t.Fatalf("TCP tried %d times, want %d", len(asked), conflicts+1)
+	}
+	if pc.LocalAddr().String() != ln.Addr().String() {
+		t.Fatalf("UDP on %s, TCP on %s: want the same port", pc.LocalAddr(), ln.Addr())
+	}
+
+	asked, conflicts = nil, 1000
+	if _, _, err := listenDNS("127.0.0.1:0", listen); err == nil || len(asked) != dnsBindTries {
+		t.Fatalf("always in use: %d tries, err %v; want %d and an error", len(asked), err, dnsBindTries)
+	}
+	udp, err := net.ListenPacket("udp", "127.0.0.1:0") // a fixed port whose UDP side is taken
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	asked = nil
+	_, _, err = listenDNS(udp.LocalAddr().String(), listen)
+	if !errors.Is(err, syscall.EADDRINUSE) || len(asked) != 0 || !strings.HasPrefix(err.Error(), "agent: DNS: listen udp "+udp.LocalAddr().String()) {
+		t.Fatalf("fixed busy port: %v (tcp tried %d times)", err, len(asked))
+	}
+}

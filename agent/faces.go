@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"syscall"
 
 	"github.com/murmurhq/murmur/agent/httpapi"
 	"github.com/murmurhq/murmur/catalog"
@@ -51,43 +50,12 @@ func (a *Agent) listen() (*listeners, error) {
 		return nil, err
 	}
 	if a.cfg.DNS.Addr != "" {
-		if ls.dnsUDP, ls.dnsTCP, err = listenDNS(a.cfg.DNS.Addr, listenTCP); err != nil {
+		if ls.dnsUDP, ls.dnsTCP, err = dnsserver.Listen(a.cfg.DNS.Addr); err != nil {
 			ls.close()
-			return nil, err
+			return nil, fmt.Errorf("agent: %w", err) // dnsserver: listen udp ADDR: ...
 		}
 	}
 	return ls, nil
-}
-
-func listenTCP(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
-
-// dnsBindTries bounds listenDNS's attempts with port 0.
-const dnsBindTries = 50
-
-// listenDNS binds UDP and TCP on the same address. With port 0 the kernel
-// picks a free UDP port, which TCP may find taken (UDP and TCP ports are
-// separate spaces; memberlist's own sockets and other processes use
-// both): then both are released and a new port is tried. A fixed port is
-// tried once.
-func listenDNS(addr string, listenTCP func(string) (net.Listener, error)) (net.PacketConn, net.Listener, error) {
-	tries := 1
-	if _, port, _ := net.SplitHostPort(addr); port == "0" {
-		tries = dnsBindTries
-	}
-	for i := 1; ; i++ {
-		pc, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			return nil, nil, fmt.Errorf("agent: DNS: %w", err)
-		}
-		ln, err := listenTCP(pc.LocalAddr().String()) // the port UDP got
-		if err == nil {
-			return pc, ln, nil
-		}
-		pc.Close()
-		if i >= tries || !errors.Is(err, syscall.EADDRINUSE) {
-			return nil, nil, fmt.Errorf("agent: DNS: %w", err)
-		}
-	}
 }
 
 // newDNS makes the DNS server when DNS is bound, before the catalog

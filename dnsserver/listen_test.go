@@ -1,4 +1,4 @@
-package agent
+package dnsserver
 
 import (
 	"errors"
@@ -9,25 +9,25 @@ import (
 	"testing"
 )
 
-// TestListenDNSRetriesPortConflict: with port 0, a TCP port already taken
+// TestListenRetriesPortConflict: with port 0, a TCP port already taken
 // (the kernel chose the UDP port alone) is given back and another tried;
 // a fixed port is tried once.
-func TestListenDNSRetriesPortConflict(t *testing.T) {
+func TestListenRetriesPortConflict(t *testing.T) {
 	inUse := func(addr string) error {
 		return &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
 	}
 	var asked []string
 	conflicts := 3
-	listen := func(addr string) (net.Listener, error) {
+	tcp := func(addr string) (net.Listener, error) {
 		asked = append(asked, addr)
 		if len(asked) <= conflicts {
 			return nil, inUse(addr)
 		}
 		return net.Listen("tcp", addr)
 	}
-	pc, ln, err := listenDNS("127.0.0.1:0", listen)
+	pc, ln, err := listen("127.0.0.1:0", tcp)
 	if err != nil {
-		t.Fatalf("listenDNS: %v", err)
+		t.Fatalf("listen: %v", err)
 	}
 	defer pc.Close()
 	defer ln.Close()
@@ -39,8 +39,8 @@ func TestListenDNSRetriesPortConflict(t *testing.T) {
 	}
 
 	asked, conflicts = nil, 1000
-	if _, _, err := listenDNS("127.0.0.1:0", listen); err == nil || len(asked) != dnsBindTries {
-		t.Fatalf("always in use: %d tries, err %v; want %d and an error", len(asked), err, dnsBindTries)
+	if _, _, err := listen("127.0.0.1:0", tcp); err == nil || len(asked) != ListenTries {
+		t.Fatalf("always in use: %d tries, err %v; want %d and an error", len(asked), err, ListenTries)
 	}
 	udp, err := net.ListenPacket("udp", "127.0.0.1:0") // a fixed port whose UDP side is taken
 	if err != nil {
@@ -48,8 +48,8 @@ func TestListenDNSRetriesPortConflict(t *testing.T) {
 	}
 	defer udp.Close()
 	asked = nil
-	_, _, err = listenDNS(udp.LocalAddr().String(), listen)
-	if !errors.Is(err, syscall.EADDRINUSE) || len(asked) != 0 || !strings.HasPrefix(err.Error(), "agent: DNS: listen udp "+udp.LocalAddr().String()) {
+	_, _, err = listen(udp.LocalAddr().String(), tcp)
+	if !errors.Is(err, syscall.EADDRINUSE) || len(asked) != 0 || !strings.HasPrefix(err.Error(), "dnsserver: listen udp "+udp.LocalAddr().String()) {
 		t.Fatalf("fixed busy port: %v (tcp tried %d times)", err, len(asked))
 	}
 }

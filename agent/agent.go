@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -403,22 +402,8 @@ func (a *Agent) Join(ctx context.Context, addrs []string) (int, error) {
 	ch := make(chan result, 1)
 	go func() { // memberlist.Join is not cancellable; it is bounded by tcp_timeout per address
 		defer a.wg.Done()
-		// One address at a time: memberlist drops the errors of the
-		// addresses that failed when another one answered.
-		var n int
-		var failed addrErrors
-		for _, addr := range addrs {
-			k, err := ml.Join([]string{addr})
-			n += k
-			if err != nil {
-				failed = append(failed, perAddr(err)...)
-			}
-		}
-		r := result{n: n}
-		if len(failed) > 0 {
-			r.err = failed
-		}
-		ch <- r
+		n, err := membership.JoinEach(addrs, ml.Join)
+		ch <- result{n, err}
 	}()
 	select {
 	case r := <-ch:
@@ -438,30 +423,6 @@ func (a *Agent) Join(ctx context.Context, addrs []string) (int, error) {
 		return 0, ctx.Err()
 	}
 }
-
-// perAddr unpacks memberlist's multierror ("1 error occurred:\n\t* ...")
-// into its errors, one per address (each names its address).
-func perAddr(err error) []error {
-	var multi interface{ WrappedErrors() []error }
-	if !errors.As(err, &multi) {
-		return []error{err}
-	}
-	return multi.WrappedErrors()
-}
-
-// addrErrors are the per-address errors of one join, printed on one line
-// and unwrapped one by one (the HTTP API lists them).
-type addrErrors []error
-
-func (e addrErrors) Error() string {
-	parts := make([]string, len(e))
-	for i, err := range e {
-		parts[i] = err.Error()
-	}
-	return strings.Join(parts, "; ")
-}
-
-func (e addrErrors) Unwrap() []error { return e }
 
 // Leave announces a graceful departure, waits for it to spread (bounded by
 // leave_timeout and ctx), and stops taking part in the cluster. Call

@@ -114,3 +114,48 @@ func joinHint(encrypted bool, err error) string {
 	}
 	return " (if the cluster encrypts gossip, set its gossip.key on this agent)"
 }
+
+// JoinEach joins addrs one at a time with join (memberlist's Join, which
+// drops the errors of the addresses that failed when another one
+// answered) and returns how many answered and, when some did not, their
+// errors one per address (JoinError keeps them reachable with
+// errors.Unwrap; the HTTP API lists them).
+func JoinEach(addrs []string, join func([]string) (int, error)) (int, error) {
+	var n int
+	var failed addrErrors
+	for _, addr := range addrs {
+		k, err := join([]string{addr})
+		n += k
+		if err != nil {
+			failed = append(failed, perAddr(err)...)
+		}
+	}
+	if len(failed) == 0 {
+		return n, nil
+	}
+	return n, failed
+}
+
+// perAddr unpacks memberlist's multierror ("1 error occurred:\n\t* ...")
+// into its errors, one per address (each names its address).
+func perAddr(err error) []error {
+	var multi interface{ WrappedErrors() []error }
+	if !errors.As(err, &multi) {
+		return []error{err}
+	}
+	return multi.WrappedErrors()
+}
+
+// addrErrors are the per-address errors of one join, printed on one line
+// and unwrapped one by one.
+type addrErrors []error
+
+func (e addrErrors) Error() string {
+	parts := make([]string, len(e))
+	for i, err := range e {
+		parts[i] = err.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e addrErrors) Unwrap() []error { return e }

@@ -3,6 +3,7 @@ package membership
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -99,4 +100,23 @@ func TestRejoiner(t *testing.T) {
 		clk.Advance(time.Minute)
 		return !ok
 	})
+}
+
+// JoinEach asks each address alone, so a failure is reported even when
+// another address answered, one error per address.
+func TestJoinEach(t *testing.T) {
+	join := func(addrs []string) (int, error) {
+		if addrs[0] == "good:1" {
+			return 1, nil
+		}
+		return 0, fmt.Errorf("%s: refused", addrs[0])
+	}
+	n, err := JoinEach([]string{"good:1", "bad:2", "bad:3"}, join)
+	var each interface{ Unwrap() []error }
+	if n != 1 || !errors.As(err, &each) || len(each.Unwrap()) != 2 || err.Error() != "bad:2: refused; bad:3: refused" {
+		t.Fatalf("JoinEach = %d, %v", n, err)
+	}
+	if n, err := JoinEach([]string{"good:1"}, join); n != 1 || err != nil {
+		t.Fatalf("all answered: %d, %v", n, err)
+	}
 }

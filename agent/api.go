@@ -42,7 +42,7 @@ func (b apiMembership) Self() client.Self {
 		Version:       Version,
 		UptimeSeconds: a.Uptime().Seconds(),
 		Config:        a.cfg.Summary(a.GossipEncrypted(), a.aclDefault()),
-		Stats:         a.stats(),
+		Stats:         a.sources().Counters(),
 	}
 	if m, ok := a.LocalMember(); ok {
 		s.Address, s.Port = m.Addr.String(), m.Port
@@ -56,16 +56,6 @@ func (a *Agent) aclDefault() string {
 		return authz.Default()
 	}
 	return ""
-}
-
-func (a *Agent) stats() map[string]int64 {
-	st := map[string]int64{}
-	for _, m := range a.Members() {
-		st["members_"+m.Status.String()]++
-	}
-	st["members"] = int64(len(a.Members()))
-	a.statsKV(st)
-	return st
 }
 
 func (b apiMembership) Join(ctx context.Context, addrs []string) (int, error) {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/murmurhq/murmur/configsync"
-	"github.com/murmurhq/murmur/metrics"
 )
 
 // The replicated store rides on memberlist through kvTransport: gossip
@@ -66,20 +65,4 @@ func (a *Agent) openStore() (*configsync.Store, error) {
 		return nil, fmt.Errorf("agent: open store: %w", err)
 	}
 	return s, nil
-}
-
-// statsKV adds the store's counters, losses included, and this agent's
-// estimated clock offset to /v1/agent/self.
-func (a *Agent) statsKV(st map[string]int64) {
-	if off, ok := a.clockOffset(); ok {
-		st["clock_offset_ms"] = off.Milliseconds()
-	}
-	st["gossip_broadcasts_pruned"] = int64(a.del.q.Pruned())
-	if a.store == nil {
-		return
-	}
-	s := a.store.Stats()
-	for name, v := range metrics.KVCounters(s) {
-		st["kv_"+name] = v
-	}
 }

@@ -14,7 +14,10 @@ func ExportMemberlistMetrics() { metrics.ExportMemberlist() }
 
 // newMetrics gives the exporter (package metrics) the agent's parts, read
 // at scrape time. Start calls it once the store, DNS and catalog exist.
-func newMetrics(a *Agent) *metrics.Exporter {
+func newMetrics(a *Agent) *metrics.Exporter { return metrics.New(a.sources()) }
+
+// sources are the agent's parts as /metrics and /v1/agent/self read them.
+func (a *Agent) sources() metrics.Sources {
 	src := metrics.Sources{
 		Node:          a.cfg.NodeName,
 		Now:           a.clk.Now,
@@ -36,7 +39,7 @@ func newMetrics(a *Agent) *metrics.Exporter {
 	if cat := a.Catalog(); cat != nil {
 		src.Catalog = cat
 	}
-	return metrics.New(src)
+	return src
 }
 
 // securityStats reads the security counters for /metrics.

@@ -152,3 +152,31 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		collectSecurity(ch, s.Security())
 	}
 }
+
+// Counters are the figures /v1/agent/self shows, by name: members by
+// status, this agent's clock offset, pruned broadcasts and the store's
+// counters (prefixed kv_, see KVCounters).
+func (s Sources) Counters() map[string]int64 {
+	st := map[string]int64{}
+	if s.Members != nil {
+		ms := s.Members()
+		for _, m := range ms {
+			st["members_"+m.Status.String()]++
+		}
+		st["members"] = int64(len(ms))
+	}
+	if s.ClockOffsetMs != nil {
+		if off := s.ClockOffsetMs(s.Node); off != nil {
+			st["clock_offset_ms"] = *off
+		}
+	}
+	if s.Gossip != nil {
+		st["gossip_broadcasts_pruned"] = int64(s.Gossip().Pruned)
+	}
+	if s.KV != nil {
+		for name, v := range KVCounters(s.KV.Stats()) {
+			st["kv_"+name] = v
+		}
+	}
+	return st
+}

@@ -49,7 +49,9 @@ func TestExporter(t *testing.T) {
 	if strings.Contains(body, "murmur_dns_queries_total") || strings.Contains(body, "murmur_catalog_age_seconds") {
 		t.Error("series of a source the exporter was not given")
 	}
-	if KVCounters(configsync.Stats{Keys: 3})["keys"] != 3 {
-		t.Error("KVCounters")
+	c := Sources{Node: "n1", Members: func() []catalog.Node { return []catalog.Node{{Name: "n1", Status: catalog.StatusAlive}} },
+		ClockOffsetMs: func(string) *int64 { return &off }, KV: fakeKV{}}.Counters()
+	if c["members"] != 1 || c["members_alive"] != 1 || c["clock_offset_ms"] != 1500 || c["kv_keys"] != 3 || c["kv_inbox_dropped"] != 2 {
+		t.Errorf("counters %v", c)
 	}
 }

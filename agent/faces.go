@@ -81,7 +81,7 @@ func (a *Agent) newCatalog() (*catalog.Catalog, error) {
 	c, err := catalog.New(catalog.Config{
 		Node:      a.cfg.NodeName,
 		DataDir:   a.cfg.DataDir,
-		Services:  toDefinitions(a.cfg.Services),
+		Services:  httpapi.ToDefinitions(a.cfg.Services),
 		Store:     a.store,
 		Members:   catalogMembers{a},
 		ReapAfter: a.cfg.ReapAfter.D(),

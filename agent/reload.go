@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/murmurhq/murmur/agent/httpapi"
 	"github.com/murmurhq/murmur/config"
 )
 
@@ -40,7 +41,7 @@ func (a *Agent) Reload(cfg Config) ReloadResult {
 	for _, key := range keys {
 		switch {
 		case key == "service":
-			if err := a.Catalog().ReloadConfig(toDefinitions(cfg.Services)); err != nil {
+			if err := a.Catalog().ReloadConfig(httpapi.ToDefinitions(cfg.Services)); err != nil {
 				a.log.Error("reload services", "err", err)
 				svcOK = false
 			}
@@ -78,7 +79,7 @@ func (a *Agent) Reload(cfg Config) ReloadResult {
 	if dnsOK && a.dns != nil {
 		a.applied.DNS.Config = cfg.DNS.Config
 	}
-	a.appliedSecurity(cfg, secFailed)
+	a.applied.ApplySecurity(cfg, secFailed)
 	if slices.Contains(secFailed, "http.tls") && !slices.Contains(res.NotReloaded, "http.tls_cert_file") {
 		// The files may be unchanged paths with new, broken contents.
 		res.NotReloaded = append(res.NotReloaded, "http.tls_cert_file")

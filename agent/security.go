@@ -152,19 +152,3 @@ func (a *Agent) reloadSecurity(cfg Config) (failed []string) {
 	a.sec.hosts.Set(append(slices.Clone(cfg.HTTP.AllowedHosts), a.sec.tls.Names()...)...)
 	return failed
 }
-
-// appliedSecurity records in a.applied what reloadSecurity applied.
-// Called with reloadMu held.
-func (a *Agent) appliedSecurity(cfg Config, failed []string) {
-	c := cfg.Clone()
-	if !slices.Contains(failed, "acl") {
-		a.applied.ACL = c.ACL
-		a.applied.HTTP.Token = c.HTTP.Token
-	}
-	a.applied.HTTP.AllowedHosts = c.HTTP.AllowedHosts
-	if !slices.Contains(failed, "http.tls") {
-		a.applied.HTTP.TLSCertFile = c.HTTP.TLSCertFile
-		a.applied.HTTP.TLSKeyFile = c.HTTP.TLSKeyFile
-		a.applied.HTTP.TLSClientCAFile = c.HTTP.TLSClientCAFile
-	}
-}

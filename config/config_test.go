@@ -88,3 +88,18 @@ func TestSummaryHidesSecrets(t *testing.T) {
 		t.Fatalf("summary %v", s)
 	}
 }
+
+// ApplySecurity keeps the running ACLs or TLS files when their reload
+// failed, and takes the rest.
+func TestApplySecurity(t *testing.T) {
+	running := Dev()
+	running.HTTP.Token = "old"
+	next := running.Clone()
+	next.HTTP.Token = "new"
+	next.HTTP.AllowedHosts = []string{"example.org"}
+	next.HTTP.TLSCertFile = "cert.pem"
+	running.ApplySecurity(next, []string{"acl"})
+	if running.HTTP.Token != "old" || running.HTTP.TLSCertFile != "cert.pem" || running.HTTP.AllowedHosts[0] != "example.org" {
+		t.Fatalf("applied %+v", running.HTTP)
+	}
+}

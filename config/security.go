@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/murmurhq/murmur/acl"
@@ -100,4 +101,21 @@ func (c *Config) validateSecurity() []error {
 func SecurityKey(key string) bool {
 	return strings.HasPrefix(key, "acl.") || key == "http.token" || key == "http.allowed_hosts" ||
 		strings.HasPrefix(key, "http.tls_")
+}
+
+// ApplySecurity copies into c the security settings of next that a reload
+// applied: all but the groups in failed ("acl" for the ACLs and token,
+// "http.tls" for the TLS files). c then holds what runs.
+func (c *Config) ApplySecurity(next Config, failed []string) {
+	n := next.Clone()
+	if !slices.Contains(failed, "acl") {
+		c.ACL = n.ACL
+		c.HTTP.Token = n.HTTP.Token
+	}
+	c.HTTP.AllowedHosts = n.HTTP.AllowedHosts
+	if !slices.Contains(failed, "http.tls") {
+		c.HTTP.TLSCertFile = n.HTTP.TLSCertFile
+		c.HTTP.TLSKeyFile = n.HTTP.TLSKeyFile
+		c.HTTP.TLSClientCAFile = n.HTTP.TLSClientCAFile
+	}
 }

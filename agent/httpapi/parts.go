@@ -119,6 +119,15 @@ func (s catalogServices) ServiceName(id string) (string, bool) {
 	return def.Name, ok
 }
 
+// ToDefinitions converts the config's [[service]] tables.
+func ToDefinitions(ds []client.ServiceDefinition) []catalog.Definition {
+	out := make([]catalog.Definition, len(ds))
+	for i, d := range ds {
+		out[i] = ToDefinition(d)
+	}
+	return out
+}
+
 // ToDefinition converts a wire registration (or a [[service]] table of that
 // shape) to the catalog's.
 func ToDefinition(d client.ServiceDefinition) catalog.Definition {

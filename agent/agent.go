@@ -539,3 +539,10 @@ func (a *Agent) intn(n int) int {
 	defer a.rndMu.Unlock()
 	return a.rnd.IntN(n)
 }
+
+// shuffle shuffles with the agent's source.
+func (a *Agent) shuffle(n int, swap func(i, j int)) {
+	a.rndMu.Lock()
+	defer a.rndMu.Unlock()
+	a.rnd.Shuffle(n, swap)
+}

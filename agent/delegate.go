@@ -166,19 +166,6 @@ const MaxGossipPayload = config.MaxGossipPayload
 // as alive or suspect.
 var ErrUnknownNode = errors.New("agent: unknown or unreachable node")
 
-// target returns the running memberlist and the named node to send to.
-func (a *Agent) target(name string) (*memberlist.Memberlist, *memberlist.Node, error) {
-	ml := a.memberlist()
-	if ml == nil {
-		return nil, nil, ErrNotRunning
-	}
-	m, ok := a.members.Get(name)
-	if !ok || m.Status == StatusFailed || m.Status == StatusLeft {
-		return nil, nil, fmt.Errorf("%w: %s", ErrUnknownNode, name)
-	}
-	return ml, &memberlist.Node{Name: m.Name, Addr: m.Addr.AsSlice(), Port: m.Port}, nil
-}
-
 func frame(t MsgType, payload []byte) []byte {
 	msg := make([]byte, 1+len(payload))
 	msg[0] = byte(t)
@@ -190,22 +177,32 @@ func frame(t MsgType, payload []byte) []byte {
 // stream (TCP), up to memberlist's 20 MiB user message limit. It blocks up
 // to gossip.tcp_timeout.
 func (a *Agent) SendReliable(node string, t MsgType, payload []byte) error {
-	ml, n, err := a.target(node)
-	if err != nil {
-		return err
-	}
-	return ml.SendReliable(n, frame(t, payload))
+	return a.send(node, t, payload, true, false)
 }
 
 // SendBestEffort sends a user message of type t to the named node in one
 // UDP packet; payloads over MaxGossipPayload fail.
 func (a *Agent) SendBestEffort(node string, t MsgType, payload []byte) error {
-	if len(payload) > MaxGossipPayload {
+	return a.send(node, t, payload, false, false)
+}
+
+// send sends to an alive or suspect member, or with anyStatus to any
+// member the agent knows (an answer goes to whoever asked).
+func (a *Agent) send(node string, t MsgType, payload []byte, reliable, anyStatus bool) error {
+	if !reliable && len(payload) > MaxGossipPayload {
 		return fmt.Errorf("agent: %d-byte payload exceeds one packet (%d)", len(payload), MaxGossipPayload)
 	}
-	ml, n, err := a.target(node)
-	if err != nil {
-		return err
+	ml := a.memberlist()
+	if ml == nil {
+		return ErrNotRunning
 	}
-	return ml.SendBestEffort(n, frame(t, payload))
+	m, ok := a.members.Get(node)
+	if !ok || !anyStatus && !m.Status.Live() {
+		return fmt.Errorf("%w: %s", ErrUnknownNode, node)
+	}
+	to := &memberlist.Node{Name: m.Name, Addr: m.Addr.AsSlice(), Port: m.Port}
+	if reliable {
+		return ml.SendReliable(to, frame(t, payload))
+	}
+	return ml.SendBestEffort(to, frame(t, payload))
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/murmurhq/murmur/agent/httpapi"
 	"github.com/murmurhq/murmur/catalog"
 	"github.com/murmurhq/murmur/dnsserver"
+	"github.com/murmurhq/murmur/membership"
 )
 
 // The agent's faces, the HTTP API and DNS, are bound in Start (so a port in
@@ -83,7 +84,7 @@ func (a *Agent) newCatalog() (*catalog.Catalog, error) {
 		DataDir:   a.cfg.DataDir,
 		Services:  httpapi.ToDefinitions(a.cfg.Services),
 		Store:     a.store,
-		Members:   catalogMembers{a},
+		Members:   membership.WithCoords{Self: a.cfg.NodeName, Table: a.members, Coords: a.coords},
 		ReapAfter: a.cfg.ReapAfter.D(),
 		Clock:     a.clk,
 		Logger:    a.opts.logger.With("node", a.cfg.NodeName),

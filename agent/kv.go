@@ -22,28 +22,13 @@ func (t kvTransport) Broadcast(key string, msg []byte, local bool) {
 }
 
 func (t kvTransport) Forward(msg []byte, fanout int, except string) {
-	for _, peer := range t.a.randomPeers(fanout, except) {
+	for _, peer := range t.a.members.Pick(fanout, t.a.shuffle, t.a.cfg.NodeName, except) {
 		_ = t.a.SendBestEffort(peer, MsgConfigSync, msg) // best effort by contract
 	}
 }
 
 func (t kvTransport) Send(node string, msg []byte) error {
 	return t.a.SendReliable(node, MsgConfigSync, msg)
-}
-
-// randomPeers picks up to n random alive members other than this node and
-// except.
-func (a *Agent) randomPeers(n int, except string) []string {
-	var cand []string
-	for _, m := range a.members.WithStatus(StatusAlive) {
-		if m.Name != a.cfg.NodeName && m.Name != except {
-			cand = append(cand, m.Name)
-		}
-	}
-	a.rndMu.Lock()
-	a.rnd.Shuffle(len(cand), func(i, j int) { cand[i], cand[j] = cand[j], cand[i] })
-	a.rndMu.Unlock()
-	return cand[:min(n, len(cand))]
 }
 
 // openStore opens configsync in data_dir (in memory without one).

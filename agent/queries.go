@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hashicorp/memberlist"
-
 	"github.com/murmurhq/murmur/agent/client"
 	"github.com/murmurhq/murmur/agent/httpapi"
 	"github.com/murmurhq/murmur/insight"
@@ -40,22 +38,7 @@ func (c queryCluster) Members() []string {
 // suspect: an answer goes to whoever asked, and a passing suspicion must
 // not turn a keyring change applied here into "no answer" there.
 func (c queryCluster) Send(node string, f []byte, reliable bool) error {
-	ml := c.a.memberlist()
-	if ml == nil {
-		return ErrNotRunning
-	}
-	m, ok := c.a.members.Get(node)
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrUnknownNode, node)
-	}
-	to := &memberlist.Node{Name: m.Name, Addr: m.Addr.AsSlice(), Port: m.Port}
-	if reliable {
-		return ml.SendReliable(to, frame(msgQuery, f))
-	}
-	if len(f) > MaxGossipPayload {
-		return fmt.Errorf("agent: %d-byte query exceeds one packet (%d)", len(f), MaxGossipPayload)
-	}
-	return ml.SendBestEffort(to, frame(msgQuery, f))
+	return c.a.send(node, msgQuery, f, reliable, true)
 }
 
 // GossipEncrypted reports whether gossip is encrypted (after Start).

@@ -13,14 +13,3 @@ import (
 // Catalog is the agent's service catalog (nil before Start): register
 // services with it, read the cluster from its Snapshot.
 func (a *Agent) Catalog() *catalog.Catalog { return a.cat.Load() }
-
-// catalogMembers gives the catalog the member table with coordinates.
-type catalogMembers struct{ a *Agent }
-
-func (m catalogMembers) Members() []catalog.Node {
-	ms := m.a.members.List()
-	for i := range ms {
-		ms[i].Coord, _ = m.a.coords.Get(ms[i].Name, ms[i].Name == m.a.cfg.NodeName)
-	}
-	return ms
-}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/serf/coordinate"
+
+	"github.com/murmurhq/murmur/catalog"
 )
 
 // Network coordinates (Vivaldi, serf/coordinate) ride on memberlist's ping
@@ -101,4 +103,22 @@ func decodeCoord(b []byte, dims int) (*coordinate.Coordinate, error) {
 		return nil, fmt.Errorf("%w: not finite", errBadCoord)
 	}
 	return co, nil
+}
+
+// WithCoords is the catalog's view of the members (catalog.Members): the
+// table's members with their coordinates (self's own from this agent's
+// client). Safe for concurrent use.
+type WithCoords struct {
+	Self   string
+	Table  *Table
+	Coords *Coords
+}
+
+// Members returns every member with its coordinate, where known.
+func (w WithCoords) Members() []catalog.Node {
+	ms := w.Table.List()
+	for i := range ms {
+		ms[i].Coord, _ = w.Coords.Get(ms[i].Name, ms[i].Name == w.Self)
+	}
+	return ms
 }

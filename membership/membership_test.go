@@ -243,3 +243,19 @@ func TestIntentsReceive(t *testing.T) {
 	}
 	c.MergeState([]byte{0xff}) // malformed: ignored
 }
+
+// Pick returns alive members only, never the excluded ones, at most n.
+func TestPick(t *testing.T) {
+	tb := NewTable(time.Now, func(Event) {})
+	for _, n := range []string{"self", "a", "b", "c", "gone"} {
+		tb.Join(catalog.Node{Name: n})
+	}
+	tb.Leave(catalog.Node{Name: "gone"}, false)
+	noShuffle := func(int, func(i, j int)) {}
+	if got := tb.Pick(5, noShuffle, "self", "b"); !slices.Equal(got, []string{"a", "c"}) {
+		t.Fatalf("Pick = %v", got)
+	}
+	if got := tb.Pick(1, noShuffle, "self"); len(got) != 1 {
+		t.Fatalf("Pick(1) = %v", got)
+	}
+}

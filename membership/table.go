@@ -245,6 +245,19 @@ func (t *Table) WithStatus(sts ...catalog.Status) []catalog.Node {
 	return out
 }
 
+// Pick returns up to n alive members, other than those named in except,
+// in the order shuffle leaves them (the caller's seeded source).
+func (t *Table) Pick(n int, shuffle func(n int, swap func(i, j int)), except ...string) []string {
+	var cand []string
+	for _, m := range t.WithStatus(catalog.StatusAlive) {
+		if !slices.Contains(except, m.Name) {
+			cand = append(cand, m.Name)
+		}
+	}
+	shuffle(len(cand), func(i, j int) { cand[i], cand[j] = cand[j], cand[i] })
+	return cand[:min(n, len(cand))]
+}
+
 // Count returns how many members are in any of the given states.
 func (t *Table) Count(sts ...catalog.Status) int {
 	t.mu.Lock()

@@ -91,10 +91,15 @@ func TestRejoiner(t *testing.T) {
 		t.Errorf("reconnected to %s, want the failed member", g.reconnects[0])
 	}
 	g.mu.Unlock()
-	got, err := peers.Load()
-	if err != nil || !slices.Equal(got, []string{"127.0.0.2:7946"}) {
-		t.Errorf("saved peers %v %v, want the live peer", got, err)
-	}
+	// persistLoop saves on its own ticker, so the save may come after the
+	// reconnect the poll above saw: wait for it, moving the clock.
+	var got []string
+	var err error
+	testutil.Poll(t, 30*time.Second, time.Millisecond, "the live peer saved", func() bool {
+		got, err = peers.Load()
+		clk.Advance(time.Second)
+		return err == nil && slices.Equal(got, []string{"127.0.0.2:7946"})
+	})
 	testutil.Poll(t, 30*time.Second, time.Millisecond, "the failed member reaped after reap_after", func() bool {
 		_, ok := tb.Get("dead")
 		clk.Advance(time.Minute)

@@ -39,7 +39,8 @@ type Config struct {
 	// writes are durable before Put returns, whatever this is.
 	CommitDelay time.Duration
 	// BatchDelay is bbolt's MaxBatchDelay for group commit of concurrent
-	// local writes; default 1ms.
+	// local writes; default 1ms. A local write with no other in progress
+	// does not wait for it.
 	BatchDelay time.Duration
 	// Clock; nil means clock.Real.
 	Clock clock.Clock

@@ -131,6 +131,38 @@ func TestPersistConcurrentPutsDurable(t *testing.T) {
 	}
 }
 
+// A local write with no other in progress commits at once: it does not
+// wait out bbolt's batch delay (here an hour) for writers that are not
+// coming, and it is durable when Put returns.
+func TestPersistLonePutCommitsWithoutBatchDelay(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Config{Node: "n1", DataDir: dir, BatchDelay: time.Hour, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 3 {
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Put(context.Background(), fmt.Sprintf("k%d", i), []byte("v"), 0)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("put %d still waiting after 30s: a lone write waited for the batch delay", i)
+		}
+	}
+	s2 := openAt(t, crashCopy(t, dir), nil)
+	defer s2.Close()
+	if n := len(s2.Keys("k")); n != 3 {
+		t.Fatalf("%d of 3 acknowledged writes on disk", n)
+	}
+}
+
 func TestPersistRemoteChangesCommittedInBackground(t *testing.T) {
 	checkLeaks(t)
 	dir := t.TempDir()

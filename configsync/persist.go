@@ -76,8 +76,13 @@ type disk struct {
 	db     *bolt.DB
 	path   string
 	marker string
-	// local counts the local writes in writeLocal (see there).
-	local atomic.Int32
+	// local counts the local writes in writeLocal; shared is when one
+	// last found another in progress (unix nanoseconds; see writeLocal).
+	local  atomic.Int32
+	shared atomic.Int64
+	// soloAfter is how long writes must have been alone before a lone one
+	// skips the batch: 10 batch delays.
+	soloAfter time.Duration
 }
 
 func openDisk(dir string, batchDelay time.Duration) (*disk, error) {
@@ -116,7 +121,7 @@ func openDisk(dir string, batchDelay time.Duration) (*disk, error) {
 		return nil, fmt.Errorf("configsync: open %s: %w", path, err)
 	}
 	db.MaxBatchDelay = batchDelay
-	return &disk{db: db, path: path, marker: marker}, nil
+	return &disk{db: db, path: path, marker: marker, soloAfter: 10 * batchDelay}, nil
 }
 
 // openBolt opens the database; a fault or panic inside bbolt (a file
@@ -310,16 +315,24 @@ func (d *disk) migrate(ds *diskState) error {
 
 // writeLocal makes local writes durable (group-committed, fsynced).
 //
-// A write with no other local write in progress commits at once
-// (db.Update): bbolt's Batch would hold it for MaxBatchDelay waiting for
-// company that is not coming, about 1 ms of a sequential put's 2-3 ms.
-// Writes that arrive while another is in progress join a Batch, where
-// concurrent writers share one fsync. Both paths commit and fsync before
-// returning.
+// A write with no other local write in progress, when none has had
+// company for soloAfter, commits at once (db.Update): bbolt's Batch would
+// hold it for MaxBatchDelay waiting for company that is not coming, about
+// 1 ms of a sequential put's 2-3 ms. Under concurrent writers the count
+// drops to zero for an instant after every batch; a write that took the
+// lone path then would cost a commit of its own beside the next batch's
+// (measured: 16 clients 10 % slower), so once writes meet, all of them
+// batch until they have been alone for soloAfter. Both paths commit and
+// fsync before returning.
 func (d *disk) writeLocal(entries []Entry, clock Version) error {
 	write := d.db.Batch
+	now := time.Now().UnixNano()
 	if d.local.Add(1) == 1 {
-		write = d.db.Update
+		if time.Duration(now-d.shared.Load()) > d.soloAfter {
+			write = d.db.Update
+		}
+	} else {
+		d.shared.Store(now)
 	}
 	defer d.local.Add(-1)
 	err := write(func(tx *bolt.Tx) error {

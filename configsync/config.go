@@ -40,7 +40,7 @@ type Config struct {
 	CommitDelay time.Duration
 	// BatchDelay is bbolt's MaxBatchDelay for group commit of concurrent
 	// local writes; default 1ms. A local write with no other in progress
-	// does not wait for it.
+	// does not wait for it once writes have been alone for 10 batch delays.
 	BatchDelay time.Duration
 	// Clock; nil means clock.Real.
 	Clock clock.Clock

@@ -31,8 +31,11 @@ func TestListenRetriesPortConflict(t *testing.T) {
 	}
 	defer pc.Close()
 	defer ln.Close()
-	if len(asked) != conflicts+1 {
-		t.Fatalf("TCP tried %d times, want %d", len(asked), conflicts+1)
+	// At least conflicts+1: the real bind after the simulated conflicts can
+	// meet a real one (another test's TCP socket on the port UDP got), and
+	// retrying it is what listen is for.
+	if len(asked) < conflicts+1 {
+		t.Fatalf("TCP tried %d times, want at least %d", len(asked), conflicts+1)
 	}
 	if pc.LocalAddr().String() != ln.Addr().String() {
 		t.Fatalf("UDP on %s, TCP on %s: want the same port", pc.LocalAddr(), ln.Addr())

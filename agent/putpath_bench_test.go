@@ -6,20 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"syscall"
 	"testing"
 
 	"github.com/murmurhq/murmur/agent"
+	"github.com/murmurhq/murmur/internal/testutil"
 )
-
-// putPathCPU is the process's user and system CPU time in nanoseconds.
-func putPathCPU() (user, sys int64) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, 0
-	}
-	return ru.Utime.Nano(), ru.Stime.Nano()
-}
 
 // BenchmarkPutPath is figure 5's put (PUT /v1/kv of 128 B, answered after
 // fsync) in one process: one agent, one keep-alive client connection over
@@ -73,13 +64,13 @@ func BenchmarkPutPath(b *testing.B) {
 				put(1e6 + i)
 			}
 			b.ReportAllocs()
-			u0, s0 := putPathCPU()
+			u0, s0 := testutil.ProcessCPU()
 			i := 0
 			for b.Loop() {
 				put(i)
 				i++
 			}
-			u1, s1 := putPathCPU()
+			u1, s1 := testutil.ProcessCPU()
 			b.ReportMetric(float64(u1-u0)/float64(b.N), "user-ns/op")
 			b.ReportMetric(float64(s1-s0)/float64(b.N), "sys-ns/op")
 		})

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/murmurhq/murmur/acl"
@@ -16,15 +15,13 @@ import (
 	"github.com/murmurhq/murmur/agent/httpapi"
 	"github.com/murmurhq/murmur/agent/httpapi/httpapitest"
 	"github.com/murmurhq/murmur/internal/testcerts"
+	"github.com/murmurhq/murmur/internal/testutil"
 )
 
 // cpuTime is the process's user+system CPU time in nanoseconds.
 func cpuTime() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
+	u, s := testutil.ProcessCPU()
+	return u + s
 }
 
 // BenchmarkSecurityKVPut measures what TLS (with client certificates) and

@@ -168,10 +168,12 @@ func EncodeWallClock(node string, now time.Time) []byte {
 }
 
 // DecodeWallClock parses EncodeWallClock's bytes. Errors wrap
-// ErrMalformedClock.
+// ErrMalformedClock. The length must be a minimal uvarint (binary.Uvarint
+// also accepts padded forms such as 83 00 for 3), so that one sample has
+// exactly one encoding.
 func DecodeWallClock(b []byte) (node string, ms int64, err error) {
 	n, w := binary.Uvarint(b)
-	if w <= 0 || n == 0 || n > 512 || uint64(len(b)-w) != n+8 {
+	if w <= 0 || w != len(binary.AppendUvarint(nil, n)) || n == 0 || n > 512 || uint64(len(b)-w) != n+8 {
 		return "", 0, fmt.Errorf("%w: %d bytes", ErrMalformedClock, len(b))
 	}
 	ms = int64(binary.BigEndian.Uint64(b[w+int(n):]))

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,6 +37,7 @@ const (
 	catPerSvc    = 10
 	catAgents    = 5
 	catFlapEvery = 100 * time.Millisecond
+	catNice      = 19
 )
 
 func runCatalog(ctx context.Context, e *env) error {
@@ -44,8 +46,29 @@ func runCatalog(ctx context.Context, e *env) error {
 		e.rec.skip("catalog figure: dnsperf not found in PATH (apt-get install dnsperf)")
 		return nil
 	}
-	e.logf("catalog: starting %d agentd processes (LAN profile)", catAgents)
-	c, err := e.startCluster(ctx, catAgents, lanConfig, 2*time.Minute)
+	// The DNS agent runs as on a one-CPU machine of its own: alone on CPU
+	// 0. The other agents stand in for other machines: on CPU 1 with
+	// dnsperf, at nice 19 so that dnsperf is never queued behind them,
+	// and with their data on tmpfs, so that their disk syncs do not queue
+	// with the DNS agent's on the one disk.
+	shm, err := os.MkdirTemp("/dev/shm", "murmur-bench-")
+	if err != nil {
+		return fmt.Errorf("bench: the catalog figure keeps the other agents' data on tmpfs: %w", err)
+	}
+	defer os.RemoveAll(shm)
+	dnsCPU, otherCPU := "0", "1"
+	if runtime.NumCPU() < 2 {
+		dnsCPU, otherCPU = "", ""
+		e.logf("catalog: one CPU; no agent is pinned")
+	}
+	e.logf("catalog: starting %d agentd processes (LAN profile); the DNS agent on CPU 0, the others and dnsperf on CPU 1, the others at nice %d with data on %s", catAgents, catNice, shm)
+	c, err := e.startCluster(ctx, catAgents, lanConfig, 2*time.Minute, func(i int, s *agentSpec) {
+		if i == 0 {
+			s.cpus = dnsCPU
+			return
+		}
+		s.cpus, s.nice, s.dataDir = otherCPU, catNice, filepath.Join(shm, s.name)
+	})
 	if err != nil {
 		return err
 	}
@@ -92,30 +115,36 @@ func runCatalog(ctx context.Context, e *env) error {
 	}
 	rate := e.opts.catalogRate
 	flags := []string{"-c", "4", "-Q", strconv.Itoa(rate), "-l", strconv.Itoa(e.opts.dnsSeconds)}
-	if _, err := e.dnsperf(ctx, dnsperf, addr, qPath, []string{"-c", "4", "-Q", strconv.Itoa(rate), "-l", "2"}, nil); err != nil {
+	if _, err := e.dnsperfOn(ctx, otherCPU, dnsperf, addr, qPath, []string{"-c", "4", "-Q", strconv.Itoa(rate), "-l", "2"}, nil); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
 
 	var still, churn []perfRun
 	var flaps uint64
 	var decodes, rebuilds, rebuildTime float64
+	var gcStill, gcChurn gcLoad
 	for r := 1; r <= e.opts.dnsRounds; r++ {
-		pr, err := e.dnsperf(ctx, dnsperf, addr, qPath, flags, nil)
+		start, err := e.catalogStats(ctx, dnsAgent)
 		if err != nil {
 			return err
 		}
-		still = append(still, pr)
-		e.logf("catalog round %d steady   %7.0f q/s  p50 %.3f ms  p99 %.3f ms  lost %d  load %s", r, pr.QPS, pr.P50*1e3, pr.P99*1e3, pr.Lost, loadAvg())
-
+		pr, err := e.dnsperfOn(ctx, otherCPU, dnsperf, addr, qPath, flags, nil)
+		if err != nil {
+			return err
+		}
 		before, err := e.catalogStats(ctx, dnsAgent)
 		if err != nil {
 			return err
 		}
+		still = append(still, pr)
+		gcStill.add(start, before)
+		e.logf("catalog round %d steady   %7.0f q/s  p50 %.3f ms  p99 %.3f ms  lost %d  %s  load %s", r, pr.QPS, pr.P50*1e3, pr.P99*1e3, pr.Lost, gcStill.last, loadAvg())
+
 		fctx, stop := context.WithCancel(ctx)
 		var n uint64
 		var wg sync.WaitGroup
 		wg.Go(func() { n = flap(fctx, flapper) })
-		pr, err = e.dnsperf(ctx, dnsperf, addr, qPath, flags, nil)
+		pr, err = e.dnsperfOn(ctx, otherCPU, dnsperf, addr, qPath, flags, nil)
 		stop()
 		wg.Wait()
 		if err != nil {
@@ -133,8 +162,9 @@ func runCatalog(ctx context.Context, e *env) error {
 		rebuilds += after.rebuilds - before.rebuilds
 		rebuildTime += after.rebuildSeconds - before.rebuildSeconds
 		churn = append(churn, pr)
-		e.logf("catalog round %d flapping %7.0f q/s  p50 %.3f ms  p99 %.3f ms  lost %d  %d health changes, %.0f decodes  load %s",
-			r, pr.QPS, pr.P50*1e3, pr.P99*1e3, pr.Lost, n, after.decodes-before.decodes, loadAvg())
+		gcChurn.add(before, after)
+		e.logf("catalog round %d flapping %7.0f q/s  p50 %.3f ms  p99 %.3f ms  lost %d  %d health changes, %.0f decodes  %s  load %s",
+			r, pr.QPS, pr.P50*1e3, pr.P99*1e3, pr.Lost, n, after.decodes-before.decodes, gcChurn.last, loadAvg())
 	}
 	med := func(rs []perfRun, f func(perfRun) float64) float64 {
 		var xs []float64
@@ -156,6 +186,14 @@ func runCatalog(ctx context.Context, e *env) error {
 		e.rec.add(Result{Figure: "11", Name: "catalog.decodes_per_health_change", Value: decodes / float64(flaps), Unit: "decodes", Target: "O(1)", Met: target(decodes <= float64(flaps)), Command: cmd,
 			Note: fmt.Sprintf("%.0f decodes for %d health changes on the DNS agent at %.0f instances (before: every change decoded all %.0f records)", decodes, flaps, want, want)})
 	}
+	for _, g := range []struct {
+		name string
+		load gcLoad
+	}{{"steady", gcStill}, {"flapping", gcChurn}} {
+		mb, gcs := g.load.perSecond()
+		e.rec.add(Result{Figure: "11", Name: "catalog.dns_agent.alloc_mb_per_s." + g.name, Value: mb, Unit: "MB/s", Command: cmd,
+			Note: fmt.Sprintf("Go heap allocation of the DNS agent at %d q/s (go_memstats_alloc_bytes_total); %.2f garbage collections/s", rate, gcs)})
+	}
 	if rebuilds > 0 {
 		e.rec.add(Result{Figure: "11", Name: "catalog.rebuild_us", Value: rebuildTime / rebuilds * 1e6, Unit: "µs", Command: cmd,
 			Note: fmt.Sprintf("mean of %.0f incremental rebuilds, DNS zone compile included", rebuilds)})
@@ -163,9 +201,37 @@ func runCatalog(ctx context.Context, e *env) error {
 	return nil
 }
 
+// gcLoad sums what the DNS agent's garbage collector saw over the
+// rounds of one kind.
+type gcLoad struct {
+	bytes, gcs float64
+	dur        time.Duration
+	last       string // the last round's figures, for the log
+}
+
+func (g *gcLoad) add(from, to catStats) {
+	d := to.at.Sub(from.at)
+	b, n := to.allocated-from.allocated, to.gcs-from.gcs
+	g.bytes += b
+	g.gcs += n
+	g.dur += d
+	g.last = fmt.Sprintf("alloc %.1f MB/s, %.1f GC/s", b/d.Seconds()/1e6, n/d.Seconds())
+}
+
+// perSecond returns the allocation rate in MB/s and the collections per
+// second.
+func (g gcLoad) perSecond() (mb, gcs float64) {
+	s := g.dur.Seconds()
+	return g.bytes / s / 1e6, g.gcs / s
+}
+
 // catStats are the catalog counters of one agentd, from its /metrics.
 type catStats struct {
 	instances, decodes, rebuilds, rebuildSeconds float64
+	// allocated is the Go heap bytes allocated so far, gcs the garbage
+	// collections: what churn adds to the process's garbage collector.
+	allocated, gcs float64
+	at             time.Time // when they were read
 }
 
 func (e *env) catalogStats(ctx context.Context, a *agentProc) (catStats, error) {
@@ -180,7 +246,7 @@ func (e *env) catalogStats(ctx context.Context, a *agentProc) (catStats, error) 
 		}
 		return v, nil
 	}
-	var st catStats
+	st := catStats{at: time.Now()}
 	for _, m := range []struct {
 		name string
 		to   *float64
@@ -189,6 +255,8 @@ func (e *env) catalogStats(ctx context.Context, a *agentProc) (catStats, error) 
 		{"murmur_catalog_decodes_total", &st.decodes},
 		{"murmur_catalog_rebuild_seconds_count", &st.rebuilds},
 		{"murmur_catalog_rebuild_seconds_sum", &st.rebuildSeconds},
+		{"go_memstats_alloc_bytes_total", &st.allocated},
+		{"go_gc_duration_seconds_count", &st.gcs},
 	} {
 		if *m.to, err = one(m.name); err != nil {
 			return st, err

@@ -42,7 +42,7 @@ func runClusters(ctx context.Context, e *env) error {
 		}
 		e.logf("starting %d agentd processes (LAN profile)", n)
 		t0 := time.Now()
-		c, err := e.startCluster(ctx, n, lanConfig, 2*time.Minute)
+		c, err := e.startCluster(ctx, n, lanConfig, 2*time.Minute, nil)
 		if err != nil {
 			return err
 		}

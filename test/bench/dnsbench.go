@@ -308,6 +308,11 @@ type perfRun struct {
 // parses the statistics and the per-query latencies. exited, when not
 // nil, is called as soon as dnsperf has exited, before the parsing.
 func (e *env) dnsperf(ctx context.Context, bin, addr, queries string, flags []string, exited func()) (perfRun, error) {
+	return e.dnsperfOn(ctx, "", bin, addr, queries, flags, exited)
+}
+
+// dnsperfOn is dnsperf on the given CPUs (taskset -c; "" = any).
+func (e *env) dnsperfOn(ctx context.Context, cpus, bin, addr, queries string, flags []string, exited func()) (perfRun, error) {
 	host, port, _ := strings.Cut(addr, ":")
 	out, err := os.CreateTemp(e.dir, "dnsperf-*.out")
 	if err != nil {
@@ -317,6 +322,9 @@ func (e *env) dnsperf(ctx context.Context, bin, addr, queries string, flags []st
 	defer out.Close()
 	args := append([]string{"-s", host, "-p", port, "-d", queries, "-v"}, flags...)
 	cmd := exec.Command(bin, args...)
+	if cpus != "" {
+		cmd = exec.Command("taskset", append([]string{"-c", cpus, bin}, args...)...)
+	}
 	cmd.Stdout = out
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

@@ -125,6 +125,11 @@ type agentSpec struct {
 	join    []string
 	config  string // TOML body
 	dataDir string // "" = a fresh one under dir
+	// nice, when above 0, starts agentd under nice(1) at that niceness:
+	// it gets CPU only when the processes at niceness 0 do not want it.
+	nice int
+	// cpus, when set, confines agentd to those CPUs (taskset -c).
+	cpus string
 	// api, when set, is the client of an agent that serves HTTPS or needs
 	// a token; it gets the agent's address.
 	api func(addr string) (*client.Client, error)
@@ -193,7 +198,14 @@ func (e *env) startAgentOnce(ctx context.Context, s agentSpec) (*agentProc, erro
 	if err != nil {
 		return nil, err
 	}
-	a.cmd = exec.Command(e.bin("agentd"), args...)
+	argv := append([]string{e.bin("agentd")}, args...)
+	if s.cpus != "" {
+		argv = append([]string{"taskset", "-c", s.cpus}, argv...)
+	}
+	if s.nice > 0 {
+		argv = append([]string{"nice", "-n", strconv.Itoa(s.nice)}, argv...)
+	}
+	a.cmd = exec.Command(argv[0], argv[1:]...)
 	a.cmd.Stdout, a.cmd.Stderr = logf, logf
 	a.cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(e.gomaxprocs))
 	if err := e.procs.start(a.cmd); err != nil {
@@ -281,18 +293,26 @@ func (c *cluster) stop() {
 
 // startCluster starts n agents with the given config; every agent after
 // the first joins the first. It returns once every agent sees n alive
-// members, or fails after timeout.
-func (e *env) startCluster(ctx context.Context, n int, config string, timeout time.Duration) (*cluster, error) {
+// members, or fails after timeout. adjust, when not nil, changes the spec
+// of agent i (0-based) before it starts.
+func (e *env) startCluster(ctx context.Context, n int, config string, timeout time.Duration, adjust func(i int, s *agentSpec)) (*cluster, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	c := &cluster{}
-	first, err := e.startAgent(ctx, agentSpec{name: fmt.Sprintf("n%02d", 1), config: config})
+	spec := func(i int, join []string) agentSpec {
+		s := agentSpec{name: fmt.Sprintf("n%02d", i+1), config: config, join: join}
+		if adjust != nil {
+			adjust(i, &s)
+		}
+		return s
+	}
+	first, err := e.startAgent(ctx, spec(0, nil))
 	if err != nil {
 		return nil, err
 	}
 	c.agents = append(c.agents, first)
 	for i := 2; i <= n; i++ {
-		a, err := e.startAgent(ctx, agentSpec{name: fmt.Sprintf("n%02d", i), config: config, join: []string{first.gossip}})
+		a, err := e.startAgent(ctx, spec(i-1, []string{first.gossip}))
 		if err != nil {
 			c.stop()
 			return nil, err

@@ -56,6 +56,13 @@ func FuzzHandler(f *testing.F) {
 		if err != nil {
 			return
 		}
+		// A request line cannot carry a space or a control character in
+		// its target (url keeps a raw query as given): net/http's server
+		// answers 400 before any handler sees one, and httptest.NewRequest
+		// panics on it.
+		if strings.IndexFunc(u.RequestURI(), func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+			return
+		}
 		b := httpapitest.New()
 		b.SetJoin(func(context.Context, []string) (int, error) { return 1, nil })
 		h := httpapi.New(httpapi.Options{Membership: b, KV: b, Services: b, ACL: authz,

@@ -347,6 +347,7 @@ func (a *Agent) Start() error {
 	a.goRun(ctx, a.sec.remote.Run)
 	a.goRun(ctx, func(ctx context.Context) { _ = a.queries.Run(ctx) })
 	a.goRun(ctx, func(ctx context.Context) { _ = cat.Run(ctx) })
+	<-cat.Ready() // a registration right after Start waits until the catalog shows it
 	a.startFaces(ctx, ls)
 	a.startWatches(ctx)
 	return nil

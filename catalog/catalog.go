@@ -102,8 +102,9 @@ type Catalog struct {
 	kick chan struct{}
 	stat counters
 
-	started atomic.Bool // Run was called
-	running atomic.Bool // Run's loop applies changes
+	started atomic.Bool   // Run was called
+	running atomic.Bool   // Run's loop applies changes
+	ready   chan struct{} // closed once running is set (Ready)
 
 	// applied is the store index the published snapshot covers; readers
 	// of the API wait on it (waitApplied) so a registration is visible in
@@ -153,6 +154,7 @@ func New(cfg Config) (*Catalog, error) {
 
 		appliedCh: make(chan struct{}),
 		changedCh: make(chan struct{}),
+		ready:     make(chan struct{}),
 	}
 	c.reg = &registry{node: cfg.Node, kv: cfg.Store, clk: cfg.Clock, log: c.log, services: map[string]*local{}, visible: c.waitApplied}
 	if cfg.DataDir != "" {
@@ -228,6 +230,13 @@ func (c *Catalog) Local(id string) (Definition, bool) {
 // (SIGHUP); unchanged ones keep their check state.
 func (c *Catalog) ReloadConfig(defs []Definition) error { return c.reg.reloadConfig(defs) }
 
+// Ready is closed once Run applies the store's changes. From then on a
+// registration returns only when the catalog shows it; one made before
+// (Run started in a goroutine that has not run yet) would return at
+// once, as it does without Run. Whoever starts Run in a goroutine and
+// then registers waits for Ready first.
+func (c *Catalog) Ready() <-chan struct{} { return c.ready }
+
 // Run runs the catalog until ctx ends: it applies changed records as they
 // arrive, re-reads members when told or every Refresh, re-asserts this
 // node's records, runs the health checks and reaps. It returns after all
@@ -237,6 +246,7 @@ func (c *Catalog) Run(ctx context.Context) error {
 		return errors.New("catalog: Run called twice")
 	}
 	c.running.Store(true)
+	close(c.ready)
 	defer c.sub.Close()
 	var wg sync.WaitGroup
 	c.reg.mu.Lock()

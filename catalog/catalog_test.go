@@ -51,6 +51,23 @@ func TestIncrementalOneDecodePerChange(t *testing.T) {
 	}
 }
 
+// TestRegisterVisibleOnReturnAfterReady: once Ready is closed, a
+// registration returns only when the snapshot shows it, even right after
+// Run was started in a goroutine (agent.Start; TestCatalogMetrics in
+// agent once read /metrics before the catalog had the instance).
+func TestRegisterVisibleOnReturnAfterReady(t *testing.T) {
+	for i := range 20 {
+		s := openStore(t, "self", "")
+		c := start(t, Config{Node: "self", Store: s, Members: newMembers("self")})
+		if err := c.Register(Definition{Name: "web", ID: fmt.Sprintf("w%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+		if n := c.Snapshot().Len(); n != 1 {
+			t.Fatalf("try %d: Register returned with %d instances in the snapshot, want 1", i, n)
+		}
+	}
+}
+
 func TestCaseInsensitiveServiceNames(t *testing.T) {
 	s := openStore(t, "self", "")
 	c := start(t, Config{Node: "self", Store: s, Members: newMembers("self")})

@@ -109,6 +109,7 @@ func start(t testing.TB, cfg Config) *Catalog {
 		cancel()
 		<-done
 	})
+	<-c.Ready()
 	return c
 }
 

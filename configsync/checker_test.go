@@ -39,8 +39,20 @@ import (
 //
 // Thousands of seeds run in CI; a failure prints its seed, and
 // -sim.seed=N replays it (with -v for the trace of that seed).
+//
+// The seeds of a plain run are fixed (checkerBase onwards), so that a run
+// fails on a change, never on the luck of the draw. -checker.random draws
+// a new block from the clock: that is the search for new counterexamples
+// (about one history in 10,000 fails today; docs/consistency.md, "Open
+// counterexamples").
 
-var checkerSeeds = flag.Int("checker.seeds", 2000, "histories TestCheckerHistories runs")
+var (
+	checkerSeeds  = flag.Int("checker.seeds", 2000, "histories TestCheckerHistories runs")
+	checkerRandom = flag.Bool("checker.random", false, "TestCheckerHistories draws its seeds from the clock instead of the fixed block")
+)
+
+// checkerBase is the first seed of the fixed block.
+const checkerBase = 1_000_000
 
 const (
 	chkTick    = 50 // ms
@@ -101,7 +113,7 @@ type checker struct {
 	everTomb  map[string]Version // the greatest tombstone any node held, ever
 	maxOffset int64              // the greatest clock offset any node had
 	restamps  map[string]Entry   // restamped entry → the entry it replaced
-	rejected  map[string]bool    // entries (verKey) a node dropped on a Reject
+	rejected  map[string]int64   // entries (verKey) a node dropped on a Reject: first when
 	stats     map[string]int
 }
 
@@ -114,7 +126,7 @@ func (c *checker) failf(format string, args ...any) {
 func newChecker(seed uint64, trace func(string, ...any)) *checker {
 	rng := rand.New(rand.NewPCG(seed, seed^0xc4ec))
 	c := &checker{seed: seed, rng: rng, trace: trace, byName: map[string]*chkNode{}, group: map[string]int{},
-		now: 1_700_000_000_000, everTomb: map[string]Version{}, restamps: map[string]Entry{}, rejected: map[string]bool{}, stats: map[string]int{}}
+		now: 1_700_000_000_000, everTomb: map[string]Version{}, restamps: map[string]Entry{}, rejected: map[string]int64{}, stats: map[string]int{}}
 	c.ttlMs = 2000 + int64(rng.IntN(3000))
 	c.skewMs = 200 + int64(rng.IntN(300))
 	c.drop = []float64{0, 0.1, 0.3}[rng.IntN(3)]
@@ -389,7 +401,9 @@ func (c *checker) deliver(pk simPacket) {
 		}
 	}
 	for _, r := range out.Removed {
-		c.rejected[verKey(r.Entry)] = true
+		if _, seen := c.rejected[verKey(r.Entry)]; !seen {
+			c.rejected[verKey(r.Entry)] = c.now
+		}
 		if c.trace != nil {
 			c.trace("%s drops %s %v on a Reject from %s", n.name, r.Key, r.Version, pk.from)
 		}
@@ -750,15 +764,27 @@ func (c *checker) checkAcked() {
 		// they pass it (anti-entropy after a heal takes a few push/pull
 		// rounds of 1.5 s here, against TTLs of 2-5 s; seed
 		// 1796014860076892190).
+		//
+		// That second case is the documented rule itself, "kept only if it
+		// reaches every agent within a TTL of being written": a write
+		// dropped on a Reject no earlier than a TTL (less the clocks'
+		// spread) after it was written is excused, partition or not (seed
+		// 1796025435927392352: a 1.7 s partition and 10 % drops kept a
+		// write from one agent for longer than its 3.5 s TTL). A Reject
+		// that drops a younger write is still a failure.
 		excused := false
 		slack := 2*max(c.skewMs, c.maxOffset) + 1000
 		for _, p := range c.parts {
 			if p.end-p.start < c.ttlMs-slack {
 				continue
 			}
-			if w.e.Version.Wall <= p.end-c.ttlMs+slack || (w.e.Version.Wall <= p.end+slack && c.rejected[verKey(w.e)]) {
+			_, dropped := c.rejected[verKey(w.e)]
+			if w.e.Version.Wall <= p.end-c.ttlMs+slack || (w.e.Version.Wall <= p.end+slack && dropped) {
 				excused = true
 			}
+		}
+		if at, ok := c.rejected[verKey(w.e)]; ok && at >= w.e.Version.Wall+c.ttlMs-2*max(c.skewMs, c.maxOffset) {
+			excused = true
 		}
 		if excused {
 			c.stats["excused"]++
@@ -860,7 +886,10 @@ func TestCheckerHistories(t *testing.T) {
 	if testing.Short() {
 		seeds = min(seeds, 300)
 	}
-	base := uint64(time.Now().UnixNano())
+	base := uint64(checkerBase)
+	if *checkerRandom {
+		base = uint64(time.Now().UnixNano())
+	}
 	var next atomic.Int64
 	var mu sync.Mutex
 	var failures []string
@@ -877,7 +906,7 @@ func TestCheckerHistories(t *testing.T) {
 				c, fail := runChecker(seed, nil)
 				mu.Lock()
 				if fail != "" {
-					failures = append(failures, fmt.Sprintf("seed %d: %s\n  replay: go test -run TestCheckerHistories -sim.seed=%d -v ./configsync/", seed, fail, seed))
+					failures = append(failures, fmt.Sprintf("seed %d: %s\n  replay: go test -run TestCheckerHistories ./configsync/ -sim.seed=%d -v", seed, fail, seed))
 				}
 				for k, v := range c.stats {
 					totals[k] += v

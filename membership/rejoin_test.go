@@ -93,10 +93,8 @@ func TestRejoiner(t *testing.T) {
 	g.mu.Unlock()
 	// persistLoop saves on its own ticker, so the save may come after the
 	// reconnect the poll above saw: wait for it, moving the clock.
-	var got []string
-	var err error
 	testutil.Poll(t, 30*time.Second, time.Millisecond, "the live peer saved", func() bool {
-		got, err = peers.Load()
+		got, err := peers.Load()
 		clk.Advance(time.Second)
 		return err == nil && slices.Equal(got, []string{"127.0.0.2:7946"})
 	})

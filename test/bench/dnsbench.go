@@ -321,10 +321,8 @@ func (e *env) dnsperfOn(ctx context.Context, cpus, bin, addr, queries string, fl
 	defer os.Remove(out.Name())
 	defer out.Close()
 	args := append([]string{"-s", host, "-p", port, "-d", queries, "-v"}, flags...)
-	cmd := exec.Command(bin, args...)
-	if cpus != "" {
-		cmd = exec.Command("taskset", append([]string{"-c", cpus, bin}, args...)...)
-	}
+	argv := onCPUs(cpus, append([]string{bin}, args...))
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout = out
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

@@ -198,10 +198,7 @@ func (e *env) startAgentOnce(ctx context.Context, s agentSpec) (*agentProc, erro
 	if err != nil {
 		return nil, err
 	}
-	argv := append([]string{e.bin("agentd")}, args...)
-	if s.cpus != "" {
-		argv = append([]string{"taskset", "-c", s.cpus}, argv...)
-	}
+	argv := onCPUs(s.cpus, append([]string{e.bin("agentd")}, args...))
 	if s.nice > 0 {
 		argv = append([]string{"nice", "-n", strconv.Itoa(s.nice)}, argv...)
 	}
@@ -247,6 +244,15 @@ func (e *env) startAgentOnce(ctx context.Context, s agentSpec) (*agentProc, erro
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// onCPUs confines the command argv to the given CPUs (taskset -c); ""
+// leaves it as it is.
+func onCPUs(cpus string, argv []string) []string {
+	if cpus == "" {
+		return argv
+	}
+	return append([]string{"taskset", "-c", cpus}, argv...)
 }
 
 // freePorts returns n distinct ports free for both TCP and UDP on

@@ -108,11 +108,18 @@ func FuzzStep(f *testing.F) {
 	})
 }
 
-// FuzzDecodeMeta covers the sealed meta values (clock, floor, index).
+// FuzzDecodeMeta covers the sealed meta values (clock, floor, index) and
+// the records of the marks bucket (name is then the key).
 func FuzzDecodeMeta(f *testing.F) {
 	f.Add([]byte("clock"), sealMeta([]byte("clock"), encodeMetaVersion(Version{Wall: 5, Logical: 1, Node: "n"})))
 	f.Add([]byte("index"), sealMeta([]byte("index"), []byte{0x80, 0x01}))
+	f.Add([]byte("k7"), encodeMark([]byte("k7"), Version{Wall: 1_700_000_005_465, Logical: 1, Node: "n0"}))
 	f.Fuzz(func(t *testing.T, name, b []byte) {
+		if v, err := decodeMark(name, b); err == nil {
+			if got, err := decodeMark(name, encodeMark(name, v)); err != nil || got != v {
+				t.Fatalf("mark %v does not round trip: %v, %v", v, got, err)
+			}
+		}
 		p, err := openMeta(name, b)
 		if err != nil {
 			return

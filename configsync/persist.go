@@ -49,12 +49,19 @@ import (
 var (
 	bucketEntries = []byte("entries")
 	bucketMeta    = []byte("meta")
-	metaSchema    = []byte("schema")
-	metaNode      = []byte("node")
-	metaClock     = []byte("clock")
-	metaFloor     = []byte("floor")
-	metaIndex     = []byte("index")
-	metaComplete  = []byte("complete")
+	// bucketMarks holds, while the store is incomplete (metaComplete set),
+	// the version of every tombstone it collected, by key: its floor does
+	// not cover versions written before it started empty, so without them
+	// a restart would forget those deletes (State.RestoreMarks). Deleted
+	// in the commit that finds the store complete. Optional: a store
+	// without it has no marks.
+	bucketMarks  = []byte("marks")
+	metaSchema   = []byte("schema")
+	metaNode     = []byte("node")
+	metaClock    = []byte("clock")
+	metaFloor    = []byte("floor")
+	metaIndex    = []byte("index")
+	metaComplete = []byte("complete")
 )
 
 const (
@@ -164,6 +171,7 @@ type diskState struct {
 	index        uint64
 	completeFrom int64
 	entries      []Entry
+	marks        []KeyVersion
 	migrated     int  // schema the file was migrated from (0: none)
 	fresh        bool // a new database
 }
@@ -244,12 +252,27 @@ func (d *disk) load() (ds diskState, err error) {
 			}
 			ds.completeFrom = v
 		}
-		return entries.ForEach(func(k, v []byte) error {
+		err = entries.ForEach(func(k, v []byte) error {
 			e, err := decodeRecord(k, v, schema == 1)
 			if err != nil {
 				return err
 			}
 			ds.entries = append(ds.entries, e)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		marks := tx.Bucket(bucketMarks)
+		if marks == nil {
+			return nil
+		}
+		return marks.ForEach(func(k, v []byte) error {
+			ver, err := decodeMark(k, v)
+			if err != nil {
+				return fmt.Errorf("mark %q: %v", k, err)
+			}
+			ds.marks = append(ds.marks, KeyVersion{Key: string(k), Version: ver})
 			return nil
 		})
 	})
@@ -351,7 +374,9 @@ func (d *disk) writeLocal(entries []Entry, clock Version) error {
 }
 
 // commit writes changes learned from peers, collections and metadata.
-func (d *disk) commit(node string, puts []Entry, removes []KeyVersion, clock, floor Version, indexCeil uint64, completeFrom int64) error {
+// marks are tombstones an incomplete store collected (see bucketMarks);
+// a complete store (completeFrom 0) deletes them all.
+func (d *disk) commit(node string, puts []Entry, removes, marks []KeyVersion, clock, floor Version, indexCeil uint64, completeFrom int64) error {
 	err := d.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEntries)
 		for i := range puts {
@@ -378,13 +403,46 @@ func (d *disk) commit(node string, puts []Entry, removes []KeyVersion, clock, fl
 			if err := meta.Delete(metaComplete); err != nil {
 				return err
 			}
-		} else if err := meta.Put(metaComplete, sealMeta(metaComplete, binary.AppendVarint(nil, completeFrom))); err != nil {
-			return err
+			if tx.Bucket(bucketMarks) != nil {
+				if err := tx.DeleteBucket(bucketMarks); err != nil {
+					return err
+				}
+			}
+		} else {
+			if err := meta.Put(metaComplete, sealMeta(metaComplete, binary.AppendVarint(nil, completeFrom))); err != nil {
+				return err
+			}
+			if err := putMarks(tx, marks); err != nil {
+				return err
+			}
 		}
 		return meta.Put(metaIndex, sealMeta(metaIndex, binary.AppendUvarint(nil, indexCeil)))
 	})
 	if err != nil {
 		return fmt.Errorf("configsync: commit %s: %w", d.path, err)
+	}
+	return nil
+}
+
+// putMarks stores marks, each raising the key's stored one.
+func putMarks(tx *bolt.Tx, marks []KeyVersion) error {
+	if len(marks) == 0 {
+		return nil
+	}
+	b, err := tx.CreateBucketIfNotExists(bucketMarks)
+	if err != nil {
+		return err
+	}
+	for _, m := range marks {
+		k := []byte(m.Key)
+		if old := b.Get(k); old != nil {
+			if ov, err := decodeMark(k, old); err == nil && ov.Compare(m.Version) >= 0 {
+				continue
+			}
+		}
+		if err := b.Put(k, encodeMark(k, m.Version)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

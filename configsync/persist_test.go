@@ -329,3 +329,102 @@ func TestStoreClockStepBackRepairedBeforeWrite(t *testing.T) {
 		t.Fatalf("after the clock stepped back an hour, Put returned %v and Get %q", r.Version, got.Value)
 	}
 }
+
+// A store that started empty is incomplete: its floor does not cover keys
+// written before it started, so a tombstone it collects is remembered as
+// a mark. The mark must survive a restart, or an older copy of the key
+// from a peer that missed the delete comes back (the checker's seed
+// 1003624).
+func TestIncompleteMarksSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	fake := clock.NewFake(time.Unix(1_700_000_000, 0))
+	s := openAt(t, dir, fake)
+	if s.st.CompleteFrom() == 0 {
+		t.Fatal("a new store should be incomplete")
+	}
+	ctx := context.Background()
+	if _, err := s.Put(ctx, "k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	fake.Advance(2 * time.Hour)
+	if n := s.GC(); n != 1 {
+		t.Fatalf("GC collected %d, want 1", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s2 := openAt(t, dir, fake)
+	defer s2.Close()
+	// A copy written before the store started (so below completeFrom,
+	// which the floor does not cover) and before the delete.
+	stale := Entry{Key: "k", Value: []byte("stale"), Version: Version{Wall: 1_700_000_000_000 - 60_000, Node: "peer"}}
+	s2.process(Encode(&Update{From: "peer", Entries: []Entry{stale}}))
+	if r, err := s2.Get("k"); err == nil {
+		t.Fatalf("a key this store deleted and collected came back after a restart: %+v", r)
+	}
+	// A newer write of the key is still accepted.
+	fresh := Entry{Key: "k", Value: []byte("new"), Version: Version{Wall: fake.Now().UnixMilli(), Node: "peer"}}
+	s2.process(Encode(&Update{From: "peer", Entries: []Entry{fresh}}))
+	if r, err := s2.Get("k"); err != nil || string(r.Value) != "new" {
+		t.Fatalf("Get(k) after a newer write = %+v, %v", r, err)
+	}
+}
+
+// The marks bucket: written while incomplete, raised not lowered, deleted
+// by the commit that finds the store complete, and checked on load.
+func TestPersistMarksBucket(t *testing.T) {
+	dir := t.TempDir()
+	d, err := openDisk(dir, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.load(); err != nil {
+		t.Fatal(err)
+	}
+	v := func(w int64) Version { return Version{Wall: w, Node: "n"} }
+	commit := func(marks []KeyVersion, from int64) {
+		t.Helper()
+		if err := d.commit("n1", nil, nil, marks, Version{}, Version{}, 1, from); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loadMarks := func() map[string]Version {
+		t.Helper()
+		ds, err := d.load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]Version{}
+		for _, m := range ds.marks {
+			got[m.Key] = m.Version
+		}
+		return got
+	}
+	commit([]KeyVersion{{Key: "a", Version: v(5)}, {Key: "b", Version: v(7)}}, 100)
+	commit([]KeyVersion{{Key: "a", Version: v(3)}, {Key: "b", Version: v(9)}}, 100)
+	if got := loadMarks(); len(got) != 2 || got["a"] != v(5) || got["b"] != v(9) {
+		t.Fatalf("marks = %v, want a@5 b@9", got)
+	}
+
+	// A record moved to another key fails its checksum, naming the key.
+	err = d.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMarks)
+		return b.Put([]byte("c"), b.Get([]byte("a")))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.load(); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), `mark "c"`) || !strings.Contains(err.Error(), DBFile) {
+		t.Fatalf("load of a moved mark: %v; want ErrCorrupt naming the file and mark \"c\"", err)
+	}
+
+	commit(nil, 0) // complete: the floor covers them
+	if got := loadMarks(); len(got) != 0 {
+		t.Fatalf("marks after the store became complete = %v", got)
+	}
+	d.close()
+}

@@ -211,6 +211,28 @@ func decodeMetaVersion(b []byte) (Version, error) {
 	return Version{Wall: wall, Logical: uint32(l), Node: string(b[n+m:])}, nil
 }
 
+// markName is what a mark record's checksum covers besides its version:
+// the key, so that a record moved to another key does not verify.
+func markName(key []byte) []byte { return append([]byte("mark:"), key...) }
+
+// encodeMark seals the version of the tombstone an incomplete store
+// collected for key (the marks bucket; see disk.commit).
+func encodeMark(key []byte, v Version) []byte {
+	return sealMeta(markName(key), encodeMetaVersion(v))
+}
+
+// decodeMark verifies and decodes a mark record.
+func decodeMark(key, b []byte) (Version, error) {
+	p, err := openMeta(markName(key), b)
+	if err != nil {
+		return Version{}, err
+	}
+	if len(p) == 0 {
+		return Version{}, errors.New("empty version")
+	}
+	return decodeMetaVersion(p)
+}
+
 // storedVersion reads a sealed meta version; a damaged one reads as zero
 // (it was verified at load; the write paths then overwrite it).
 func storedVersion(meta *bolt.Bucket, name []byte) Version {

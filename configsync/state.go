@@ -234,6 +234,29 @@ func (s *State) CompleteFrom() int64 { return s.completeFrom }
 // RestoreCompleteFrom loads the persisted CompleteFrom.
 func (s *State) RestoreCompleteFrom(ms int64) { s.completeFrom = ms }
 
+// RestoreMarks loads the persisted marks of an incomplete store: the
+// versions of the tombstones it collected while its floor did not cover
+// them (see GC). They last until the store is complete and a TombstoneTTL
+// after nowMs. A mark beyond the clock bound is not restored (Restamp
+// drops those too).
+func (s *State) RestoreMarks(marks []KeyVersion, nowMs int64) {
+	if s.completeFrom == 0 {
+		return
+	}
+	for _, m := range marks {
+		if len(s.marks) >= maxMarks {
+			return
+		}
+		if m.Version.Wall > nowMs+s.skewMs {
+			continue
+		}
+		if old, ok := s.marks[m.Key]; ok && old.v.Compare(m.Version) >= 0 {
+			continue
+		}
+		s.marks[m.Key] = mark{v: m.Version, atMs: nowMs, untilComplete: true}
+	}
+}
+
 // Clock is the greatest version issued or observed.
 func (s *State) Clock() Version { return s.hlc.Last() }
 

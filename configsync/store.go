@@ -72,6 +72,9 @@ type Store struct {
 type dirtyOp struct {
 	remove bool
 	upTo   Version
+	// mark: an incomplete store collected this key's tombstone; the
+	// commit persists the mark State.GC set (bucketMarks).
+	mark bool
 }
 
 type outMsg struct {
@@ -141,6 +144,7 @@ func Open(cfg Config) (*Store, error) {
 		st.MarkEmpty(s.nowMs())
 	} else {
 		st.RestoreCompleteFrom(ds.completeFrom)
+		st.RestoreMarks(ds.marks, s.nowMs())
 	}
 	s.disk = d
 	s.indexCeil = restored + indexLease
@@ -148,7 +152,7 @@ func Open(cfg Config) (*Store, error) {
 		d.close()
 		return nil, err
 	}
-	if err := d.commit(cfg.Node, nil, nil, st.Clock(), st.Floor(), s.indexCeil, st.CompleteFrom()); err != nil {
+	if err := d.commit(cfg.Node, nil, nil, nil, st.Clock(), st.Floor(), s.indexCeil, st.CompleteFrom()); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -692,8 +696,9 @@ func (s *Store) GC() int {
 	now := s.nowMs()
 	s.mu.Lock()
 	collected := s.st.GC(now)
+	incomplete := s.st.CompleteFrom() > 0
 	for _, e := range collected {
-		s.dirty[e.Key] = dirtyOp{remove: true, upTo: e.Version}
+		s.dirty[e.Key] = dirtyOp{remove: true, upTo: e.Version, mark: incomplete}
 	}
 	if len(collected) > 0 {
 		s.metaDirty = true
@@ -741,19 +746,22 @@ func (s *Store) flush() error {
 	s.committing = len(dirty)
 	s.metaDirty = false
 	var puts []Entry
-	var removes []KeyVersion
+	var removes, marks []KeyVersion
 	for k, op := range dirty {
 		if r, ok := s.st.Lookup(k); ok {
 			puts = append(puts, r.Entry)
 		} else if op.remove {
 			removes = append(removes, KeyVersion{Key: k, Version: op.upTo})
+			if op.mark {
+				marks = append(marks, KeyVersion{Key: k, Version: op.upTo})
+			}
 		}
 	}
 	clk, floor, from := s.st.Clock(), s.st.Floor(), s.st.CompleteFrom()
 	ceil := max(s.indexCeil, s.st.Index()+indexLease)
 	s.mu.Unlock()
 
-	err := s.disk.commit(s.cfg.Node, puts, removes, clk, floor, ceil, from)
+	err := s.disk.commit(s.cfg.Node, puts, removes, marks, clk, floor, ceil, from)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.committing = 0

@@ -696,9 +696,11 @@ func (s *Store) GC() int {
 	now := s.nowMs()
 	s.mu.Lock()
 	collected := s.st.GC(now)
-	incomplete := s.st.CompleteFrom() > 0
 	for _, e := range collected {
-		s.dirty[e.Key] = dirtyOp{remove: true, upTo: e.Version, mark: incomplete}
+		// Persisted only while State holds it, so the disk holds no more
+		// marks than maxMarks (and the keys written again since).
+		m, marked := s.st.marks[e.Key]
+		s.dirty[e.Key] = dirtyOp{remove: true, upTo: e.Version, mark: marked && m.untilComplete}
 	}
 	if len(collected) > 0 {
 		s.metaDirty = true

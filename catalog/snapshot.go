@@ -16,8 +16,9 @@ import (
 // modified.
 //
 // A new snapshot shares the unchanged parts of the one before (copy on
-// write per service): one instance's health change costs work
-// proportional to its service, not to the catalog.
+// write per service, and per shard of the services map, svcmap.go): one
+// instance's health change costs work proportional to its service and
+// its shard, not to the catalog.
 type Snapshot struct {
 	seq      uint64
 	index    uint64

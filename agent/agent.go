@@ -24,6 +24,7 @@ import (
 	"github.com/murmurhq/murmur/internal/buildinfo"
 	"github.com/murmurhq/murmur/internal/clock"
 	"github.com/murmurhq/murmur/internal/logthrottle"
+	"github.com/murmurhq/murmur/internal/udptransport"
 	"github.com/murmurhq/murmur/membership"
 	"github.com/murmurhq/murmur/metrics"
 	"github.com/murmurhq/murmur/query"
@@ -315,16 +316,33 @@ func (a *Agent) Start() error {
 	if ring != nil {
 		mc.Keyring = ring
 	}
-	if a.opts.transport != nil {
-		mc.Transport = a.opts.transport
-	}
 	mc.MetricLabels = append(mc.MetricLabels, gometrics.Label{Name: "node", Value: a.cfg.NodeName})
 	mc.Logger = logthrottle.LevelLogger(a.opts.logger.With("node", a.cfg.NodeName), "memberlist", a.sec.remote)
+	var own *udptransport.Transport // ours to shut down if Create fails
+	if a.opts.transport != nil {
+		mc.Transport = a.opts.transport
+	} else {
+		// memberlist's NetTransport allocates 64 KiB per packet read.
+		own, err = udptransport.New(udptransport.Config{BindAddr: mc.BindAddr, BindPort: mc.BindPort, Logger: mc.Logger, MetricLabels: mc.MetricLabels})
+		if err != nil {
+			ls.close()
+			store.Close()
+			return fmt.Errorf("agent: start gossip on %s: %w", a.cfg.BindAddr, err)
+		}
+		if mc.BindPort == 0 { // as memberlist.Create does with its own transport
+			mc.BindPort = own.GetAutoBindPort()
+			mc.AdvertisePort = mc.BindPort
+		}
+		mc.Transport = own
+	}
 	mc.Delegate = a.del
 	mc.Events = a.del
 	mc.Ping = a.del
 	ml, err := memberlist.Create(mc)
 	if err != nil {
+		if own != nil {
+			own.Shutdown()
+		}
 		ls.close()
 		store.Close()
 		return fmt.Errorf("agent: start gossip on %s: %w", a.cfg.BindAddr, err)

@@ -93,5 +93,9 @@ func memberlistConfig(c *Config) *memberlist.Config {
 	setI(&mc.IndirectChecks, g.IndirectChecks)
 	mc.DeadNodeReclaimTime = 30 * time.Second
 	setD(&mc.DeadNodeReclaimTime, g.DeadNodeReclaimTime)
+	mc.EnableCompression = false
+	if g.Compression != nil {
+		mc.EnableCompression = *g.Compression
+	}
 	return mc
 }

@@ -341,12 +341,14 @@ func (c *Catalog) load() {
 	}
 	s := &Snapshot{self: c.cfg.Node, changes: Changes{Full: true}}
 	s.setNodes(c.cfg.Members.Members())
-	s.services = make(map[string][]Instance, len(c.bySvc))
+	w := newSvcWriter(nil)
 	for name := range c.bySvc {
-		s.services[name] = c.instances(name)
-		s.count += len(s.services[name])
+		list := c.instances(name)
+		w.set(name, list)
+		s.count += len(list)
 	}
-	s.names = sortedKeys(s.services)
+	s.services = w.done()
+	s.names = s.services.keys()
 	c.publish(s, start)
 }
 
@@ -373,21 +375,18 @@ func (c *Catalog) update(keys []string, nodes bool) {
 		}
 	}
 	if len(changed) > 0 {
-		s.services = maps.Clone(prev.services)
+		w := newSvcWriter(prev.services)
 		added := false
 		for name := range changed {
-			_, had := s.services[name]
+			old, had := prev.services.get(name)
 			list := c.instances(name)
-			s.count += len(list) - len(s.services[name])
-			if list == nil {
-				delete(s.services, name)
-			} else {
-				s.services[name] = list
-			}
+			s.count += len(list) - len(old)
+			w.set(name, list)
 			added = added || had != (list != nil)
 		}
+		s.services = w.done()
 		if added {
-			s.names = sortedKeys(s.services)
+			s.names = s.services.keys()
 		}
 		ch.Services = sortedKeys(changed)
 	}

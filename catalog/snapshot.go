@@ -16,8 +16,9 @@ import (
 // modified.
 //
 // A new snapshot shares the unchanged parts of the one before (copy on
-// write per service): one instance's health change costs work
-// proportional to its service, not to the catalog.
+// write per service, and per shard of the services map, svcmap.go): one
+// instance's health change costs work proportional to its service and
+// its shard, not to the catalog.
 type Snapshot struct {
 	seq      uint64
 	index    uint64
@@ -26,9 +27,9 @@ type Snapshot struct {
 	self     string
 	nodes    []Node // sorted by name
 	nodeIdx  map[string]int
-	services map[string][]Instance // by lower-case name; sorted by node, id
-	names    []string              // sorted keys of services
-	count    int                   // instances
+	services *svcMap  // by lower-case name; sorted by node, id
+	names    []string // sorted keys of services
+	count    int      // instances
 	changes  Changes
 }
 
@@ -95,10 +96,11 @@ func (s *Snapshot) ServiceNames() []string { return s.names }
 // Service returns the instances of the named service (any case), sorted
 // by node and id; nil when there is none.
 func (s *Snapshot) Service(name string) []Instance {
-	if in, ok := s.services[name]; ok {
+	if in, ok := s.services.get(name); ok {
 		return in
 	}
-	return s.services[strings.ToLower(name)]
+	in, _ := s.services.get(strings.ToLower(name))
+	return in
 }
 
 // Len is the number of instances.
@@ -138,13 +140,14 @@ func Build(self string, nodes []Node, instances []Instance, serial uint32) *Snap
 		in.Meta = maps.Clone(in.Meta)
 		byName[in.Service] = append(byName[in.Service], in)
 	}
-	s.services = make(map[string][]Instance, len(byName))
+	w := newSvcWriter(nil)
 	for name, list := range byName {
 		sortInstances(list)
-		s.services[name] = list
+		w.set(name, list)
 		s.count += len(list)
 	}
-	s.names = sortedKeys(s.services)
+	s.services = w.done()
+	s.names = s.services.keys()
 	return s
 }
 

@@ -125,6 +125,15 @@ type GossipConfig struct {
 	// a node on another address (default 30s; memberlist's 0 would refuse
 	// a restarted agent that comes back on a new address).
 	DeadNodeReclaimTime *client.Duration `toml:"dead_node_reclaim_time"`
+	// Compression: LZW-compress every gossip packet and stream this agent
+	// sends (memberlist's EnableCompression). Default false (memberlist's
+	// default is true): memberlist builds a fresh 64 KiB compressor for
+	// every packet, which cost the DNS p99 under churn, and a gossip
+	// packet is at most 1.4 KB either way. The price is on streams: a
+	// push/pull at 50 members is 4× the bytes, a large sync 1.6×
+	// (BENCHMARKS.md §3). Agents that differ interoperate: memberlist
+	// decodes a compressed message whatever this says.
+	Compression *bool `toml:"compression"`
 }
 
 // HTTPConfig is the HTTP API.

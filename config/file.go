@@ -190,6 +190,7 @@ func (c Config) Clone() Config {
 	g.TCPTimeout = clonePtr(g.TCPTimeout)
 	g.GossipToTheDeadTime = clonePtr(g.GossipToTheDeadTime)
 	g.DeadNodeReclaimTime = clonePtr(g.DeadNodeReclaimTime)
+	g.Compression = clonePtr(g.Compression)
 	return out
 }
 

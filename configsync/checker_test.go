@@ -61,6 +61,11 @@ const (
 	chkMaxPart = 4 // nodes
 )
 
+// chkCommitTicks is the Store's default CommitDelay in ticks: a node
+// commits the changes it learned from peers (and its collections) this
+// long after the first of them, as Store.commitLoop does.
+var chkCommitTicks = int(DefaultConfig().CommitDelay.Milliseconds() / chkTick)
+
 type chkNode struct {
 	name   string
 	st     *State
@@ -71,7 +76,8 @@ type chkNode struct {
 	wipe   bool
 	queue  []*simBroadcast
 	// disk is what survives a restart: local writes at once, remote
-	// changes at commit ticks, clock repairs at once.
+	// changes chkCommitTicks after the first uncommitted one (dirtyAt, -1
+	// when none), clock repairs at once.
 	disk             map[string]Entry
 	diskClock, floor Version
 	diskFrom         int64
@@ -79,6 +85,7 @@ type chkNode struct {
 	// marks with the next commit (Store.GC, disk.commit); diskMarks are
 	// the persisted ones.
 	pendMarks, diskMarks map[string]Version
+	dirtyAt              int
 	// collected: the greatest tombstone version of each key this node
 	// collected since it last lost its data.
 	collected map[string]Version
@@ -141,7 +148,7 @@ func newChecker(seed uint64, trace func(string, ...any)) *checker {
 	c.restarts = rng.IntN(2) == 0
 	n := 3 + rng.IntN(chkMaxPart-2)
 	for i := range n {
-		nd := &chkNode{name: fmt.Sprintf("n%d", i), up: true, disk: map[string]Entry{}, collected: map[string]Version{}, pendMarks: map[string]Version{}, diskMarks: map[string]Version{}}
+		nd := &chkNode{name: fmt.Sprintf("n%d", i), up: true, disk: map[string]Entry{}, dirtyAt: -1, collected: map[string]Version{}, pendMarks: map[string]Version{}, diskMarks: map[string]Version{}}
 		nd.offset = int64(rng.IntN(int(2*c.skewMs/3)+1)) - c.skewMs/3
 		nd.st = c.newState(nd.name)
 		nd.st.MarkEmpty(c.now) // a new store, as Store.Open marks one
@@ -395,6 +402,9 @@ func (c *checker) deliver(pk simPacket) {
 	}
 	c.stats["rejected"] += out.Rejected
 	c.stats["held_back"] += out.HeldBack
+	if len(out.Accepted) > 0 || len(out.Removed) > 0 || out.MetaChanged || out.SkewMs > 0 {
+		c.dirty(n) // as Store.process marks them
+	}
 	if cl := n.st.Clock(); cl.Compare(before) > 0 && cl.Wall > now+c.skewMs {
 		c.failf("%s: a %v from %s moved the clock to %v, beyond now %d + bound", n.name, m.Kind(), pk.from, cl, now)
 	}
@@ -494,6 +504,13 @@ func (c *checker) network(lossy bool) {
 	}
 }
 
+// dirty notes a change of n's state that waits for its next commit.
+func (c *checker) dirty(n *chkNode) {
+	if n.dirtyAt < 0 {
+		n.dirtyAt = c.tick
+	}
+}
+
 // commit writes a node's state to its disk, as the Store's background
 // commit does.
 func (c *checker) commit(n *chkNode) {
@@ -513,6 +530,7 @@ func (c *checker) commit(n *chkNode) {
 		}
 	}
 	clear(n.pendMarks)
+	n.dirtyAt = -1
 }
 
 func (c *checker) noteTomb(e Entry) {
@@ -523,6 +541,7 @@ func (c *checker) noteTomb(e Entry) {
 
 func (c *checker) gc(n *chkNode) {
 	for _, e := range n.st.GC(c.nowOf(n)) {
+		c.dirty(n)
 		if c.trace != nil {
 			c.trace("%s collects %s %v", n.name, e.Key, e.Version)
 		}
@@ -547,6 +566,7 @@ func (c *checker) crash(n *chkNode, ticks int, wipe bool) {
 func (c *checker) restart(n *chkNode) {
 	n.up = true
 	n.queue = nil
+	n.dirtyAt = -1
 	n.st = c.newState(n.name)
 	clear(n.pendMarks) // not committed before the crash
 	if n.wipe {
@@ -683,7 +703,7 @@ func (c *checker) step(random bool) {
 			c.gc(n)
 			c.repair(n)
 		}
-		if (c.tick+i)%2 == 0 {
+		if n.dirtyAt >= 0 && c.tick-n.dirtyAt >= chkCommitTicks {
 			c.commit(n)
 		}
 	}

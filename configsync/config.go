@@ -34,10 +34,19 @@ type Config struct {
 	TombstoneTTL time.Duration
 	// GCInterval is how often tombstones are collected; default 1m.
 	GCInterval time.Duration
-	// CommitDelay bounds how long a change learned from a peer waits
-	// before it is written to disk with others; default 100ms. Local
-	// writes are durable before Put returns, whatever this is.
+	// CommitDelay bounds how long a change learned from a peer (or a
+	// tombstone collection) waits before it is written to disk with
+	// others; default 1s. Local writes are durable before Put returns,
+	// whatever this is. Such changes were never acknowledged to a client
+	// here, and one lost in a crash is fetched again from peers; each
+	// commit is an fsync, which on a one-CPU machine holds the process's
+	// only P for its duration, so they are grouped rather than prompt
+	// (docs/consistency.md, "Durability").
 	CommitDelay time.Duration
+	// CommitKeys: a commit starts at once, without waiting out
+	// CommitDelay, when this many keys are pending (a sync or a full
+	// transfer); default 4096.
+	CommitKeys int
 	// BatchDelay is bbolt's MaxBatchDelay for group commit of concurrent
 	// local writes; default 1ms. A local write with no other in progress
 	// does not wait for it once writes have been alone for 10 batch delays.
@@ -103,7 +112,8 @@ func DefaultConfig() Config {
 		Limits:         DefaultLimits(),
 		TombstoneTTL:   defaultTombstoneTTL,
 		GCInterval:     time.Minute,
-		CommitDelay:    100 * time.Millisecond,
+		CommitDelay:    time.Second,
+		CommitKeys:     4096,
 		BatchDelay:     time.Millisecond,
 		GossipBudget:   defaultGossipBudget,
 		ForwardFanout:  3,
@@ -142,6 +152,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.SkewWarn, d.SkewWarn)
 	setDur(&c.MaxClockSkew, d.MaxClockSkew)
 	setDur(&c.SyncInterval, d.SyncInterval)
+	setInt(&c.CommitKeys, d.CommitKeys)
 	setInt(&c.GossipBudget, d.GossipBudget)
 	setInt(&c.ForwardFanout, d.ForwardFanout)
 	setInt(&c.InboxMessages, d.InboxMessages)
@@ -197,7 +208,7 @@ func (c Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"inbox messages", c.InboxMessages}, {"inbox bytes", c.InboxBytes}, {"outbox messages", c.OutboxMessages}, {"outbox bytes", c.OutboxBytes}, {"send workers", c.SendWorkers}} {
+	}{{"commit keys", c.CommitKeys}, {"inbox messages", c.InboxMessages}, {"inbox bytes", c.InboxBytes}, {"outbox messages", c.OutboxMessages}, {"outbox bytes", c.OutboxBytes}, {"send workers", c.SendWorkers}} {
 		if f.v < 1 {
 			errs = append(errs, fmt.Errorf("configsync: %s is %d, must be at least 1", f.name, f.v))
 		}

@@ -179,6 +179,77 @@ func TestPersistRemoteChangesCommittedInBackground(t *testing.T) {
 	}
 }
 
+// TestPersistRemoteCommitDelay: a change learned from a peer reaches the
+// disk CommitDelay (default 1s) after it arrived, not sooner; CommitKeys
+// pending keys, or an index near its persisted ceiling, commit at once;
+// Close commits what is pending.
+func TestPersistRemoteCommitDelay(t *testing.T) {
+	checkLeaks(t)
+	dir := t.TempDir()
+	fake := clock.NewFake(time.Unix(1_700_000_000, 0))
+	s := startStore(t, nil, Config{Node: "n1", DataDir: dir, Clock: fake, TombstoneTTL: time.Hour, CommitKeys: 3})
+	eventually(t, "GC ticker armed", func() bool { return fake.Waiters() == 1 })
+	remote := func(keys ...string) {
+		var es []Entry
+		for _, k := range keys {
+			es = append(es, Entry{Key: k, Value: []byte("r"), Version: Version{Wall: fake.Now().UnixMilli(), Node: "peer"}})
+		}
+		s.HandleMessage(Encode(&Update{From: "peer", Entries: es}))
+		eventually(t, "remote change applied", func() bool {
+			_, err := s.Get(keys[len(keys)-1])
+			return err == nil
+		})
+	}
+	onDisk := func(dir string, keys ...string) bool {
+		s2 := openAt(t, dir, nil)
+		defer s2.Close()
+		for _, k := range keys {
+			if _, err := s2.Get(k); err != nil {
+				return false
+			}
+		}
+		return true
+	}
+	committed := func(keys ...string) func() bool {
+		return func() bool { return s.Stats().Pending == 0 && onDisk(crashCopy(t, dir), keys...) }
+	}
+
+	remote("a")
+	eventually(t, "commit timer armed", func() bool { return fake.Waiters() == 2 })
+	fake.Advance(DefaultConfig().CommitDelay - time.Millisecond)
+	if fake.Waiters() != 2 {
+		t.Fatal("the commit timer fired before CommitDelay")
+	}
+	if s.Stats().Pending != 1 || onDisk(crashCopy(t, dir), "a") {
+		t.Fatal("a remote change was committed before CommitDelay")
+	}
+	fake.Advance(time.Millisecond)
+	eventually(t, "commit after CommitDelay", committed("a"))
+
+	remote("b", "c", "d") // CommitKeys: no need to wait
+	eventually(t, "commit of CommitKeys keys without the clock moving", committed("b", "c", "d"))
+
+	s.mu.Lock()
+	s.indexCeil = s.st.Index() + indexLease/2 + 1
+	s.mu.Unlock()
+	remote("e") // the index reaches half the lease below the ceiling
+	eventually(t, "commit of an index near its ceiling without the clock moving", committed("e"))
+	s.mu.Lock()
+	ceil, index := s.indexCeil, s.st.Index()
+	s.mu.Unlock()
+	if ceil < index+indexLease {
+		t.Fatalf("index ceiling %d not raised (index %d)", ceil, index)
+	}
+
+	remote("f")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !onDisk(dir, "f") {
+		t.Fatal("Close did not commit a pending remote change")
+	}
+}
+
 func TestPersistCorruptDatabase(t *testing.T) {
 	tests := []struct {
 		name  string

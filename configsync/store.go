@@ -53,7 +53,8 @@ type Store struct {
 	outbox     chan outMsg
 	outBytes   atomic.Int64
 	transfers  chan string
-	commitKick chan struct{}
+	commitKick chan struct{} // commit within CommitDelay
+	commitNow  chan struct{} // commit without waiting (flushDueLocked)
 	done       chan struct{} // closed by Close
 
 	life    sync.Mutex
@@ -108,6 +109,7 @@ func Open(cfg Config) (*Store, error) {
 		inbox:        make(chan []byte, cfg.InboxMessages),
 		outbox:       make(chan outMsg, cfg.OutboxMessages),
 		commitKick:   make(chan struct{}, 1),
+		commitNow:    make(chan struct{}, 1),
 		done:         make(chan struct{}),
 		runDone:      make(chan struct{}),
 	}
@@ -298,10 +300,10 @@ func (s *Store) commitLocal(es []Entry) ([]Record, error) {
 	}
 	s.notify(changed)
 	s.recordLocked(changed, PathLocal)
-	pending := s.needFlushLocked()
+	pending, now := s.flushDueLocked()
 	s.mu.Unlock()
 	if pending {
-		s.kickCommit()
+		s.kickCommit(now)
 	}
 	s.forward(msgs, "")
 	for i := range recs {
@@ -548,7 +550,7 @@ func (s *Store) process(b []byte) {
 	if out.MetaChanged {
 		s.metaDirty = true
 	}
-	pending := s.needFlushLocked()
+	pending, commitNow := s.flushDueLocked()
 	if out.Transfer {
 		s.startTransferLocked(out.To)
 	}
@@ -583,7 +585,7 @@ func (s *Store) process(b []byte) {
 		s.stats.syncs.Add(1)
 	}
 	if pending {
-		s.kickCommit()
+		s.kickCommit(commitNow)
 	}
 	if out.Forward {
 		s.forward(msgs, m.Sender())
@@ -655,19 +657,24 @@ func (s *Store) send(ctx context.Context, o outMsg) bool {
 	}
 }
 
+// commitLoop commits changes learned from peers CommitDelay after the
+// first of them, or at once when flushDueLocked says so.
 func (s *Store) commitLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-s.commitNow:
 		case <-s.commitKick:
-		}
-		t := s.clk.NewTimer(s.cfg.CommitDelay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C():
+			t := s.clk.NewTimer(s.cfg.CommitDelay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C():
+			case <-s.commitNow:
+				t.Stop()
+			}
 		}
 		s.flush()
 	}
@@ -705,25 +712,34 @@ func (s *Store) GC() int {
 	if len(collected) > 0 {
 		s.metaDirty = true
 	}
+	_, commitNow := s.flushDueLocked()
 	s.mu.Unlock()
 	if len(collected) > 0 {
 		s.log.Debug("collected tombstones", "count", len(collected))
-		s.kickCommit()
+		s.kickCommit(commitNow)
 	}
 	return len(collected)
 }
 
-func (s *Store) kickCommit() {
+// kickCommit asks commitLoop for a commit within CommitDelay, or at once.
+func (s *Store) kickCommit(now bool) {
+	ch := s.commitKick
+	if now {
+		ch = s.commitNow
+	}
 	select {
-	case s.commitKick <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
 
-// needFlushLocked: something awaits commit, or the index nears its
-// persisted ceiling.
-func (s *Store) needFlushLocked() bool {
-	return len(s.dirty) > 0 || s.metaDirty || (s.disk != nil && s.st.Index()+indexLease/2 >= s.indexCeil)
+// flushDueLocked reports whether something awaits commit (pending), and
+// whether the commit should start without waiting out CommitDelay (now):
+// CommitKeys keys are pending, or the index nears its persisted ceiling,
+// which must be raised before the index passes it.
+func (s *Store) flushDueLocked() (pending, now bool) {
+	now = len(s.dirty) >= s.cfg.CommitKeys || (s.disk != nil && s.st.Index()+indexLease/2 >= s.indexCeil)
+	return now || len(s.dirty) > 0 || s.metaDirty, now
 }
 
 // flush commits the changes learned from peers and GC. On failure the
@@ -739,7 +755,7 @@ func (s *Store) flush() error {
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	s.mu.Lock()
-	if !s.needFlushLocked() {
+	if pending, _ := s.flushDueLocked(); !pending {
 		s.mu.Unlock()
 		return nil
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/murmurhq/murmur/configsync"
 	"github.com/murmurhq/murmur/internal/clock"
+	"github.com/murmurhq/murmur/internal/cowmap"
 )
 
 // Store is the replicated key/value store the catalog keeps its records
@@ -341,14 +342,14 @@ func (c *Catalog) load() {
 	}
 	s := &Snapshot{self: c.cfg.Node, changes: Changes{Full: true}}
 	s.setNodes(c.cfg.Members.Members())
-	w := newSvcWriter(nil)
+	w := cowmap.NewWriter[[]Instance](nil)
 	for name := range c.bySvc {
 		list := c.instances(name)
-		w.set(name, list)
+		setService(w, name, list)
 		s.count += len(list)
 	}
-	s.services = w.done()
-	s.names = s.services.keys()
+	s.services = w.Done()
+	s.names = s.services.Keys()
 	c.publish(s, start)
 }
 
@@ -375,18 +376,18 @@ func (c *Catalog) update(keys []string, nodes bool) {
 		}
 	}
 	if len(changed) > 0 {
-		w := newSvcWriter(prev.services)
+		w := cowmap.NewWriter(prev.services)
 		added := false
 		for name := range changed {
-			old, had := prev.services.get(name)
+			old, had := prev.services.Get(name)
 			list := c.instances(name)
 			s.count += len(list) - len(old)
-			w.set(name, list)
+			setService(w, name, list)
 			added = added || had != (list != nil)
 		}
-		s.services = w.done()
+		s.services = w.Done()
 		if added {
-			s.names = s.services.keys()
+			s.names = s.services.Keys()
 		}
 		ch.Services = sortedKeys(changed)
 	}

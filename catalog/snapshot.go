@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/murmurhq/murmur/internal/cowmap"
 )
 
 // Snapshot is an immutable view of the cluster: its members and every
@@ -27,9 +29,9 @@ type Snapshot struct {
 	self     string
 	nodes    []Node // sorted by name
 	nodeIdx  map[string]int
-	services *svcMap  // by lower-case name; sorted by node, id
-	names    []string // sorted keys of services
-	count    int      // instances
+	services *cowmap.Map[[]Instance] // by lower-case name; sorted by node, id
+	names    []string                // sorted keys of services
+	count    int                     // instances
 	changes  Changes
 }
 
@@ -96,10 +98,10 @@ func (s *Snapshot) ServiceNames() []string { return s.names }
 // Service returns the instances of the named service (any case), sorted
 // by node and id; nil when there is none.
 func (s *Snapshot) Service(name string) []Instance {
-	if in, ok := s.services.get(name); ok {
+	if in, ok := s.services.Get(name); ok {
 		return in
 	}
-	in, _ := s.services.get(strings.ToLower(name))
+	in, _ := s.services.Get(strings.ToLower(name))
 	return in
 }
 
@@ -140,14 +142,14 @@ func Build(self string, nodes []Node, instances []Instance, serial uint32) *Snap
 		in.Meta = maps.Clone(in.Meta)
 		byName[in.Service] = append(byName[in.Service], in)
 	}
-	w := newSvcWriter(nil)
+	w := cowmap.NewWriter[[]Instance](nil)
 	for name, list := range byName {
 		sortInstances(list)
-		w.set(name, list)
+		setService(w, name, list)
 		s.count += len(list)
 	}
-	s.services = w.done()
-	s.names = s.services.keys()
+	s.services = w.Done()
+	s.names = s.services.Keys()
 	return s
 }
 

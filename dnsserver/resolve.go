@@ -227,7 +227,7 @@ func (z *zone) service(s *scratch, q dns.Question, head string) {
 	var v *view
 	switch {
 	case a == "":
-		if svc := z.services[b]; svc != nil {
+		if svc, _ := z.services.Get(b); svc != nil {
 			v = svc.all
 		} else if _, ok := z.svcENT[b]; ok {
 			z.nodata(s)
@@ -235,7 +235,7 @@ func (z *zone) service(s *scratch, q dns.Question, head string) {
 		}
 	case lastDot(a) >= 0: // three or more labels
 	case a[0] == '_' && b[0] == '_' && len(a) > 1: // RFC 2782
-		if svc := z.services[a[1:]]; svc != nil {
+		if svc, _ := z.services.Get(a[1:]); svc != nil {
 			if b == "_tcp" {
 				v = svc.all
 			} else {
@@ -243,7 +243,7 @@ func (z *zone) service(s *scratch, q dns.Question, head string) {
 			}
 		}
 	default:
-		if svc := z.services[b]; svc != nil {
+		if svc, _ := z.services.Get(b); svc != nil {
 			v = svc.tags[a]
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/murmurhq/murmur/catalog"
+	"github.com/murmurhq/murmur/internal/cowmap"
 )
 
 // zone is everything the query path reads: a catalog snapshot compiled
@@ -43,13 +44,13 @@ type zone struct {
 
 	self     int32 // node index, -1 if unknown
 	nodes    []nodeRec
-	nodeIdx  map[string]int32    // lower presentation name
-	nodeENT  map[string]struct{} // proper suffixes of dotted node names
-	ptr      map[string][]int32  // reverse name -> nodes
-	revENT   map[string]struct{} // reverse names above member addresses
-	services map[string]*service // lower label
-	svcENT   map[string]int      // "_tcp", "_<tag>": empty non-terminals under service, with how many services make each
-	skipped  []string            // nodes left out
+	nodeIdx  map[string]int32      // lower presentation name
+	nodeENT  map[string]struct{}   // proper suffixes of dotted node names
+	ptr      map[string][]int32    // reverse name -> nodes
+	revENT   map[string]struct{}   // reverse names above member addresses
+	services *cowmap.Map[*service] // lower label; copied by shards on change
+	svcENT   map[string]int        // "_tcp", "_<tag>": empty non-terminals under service, with how many services make each
+	skipped  []string              // nodes left out
 	// svcSkipped lists, per service with any, what it leaves out.
 	svcSkipped map[string][]string
 }
@@ -160,12 +161,13 @@ func compile(prev *zone, snap *catalog.Snapshot, rc *runConfig) *zone {
 	if len(ch.Services) == 0 {
 		return &z
 	}
-	z.services = maps.Clone(prev.services)
+	w := cowmap.NewWriter(prev.services)
 	z.svcENT = maps.Clone(prev.svcENT)
 	z.svcSkipped = maps.Clone(prev.svcSkipped)
 	for _, name := range ch.Services {
-		z.setService(name, snap.Service(name))
+		z.setService(w, name, snap.Service(name))
 	}
+	z.services = w.Done()
 	return &z
 }
 
@@ -188,7 +190,6 @@ func compileFull(snap *catalog.Snapshot, rc *runConfig) *zone {
 		nodeENT:   map[string]struct{}{},
 		ptr:       map[string][]int32{},
 		revENT:    map[string]struct{}{},
-		services:  map[string]*service{},
 		svcENT:    map[string]int{},
 
 		svcSkipped: map[string][]string{},
@@ -196,9 +197,11 @@ func compileFull(snap *catalog.Snapshot, rc *runConfig) *zone {
 	z.soa = z.newSOA(snap.Serial())
 	z.ns = dns.NS{Hdr: dns.RR_Header{Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: z.nodeTTL}, Ns: z.nsName}
 	z.compileNodes(snap)
+	w := cowmap.NewWriter[*service](nil)
 	for _, name := range snap.ServiceNames() {
-		z.setService(name, snap.Service(name))
+		z.setService(w, name, snap.Service(name))
 	}
+	z.services = w.Done()
 	return z
 }
 
@@ -314,9 +317,10 @@ func distance(from, to *coordinate.Coordinate) float64 {
 	return from.DistanceTo(to).Seconds()
 }
 
-// setService replaces (or with no instances removes) service name in z,
-// whose services and svcENT maps z owns, and keeps svcENT counted.
-func (z *zone) setService(name string, instances []catalog.Instance) {
+// setService replaces (or with no instances removes) service name in w,
+// the next version of z's services, in z's svcENT and svcSkipped, which z
+// owns, and keeps svcENT counted.
+func (z *zone) setService(w *cowmap.Writer[*service], name string, instances []catalog.Instance) {
 	delete(z.svcSkipped, name)
 	key, _, ok := labelKey(name)
 	if !ok {
@@ -326,9 +330,9 @@ func (z *zone) setService(name string, instances []catalog.Instance) {
 		}
 		return
 	}
-	if old := z.services[key]; old != nil {
+	if old, _ := w.Get(key); old != nil {
 		z.countENT(old, -1)
-		delete(z.services, key)
+		w.Delete(key)
 	}
 	if len(instances) == 0 {
 		return
@@ -338,7 +342,7 @@ func (z *zone) setService(name string, instances []catalog.Instance) {
 		z.svcSkipped[name] = skipped
 	}
 	if svc != nil {
-		z.services[key] = svc
+		w.Set(key, svc)
 		z.countENT(svc, 1)
 	}
 }

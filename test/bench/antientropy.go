@@ -22,10 +22,11 @@ import (
 //   - two agents over memnet: every byte on the wire of one memberlist
 //     push/pull (triggered by a Join to the peer, which is a push/pull) and
 //     of the sync it starts, beside what configsync handed memberlist.
-//     memberlist compresses stream payloads (EnableCompression, on by
-//     default), so the wire bytes are the compressed sum of its own
-//     membership state and configsync's messages; with no keys (the
-//     keys=0 case) the wire total is memberlist's part plus two summaries.
+//     The wire bytes are the sum of memberlist's own membership state
+//     and configsync's messages, compressed only with gossip.compression
+//     (memberlist's EnableCompression; off by default since BENCHMARKS.md
+//     §11); with no keys (the keys=0 case) the wire total is memberlist's
+//     part plus two summaries.
 
 const aeTarget = 4 << 10 // bytes per in-sync exchange at 100k keys
 
@@ -157,7 +158,7 @@ func (e *env) aeMemnet(ctx context.Context, keys int) error {
 		cs += c / reps
 	}
 	r := Result{Figure: "3", Name: fmt.Sprintf("ae.memnet.in-sync.keys=%d.total", keys), Value: st, Unit: "B", Command: cmd,
-		Note: fmt.Sprintf("all stream bytes on the wire both ways, mean of %d: memberlist's membership state of the 2 members and framing plus configsync's %.0f B of summaries, after memberlist's stream compression (EnableCompression, on by default)", reps, cs)}
+		Note: fmt.Sprintf("all stream bytes on the wire both ways, mean of %d: memberlist's membership state of the 2 members and framing plus configsync's %.0f B of summaries, with the agents' default gossip.compression (off)", reps, cs)}
 	if keys == 100000 {
 		r.Target, r.Met = "<= 4096 B", target(st <= aeTarget)
 	}
@@ -205,7 +206,7 @@ func (e *env) aeMemnet(ctx context.Context, keys int) error {
 		return err
 	}
 	e.rec.add(Result{Figure: "3", Name: fmt.Sprintf("ae.memnet.diverged-1pct.keys=%d.total", keys), Value: s, Unit: "B", Command: cmd,
-		Note: fmt.Sprintf("%d keys changed (half per side), %d B as one SyncEntries message: wire/entries %.2f; configsync handed memberlist %.0f B (%.2f× the entries) which its stream compression shrank; %d push/pull exchange(s) until the roots agreed; repaired entries re-gossiped as %.0f B of update messages (UDP, cut here)",
+		Note: fmt.Sprintf("%d keys changed (half per side), %d B as one SyncEntries message: wire/entries %.2f; configsync handed memberlist %.0f B (%.2f× the entries), compressed on the wire only with gossip.compression; %d push/pull exchange(s) until the roots agreed; repaired entries re-gossiped as %.0f B of update messages (UDP, cut here)",
 			diverged, entryBytes, s/float64(entryBytes), csd, csd/float64(entryBytes), rounds, upd)})
 	return nil
 }

@@ -36,7 +36,7 @@ type Config struct {
 	GCInterval time.Duration
 	// CommitDelay bounds how long a change learned from a peer (or a
 	// tombstone collection) waits before it is written to disk with
-	// others; default 1s. Local writes are durable before Put returns,
+	// others; default 100ms. Local writes are durable before Put returns,
 	// whatever this is. Such changes were never acknowledged to a client
 	// here, and one lost in a crash is fetched again from peers; each
 	// commit is an fsync, which on a one-CPU machine holds the process's
@@ -112,7 +112,7 @@ func DefaultConfig() Config {
 		Limits:         DefaultLimits(),
 		TombstoneTTL:   defaultTombstoneTTL,
 		GCInterval:     time.Minute,
-		CommitDelay:    time.Second,
+		CommitDelay:    100 * time.Millisecond,
 		CommitKeys:     4096,
 		BatchDelay:     time.Millisecond,
 		GossipBudget:   defaultGossipBudget,

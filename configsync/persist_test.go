@@ -180,7 +180,7 @@ func TestPersistRemoteChangesCommittedInBackground(t *testing.T) {
 }
 
 // TestPersistRemoteCommitDelay: a change learned from a peer reaches the
-// disk CommitDelay (default 1s) after it arrived, not sooner; CommitKeys
+// disk CommitDelay (default 100ms) after it arrived, not sooner; CommitKeys
 // pending keys, or an index near its persisted ceiling, commit at once;
 // Close commits what is pending.
 func TestPersistRemoteCommitDelay(t *testing.T) {

@@ -265,7 +265,7 @@ func (s *Server) Run(ctx context.Context, pc net.PacketConn, ln net.Listener) er
 	}
 	var attrs []any
 	if pc != nil {
-		start("udp", &dns.Server{PacketConn: pc, UDPSize: readUDPSize})
+		start("udp", &dns.Server{PacketConn: servedConn(pc), UDPSize: readUDPSize})
 		attrs = append(attrs, "udp", pc.LocalAddr().String())
 	}
 	if ln != nil {
@@ -305,4 +305,31 @@ func (s *Server) Run(ctx context.Context, pc net.PacketConn, ln net.Listener) er
 	}
 	s.log.Info("dns server stopped")
 	return err
+}
+
+// boundUDP is a UDP socket bound to one address, served by miekg/dns as a
+// plain net.PacketConn. Given a *net.UDPConn, miekg/dns asks the kernel
+// for each packet's destination (IP_PKTINFO) and parses that control
+// message on every read and answer, so that a wildcard socket answers
+// from the address the query reached. A socket bound to one address
+// always answers from it, and that bookkeeping is about 600 of the 900
+// bytes the server allocated per query (pprof of agentd at 10k q/s,
+// BENCHMARKS.md §11): garbage that the collector then has to chase while
+// queries wait on a one-CPU agent.
+type boundUDP struct{ *net.UDPConn }
+
+// servedConn is the conn miekg/dns gets for pc: boundUDP when pc is a
+// UDP socket bound to a specific address, pc itself otherwise (a
+// wildcard socket keeps IP_PKTINFO, so that answers leave from the
+// address each query was sent to).
+func servedConn(pc net.PacketConn) net.PacketConn {
+	u, ok := pc.(*net.UDPConn)
+	if !ok {
+		return pc
+	}
+	la, ok := u.LocalAddr().(*net.UDPAddr)
+	if !ok || la.IP == nil || la.IP.IsUnspecified() {
+		return pc
+	}
+	return boundUDP{u}
 }

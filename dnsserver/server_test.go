@@ -352,3 +352,87 @@ func TestServerShutdownAbortsForward(t *testing.T) {
 		t.Errorf("client got %v, want SERVFAIL sent on shutdown", m)
 	}
 }
+
+// TestServedConn: a socket bound to one address is served without
+// per-packet control messages; a wildcard socket keeps them.
+func TestServedConn(t *testing.T) {
+	for _, c := range []struct {
+		addr  string
+		bound bool
+	}{{"127.0.0.1:0", true}, {"0.0.0.0:0", false}, {"[::1]:0", true}, {"[::]:0", false}} {
+		pc, err := net.ListenPacket("udp", c.addr)
+		if err != nil {
+			t.Logf("%s: %v (no such family here)", c.addr, err)
+			continue
+		}
+		_, isBound := servedConn(pc).(boundUDP)
+		pc.Close()
+		if isBound != c.bound {
+			t.Errorf("%s: served as bound %v, want %v", c.addr, isBound, c.bound)
+		}
+	}
+	if pc := (nonUDP{}); servedConn(pc) != net.PacketConn(pc) {
+		t.Error("a PacketConn that is not a UDP socket must be served as it is")
+	}
+}
+
+type nonUDP struct{ net.PacketConn }
+
+// TestWildcardAnswersFromQueriedAddress: on a wildcard socket, an answer
+// leaves from the address the query was sent to (127.0.0.2 here, not
+// the 127.0.0.1 the kernel's route would pick), as resolvers require. A
+// bound socket's answers come from its address in any case.
+func TestWildcardAnswersFromQueriedAddress(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	s := newServer(t, DefaultConfig(), NewSnapshot(fixtureData()))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, pc, nil) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(liveness):
+			t.Error("Run did not return after cancel")
+		}
+	}()
+
+	client, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: port}
+	req, err := query("murmur.", dns.TypeSOA).Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	deadline := time.Now().Add(liveness)
+	for {
+		// Run may not have started reading yet; UDP is resent until an
+		// answer comes or the deadline passes.
+		if _, err := client.WriteToUDP(req, to); err != nil {
+			t.Fatal(err)
+		}
+		client.SetReadDeadline(time.Now().Add(time.Second))
+		n, from, err := client.ReadFromUDP(buf)
+		if err == nil {
+			m := new(dns.Msg)
+			if err := m.Unpack(buf[:n]); err != nil || m.Rcode != dns.RcodeSuccess {
+				t.Fatalf("answer %v, %v", m, err)
+			}
+			if !from.IP.Equal(to.IP) {
+				t.Fatalf("the answer came from %v, want %v (the address queried)", from.IP, to.IP)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no answer from %v: %v", to, err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -231,5 +232,34 @@ func TestCounts(t *testing.T) {
 	}
 	if _, err := counts("mem-keys", "10,-1"); err == nil || !strings.Contains(err.Error(), "-mem-keys") {
 		t.Fatalf("bad count: %v", err)
+	}
+}
+
+func TestSignTest(t *testing.T) {
+	for _, c := range []struct {
+		k, n int
+		p    float64
+	}{{8, 8, 2.0 / 256}, {0, 8, 2.0 / 256}, {7, 8, 18.0 / 256}, {4, 8, 1}, {6, 6, 2.0 / 64}, {1, 2, 1}} {
+		if got := signTest(c.k, c.n); math.Abs(got-c.p) > 1e-12 {
+			t.Errorf("signTest(%d, %d) = %v, want %v", c.k, c.n, got, c.p)
+		}
+	}
+}
+
+func TestPairedMove(t *testing.T) {
+	// Flapping slower by 0.3 in every pair, steady runs 0.1 apart: moved.
+	m := pairedMove([]float64{0.5, 0.6, 0.5, 0.6, 0.5, 0.6, 0.5, 0.6}, []float64{0.8, 0.9, 0.8, 0.9, 0.8, 0.9, 0.8, 0.9})
+	if m.slower != 8 || m.pairs != 8 || math.Abs(m.move-0.3) > 1e-9 || math.Abs(m.noise-0.1) > 1e-9 || m.still() {
+		t.Errorf("a consistent move: %+v, still %v", m, m.still())
+	}
+	// Differences of either sign within the steady noise: still.
+	m = pairedMove([]float64{0.5, 0.8, 0.4, 0.7, 0.5, 0.9, 0.6, 0.5}, []float64{0.6, 0.7, 0.5, 0.6, 0.6, 0.8, 0.5, 0.6})
+	if !m.still() {
+		t.Errorf("moves within the noise: %+v, want still", m)
+	}
+	// Small but one-sided in every pair: not still (the sign test).
+	m = pairedMove([]float64{0.5, 0.9, 0.4, 0.8, 0.5, 0.9, 0.4, 0.8}, []float64{0.55, 0.95, 0.45, 0.85, 0.55, 0.95, 0.45, 0.85})
+	if m.still() || m.p >= 0.05 {
+		t.Errorf("slower in every pair: %+v, want moved", m)
 	}
 }

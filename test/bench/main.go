@@ -66,13 +66,16 @@ type options struct {
 	dnsClients  int
 	dnsRate     int
 	catalogRate int
-	puts        int
-	fdKills     int
-	memKeys     []int
-	inprocSizes []int
-	profile     bool
-	keep        bool
-	summaryPath string
+	// catalogRounds is the number of steady/flapping pairs of the catalog
+	// figure.
+	catalogRounds int
+	puts          int
+	fdKills       int
+	memKeys       []int
+	inprocSizes   []int
+	profile       bool
+	keep          bool
+	summaryPath   string
 }
 
 func (e *env) bin(name string) string { return filepath.Join(e.binDir, name) }
@@ -101,6 +104,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.dnsClients, "dns-clients", 4, "dnsperf -c: clients (sockets)")
 	fs.IntVar(&o.dnsRate, "dns-rate", 0, "dnsperf -Q: queries/s limit (0 = unthrottled, 100 outstanding)")
 	fs.IntVar(&o.catalogRate, "catalog-rate", 10000, "dnsperf -Q of the catalog figure: fixed queries/s")
+	fs.IntVar(&o.catalogRounds, "catalog-rounds", 8, "steady/flapping pairs of the catalog figure (at least 2)")
 	gmp := fs.Int("gomaxprocs", 1, "GOMAXPROCS of agentd and the bare responder (dnsperf gets the other core)")
 	fs.IntVar(&o.puts, "puts", 100, "puts per propagation figure")
 	fs.IntVar(&o.fdKills, "fd-kills", 2, "kill -9 measurements per cluster size (figure 6)")
@@ -135,7 +139,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	if o.dnsSeconds < 1 || o.dnsRounds < 1 || o.dnsClients < 1 || o.puts < 1 || *gmp < 1 || o.fdKills < 0 || o.dnsRate < 0 {
+	if o.dnsSeconds < 1 || o.dnsRounds < 1 || o.catalogRounds < 2 || o.dnsClients < 1 || o.puts < 1 || *gmp < 1 || o.fdKills < 0 || o.dnsRate < 0 {
 		fmt.Fprintln(stderr, "bench: -dns-seconds, -dns-rounds, -dns-clients, -puts and -gomaxprocs must be at least 1; -fd-kills and -dns-rate not negative")
 		return 2
 	}

@@ -125,9 +125,13 @@ type agentSpec struct {
 	join    []string
 	config  string // TOML body
 	dataDir string // "" = a fresh one under dir
-	// nice, when above 0, starts agentd under nice(1) at that niceness:
-	// it gets CPU only when the processes at niceness 0 do not want it.
-	nice int
+	// idle starts agentd under the SCHED_IDLE policy (chrt --idle 0): it
+	// gets a CPU only when no normal process wants it, and a normal
+	// process that wakes preempts it at once. Under nice 19 alone, the
+	// kernel's EEVDF scheduler can let it finish its slice first, which
+	// delays the process that woke (dnsperf's receive thread, say) by up
+	// to a few milliseconds.
+	idle bool
 	// cpus, when set, confines agentd to those CPUs (taskset -c).
 	cpus string
 	// api, when set, is the client of an agent that serves HTTPS or needs
@@ -199,8 +203,8 @@ func (e *env) startAgentOnce(ctx context.Context, s agentSpec) (*agentProc, erro
 		return nil, err
 	}
 	argv := onCPUs(s.cpus, append([]string{e.bin("agentd")}, args...))
-	if s.nice > 0 {
-		argv = append([]string{"nice", "-n", strconv.Itoa(s.nice)}, argv...)
+	if s.idle {
+		argv = append([]string{"chrt", "--idle", "0"}, argv...)
 	}
 	a.cmd = exec.Command(argv[0], argv[1:]...)
 	a.cmd.Stdout, a.cmd.Stderr = logf, logf

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -180,6 +181,8 @@ func runCatalog(ctx context.Context, e *env) error {
 		gcChurn.add(before, ended)
 		e.logf("catalog round %d flapping %7.0f q/s  p50 %.3f ms  p99 %.3f ms  lost %d  %d health changes, %.0f decodes  %s  load %s",
 			r, pr.QPS, pr.P50*1e3, pr.P99*1e3, pr.Lost, n, after.decodes-before.decodes, gcChurn.last, loadAvg())
+		e.logf("catalog round %d flapping: the DNS agent received %s and started %.0f anti-entropy sessions (steady: %s, %.0f)",
+			r, kvInDiff(before, after), after.syncs-before.syncs, kvInDiff(start, before), before.syncs-start.syncs)
 	}
 	med := func(rs []perfRun, f func(perfRun) float64) float64 {
 		var xs []float64
@@ -265,7 +268,11 @@ type catStats struct {
 	allocated, gcs float64
 	// cpu is the process's CPU time (user and system) so far.
 	cpu time.Duration
-	at  time.Time // when they were read
+	// kvIn counts the configsync messages received, by kind; syncs the
+	// anti-entropy sessions started.
+	kvIn  map[string]float64
+	syncs float64
+	at    time.Time // when they were read
 }
 
 func (e *env) catalogStats(ctx context.Context, a *agentProc) (catStats, error) {
@@ -284,10 +291,15 @@ func (e *env) catalogStats(ctx context.Context, a *agentProc) (catStats, error) 
 	if st.cpu < 0 {
 		return st, fmt.Errorf("bench: agentd %s: cannot read its CPU time in /proc", a.name)
 	}
+	st.kvIn = map[string]float64{}
+	for labels, v := range metricValues(text, "murmur_kv_messages_received_total") {
+		st.kvIn[strings.Trim(strings.TrimPrefix(labels, "kind="), `"`)] = v
+	}
 	for _, m := range []struct {
 		name string
 		to   *float64
 	}{
+		{"murmur_kv_syncs_total", &st.syncs},
 		{"murmur_catalog_instances", &st.instances},
 		{"murmur_catalog_decodes_total", &st.decodes},
 		{"murmur_catalog_rebuild_seconds_count", &st.rebuilds},
@@ -467,4 +479,20 @@ func listMs(rs []perfRun, f func(perfRun) float64) string {
 		parts = append(parts, strconv.FormatFloat(f(r), 'f', 2, 64))
 	}
 	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// kvInDiff lists the configsync messages received between two readings,
+// by kind.
+func kvInDiff(from, to catStats) string {
+	var parts []string
+	for kind, v := range to.kvIn {
+		if d := v - from.kvIn[kind]; d > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.0f", kind, d))
+		}
+	}
+	if len(parts) == 0 {
+		return "no messages"
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
 }

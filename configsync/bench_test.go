@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // BenchmarkAntiEntropy measures the bytes one push/pull exchange and the
@@ -133,4 +134,43 @@ func BenchmarkRecordChecksum(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkReceiveUpdate is the store's own work for one change received
+// from a peer (decode, step, notify, queue the relay) at 10 000 keys:
+// what the DNS agent of BENCHMARKS.md §11 spends in configsync per copy
+// of a health change, the group commit aside (it runs later, for many
+// changes at once).
+//
+//	go test -run '^$' -bench ReceiveUpdate -benchmem ./configsync/
+func BenchmarkReceiveUpdate(b *testing.B) {
+	for _, where := range []string{"memory", "bbolt"} {
+		b.Run(where, func(b *testing.B) {
+			cfg := Config{Node: "n"}
+			if where == "bbolt" {
+				cfg.DataDir = b.TempDir()
+			}
+			s, err := Open(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			base := time.Now().UnixMilli() - 10_000
+			value := make([]byte, 300)
+			for i := 0; i < 10_000; i += 100 {
+				var es []Entry
+				for j := i; j < i+100; j++ {
+					es = append(es, Entry{Key: fmt.Sprintf("svc/n%d/s%05d", j%5, j), Value: value, Version: Version{Wall: base, Node: "p"}})
+				}
+				s.process(Encode(&Update{From: "p", Entries: es}))
+			}
+			sub := s.SubscribeKeys("svc/") // as the catalog does
+			defer sub.Close()
+			i := int64(0)
+			for b.Loop() {
+				i++
+				s.process(Encode(&Update{From: "p", Entries: []Entry{{Key: "svc/n1/flap", Value: value, Version: Version{Wall: base + i, Node: "p"}}}}))
+			}
+		})
+	}
 }

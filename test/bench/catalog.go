@@ -31,8 +31,9 @@ import (
 // no scheduler or garbage collector with the agent whose service flaps
 // (n02) or with the others, and runs alone on its CPU (see runCatalog).
 // An earlier version ran the five agents in the runner's one process over
-// memnet. Separating them did not stop the p99 from moving: the cost is
-// the DNS agent's own work per replicated change (BENCHMARKS.md §11).
+// memnet. Separating them did not stop the p99 from moving: the move
+// needs the DNS agent to handle each replicated change, though no one part
+// of that handling is the cause (BENCHMARKS.md §11 has the ablations).
 //
 // A p99 over 10 s moves by a few tenths of a millisecond from one steady
 // run to the next on a shared two-CPU machine, so one pair of runs says

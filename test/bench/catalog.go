@@ -195,17 +195,11 @@ func runCatalog(ctx context.Context, e *env) error {
 		e.logf("catalog round %d flapping: the DNS agent received %s and started %.0f anti-entropy sessions (steady: %s, %.0f)",
 			r, kvInDiff(before, after), after.syncs-before.syncs, kvInDiff(start, before), before.syncs-start.syncs)
 	}
-	med := func(rs []perfRun, f func(perfRun) float64) float64 {
-		var xs []float64
-		for _, r := range rs {
-			xs = append(xs, f(r))
-		}
-		return median(xs)
-	}
+	med := func(rs []perfRun, f func(perfRun) float64) float64 { return median(values(rs, f)) }
 	p99 := func(r perfRun) float64 { return r.P99 * 1e3 }
 	p50 := func(r perfRun) float64 { return r.P50 * 1e3 }
 	cmd := fmt.Sprintf("go run ./test/bench -only catalog  # %d agentd (GOMAXPROCS=%d; the DNS agent alone on CPU 0), dnsperf -d catalog-queries.txt %s -v", catAgents, e.gomaxprocs, strings.Join(flags, " "))
-	note := fmt.Sprintf("%.0f instances; median of %d alternating runs; p99 steady %s, flapping %s ms", want, e.opts.catalogRounds, listMs(still, p99), listMs(churn, p99))
+	note := fmt.Sprintf("%.0f instances; median of %d alternating runs; p99 steady %s, flapping %s ms", want, e.opts.catalogRounds, listOf(still, p99, 2), listOf(churn, p99, 2))
 	e.rec.add(Result{Figure: "11", Name: "catalog.dns.p99.steady", Value: med(still, p99), Unit: "ms", Command: cmd, Note: note})
 	e.rec.add(Result{Figure: "11", Name: "catalog.dns.p99.flapping", Value: med(churn, p99), Unit: "ms", Command: cmd, Note: "one service's health changes 10 times a second"})
 	mv := pairedMove(values(still, p99), values(churn, p99))
@@ -481,15 +475,6 @@ func values(rs []perfRun, f func(perfRun) float64) []float64 {
 		out[i] = f(r)
 	}
 	return out
-}
-
-// listMs formats figures in milliseconds with two decimals.
-func listMs(rs []perfRun, f func(perfRun) float64) string {
-	var parts []string
-	for _, r := range rs {
-		parts = append(parts, strconv.FormatFloat(f(r), 'f', 2, 64))
-	}
-	return "[" + strings.Join(parts, " ") + "]"
 }
 
 // kvInDiff lists the configsync messages received between two readings,

@@ -142,7 +142,7 @@ func runDNS(ctx context.Context, e *env) error {
 	p99 := func(r perfRun) float64 { return r.P99 * 1e3 }
 	cpu := func(r perfRun) float64 { return r.CPUPerQuery * 1e6 }
 	cmd := "go run ./test/bench -only dns  # " + cmdline
-	note := fmt.Sprintf("median of %d alternating runs; per run q/s bare %v murmur %v", e.opts.dnsRounds, listOf(runs["bare"], qps), listOf(runs["murmur"], qps))
+	note := fmt.Sprintf("median of %d alternating runs; per run q/s bare %v murmur %v", e.opts.dnsRounds, listOf(runs["bare"], qps, 0), listOf(runs["murmur"], qps, 0))
 	bq, mq := med("bare", qps), med("murmur", qps)
 	e.rec.add(Result{Figure: "1", Name: "dns.qps.bare", Value: bq, Unit: "q/s", Command: cmd, Note: note})
 	e.rec.add(Result{Figure: "1", Name: "dns.qps.murmur", Value: mq, Unit: "q/s", Command: cmd, Note: note})
@@ -167,10 +167,11 @@ func runDNS(ctx context.Context, e *env) error {
 	return nil
 }
 
-func listOf(rs []perfRun, f func(perfRun) float64) string {
+// listOf formats f of each run with the given decimals.
+func listOf(rs []perfRun, f func(perfRun) float64, decimals int) string {
 	var parts []string
 	for _, r := range rs {
-		parts = append(parts, strconv.FormatFloat(f(r), 'f', 0, 64))
+		parts = append(parts, strconv.FormatFloat(f(r), 'f', decimals, 64))
 	}
 	return "[" + strings.Join(parts, " ") + "]"
 }

@@ -312,9 +312,9 @@ func (s *Server) Run(ctx context.Context, pc net.PacketConn, ln net.Listener) er
 // for each packet's destination (IP_PKTINFO) and parses that control
 // message on every read and answer, so that a wildcard socket answers
 // from the address the query reached. A socket bound to one address
-// always answers from it, and that bookkeeping is about 600 of the 900
-// bytes the server allocated per query (pprof of agentd at 10k q/s,
-// BENCHMARKS.md §11): garbage that the collector then has to chase while
+// always answers from it, and that bookkeeping was 485 of the 915 bytes
+// the server allocated per query (heap profile of agentd at 10k q/s,
+// BENCHMARKS.md §1): garbage that the collector then has to chase while
 // queries wait on a one-CPU agent.
 type boundUDP struct{ *net.UDPConn }
 

@@ -143,7 +143,7 @@ func runCatalog(ctx context.Context, e *env) error {
 	var still, churn []perfRun
 	var flaps uint64
 	var decodes, rebuilds, rebuildTime float64
-	var gcStill, gcChurn gcLoad
+	var gcStill, gcChurn agentLoad
 	for r := 1; r <= e.opts.catalogRounds; r++ {
 		start, err := e.catalogStats(ctx, dnsAgent)
 		if err != nil {
@@ -214,7 +214,7 @@ func runCatalog(ctx context.Context, e *env) error {
 	}
 	for _, g := range []struct {
 		name string
-		load gcLoad
+		load agentLoad
 	}{{"steady", gcStill}, {"flapping", gcChurn}} {
 		mb, gcs := g.load.perSecond()
 		e.rec.add(Result{Figure: "11", Name: "catalog.dns_agent.alloc_mb_per_s." + g.name, Value: mb, Unit: "MB/s", Command: cmd,
@@ -234,16 +234,16 @@ func runCatalog(ctx context.Context, e *env) error {
 	return nil
 }
 
-// gcLoad sums what the DNS agent's garbage collector saw over the
+// agentLoad sums what the DNS agent's garbage collector saw over the
 // rounds of one kind, and the CPU time the agent used.
-type gcLoad struct {
+type agentLoad struct {
 	bytes, gcs float64
 	cpu        time.Duration
 	dur        time.Duration
 	last       string // the last round's figures, for the log
 }
 
-func (g *gcLoad) add(from, to catStats) {
+func (g *agentLoad) add(from, to catStats) {
 	d := to.at.Sub(from.at)
 	b, n, c := to.allocated-from.allocated, to.gcs-from.gcs, to.cpu-from.cpu
 	g.bytes += b
@@ -254,13 +254,13 @@ func (g *gcLoad) add(from, to catStats) {
 }
 
 // cpuPerSecond is the agent's CPU time in ms per second.
-func (g gcLoad) cpuPerSecond() float64 {
+func (g agentLoad) cpuPerSecond() float64 {
 	return float64(g.cpu.Milliseconds()) / g.dur.Seconds()
 }
 
 // perSecond returns the allocation rate in MB/s and the collections per
 // second.
-func (g gcLoad) perSecond() (mb, gcs float64) {
+func (g agentLoad) perSecond() (mb, gcs float64) {
 	s := g.dur.Seconds()
 	return g.bytes / s / 1e6, g.gcs / s
 }
@@ -407,8 +407,11 @@ func procCPU(pid int) time.Duration {
 	// The command name (field 2) may hold spaces; fields count from the
 	// closing parenthesis.
 	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return -1
+	}
 	f := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(f) < 13 {
+	if len(f) < 13 {
 		return -1
 	}
 	u, err1 := strconv.ParseInt(f[11], 10, 64)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -30,6 +31,9 @@ import (
 // Each agent is its own process, as deployed: the DNS agent (n01) shares
 // no scheduler or garbage collector with the agent whose service flaps
 // (n02) or with the others, and runs alone on its CPU (see runCatalog).
+// The health changes come from the flapper command, which runs where the
+// other agents do (their CPU, SCHED_IDLE), not from the runner, whose
+// threads may run on either CPU.
 // An earlier version ran the five agents in the runner's one process over
 // memnet. Separating them did not stop the p99 from moving: the move
 // needs the DNS agent to handle each replicated change, though no one part
@@ -161,15 +165,17 @@ func runCatalog(ctx context.Context, e *env) error {
 		gcStill.add(start, before)
 		e.logf("catalog round %d steady   %7.0f q/s  p50 %.3f ms  p99 %.3f ms  lost %d  %s  load %s", r, pr.QPS, pr.P50*1e3, pr.P99*1e3, pr.Lost, gcStill.last, loadAvg())
 
-		fctx, stop := context.WithCancel(ctx)
-		var n uint64
-		var wg sync.WaitGroup
-		wg.Go(func() { n = flap(fctx, flapper) })
-		pr, err = e.dnsperfOn(ctx, otherCPU, dnsperf, addr, qPath, flags, nil)
-		stop()
-		wg.Wait()
+		stopFlap, err := e.startFlapper(otherCPU, c.agents[1].httpAddr)
 		if err != nil {
 			return err
+		}
+		pr, err = e.dnsperfOn(ctx, otherCPU, dnsperf, addr, qPath, flags, nil)
+		n, ferr := stopFlap()
+		if err != nil {
+			return err
+		}
+		if ferr != nil {
+			return ferr
 		}
 		// The load figures cover the query window only, as the steady
 		// run's do; the decode counts wait for the last flaps.
@@ -365,24 +371,32 @@ func registerMany(ctx context.Context, as []*agentProc) error {
 
 // flap turns the flapping instance passing and critical every
 // catFlapEvery until ctx ends, and returns how many changes it made.
-func flap(ctx context.Context, c *client.Client) uint64 {
-	t := time.NewTicker(catFlapEvery)
-	defer t.Stop()
-	var n uint64
-	for {
-		select {
-		case <-ctx.Done():
-			return n
-		case <-t.C:
-		}
-		h := client.HealthPassing
-		if n%2 == 1 {
-			h = client.HealthCritical
-		}
-		if c.UpdateTTL(ctx, "flap", h, "") == nil {
-			n++
-		}
+// startFlapper starts the flapper command against the agent at httpAddr
+// on the given CPUs under SCHED_IDLE, the place of the other machines:
+// the check it flips is a service's on another machine, and its HTTP
+// client is not the DNS agent's to pay for. (When the runner flipped it
+// itself, the runner's threads were free to run on the DNS agent's CPU.)
+// stop ends it and returns the health changes the agent accepted.
+func (e *env) startFlapper(cpus, httpAddr string) (stop func() (uint64, error), err error) {
+	argv := append([]string{"chrt", "--idle", "0"}, onCPUs(cpus, []string{e.bin("flapper"), "-addr", httpAddr, "-check", "flap", "-every", catFlapEvery.String()})...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	var out, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := e.procs.start(cmd); err != nil {
+		return nil, fmt.Errorf("start flapper: %w", err)
 	}
+	return func() (uint64, error) {
+		defer e.procs.done(cmd)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			return 0, fmt.Errorf("flapper: %v: %s", err, stderr.String())
+		}
+		var n uint64
+		if _, err := fmt.Sscanf(out.String(), "flaps %d", &n); err != nil {
+			return 0, fmt.Errorf("flapper: unexpected output %q: %v", out.String(), err)
+		}
+		return n, nil
+	}, nil
 }
 
 // catalogQueries asks for every service, A and SRV, and the flapping one.

@@ -227,8 +227,8 @@ func (e *env) setup() (int, error) {
 		return 1, err
 	}
 	e.binDir = filepath.Join(e.dir, "bin")
-	e.logf("building agentd, bareresponder, gossipsim")
-	build := exec.Command("go", "build", "-o", e.binDir+string(filepath.Separator), "./cmd/agentd", "./cmd/gossipsim", "./test/bench/bareresponder")
+	e.logf("building agentd, bareresponder, flapper, gossipsim")
+	build := exec.Command("go", "build", "-o", e.binDir+string(filepath.Separator), "./cmd/agentd", "./cmd/gossipsim", "./test/bench/bareresponder", "./test/bench/flapper")
 	build.Dir = e.root
 	if out, err := build.CombinedOutput(); err != nil {
 		os.RemoveAll(e.dir)

@@ -1,7 +1,8 @@
 // Command bench reproduces every figure of BENCHMARKS.md on one machine,
-// with all load on 127.0.0.1, in a few minutes:
+// with all load on 127.0.0.1; each step takes a few minutes (the catalog
+// step about 6, most of it waiting for gossip to settle):
 //
-//	go run ./test/bench                       # everything (about 5 minutes)
+//	go run ./test/bench                       # everything
 //	go run ./test/bench -only dns,cluster     # some steps
 //	go run ./test/bench -json out.json        # also write the summary
 //	test/bench/run.sh                         # the same, from anywhere
@@ -24,16 +25,24 @@
 //   - mem: VmRSS of an idle agentd and with 10k and 100k keys of 1 KiB.
 //   - write: fsynced puts/s through the HTTP API, 1 and 16 clients.
 //   - sim: cmd/gossipsim at the same settings, and measured/simulated.
+//   - security: KV puts/s and DNS q/s with TLS, mTLS, ACLs and a gossip
+//     key on and off, alternating.
+//   - catalog: 10 000 service instances on 5 agentd processes; decodes
+//     per health change, and dnsperf's p99 at a fixed 10 000 q/s in
+//     alternating steady runs and runs where test/bench/flapper flips one
+//     service's TTL check every 100 ms (see catalog.go for the placement
+//     on the CPUs).
 //
 // Every figure is printed as a "RESULT {json}" line when measured; at the
 // end comes a table and a JSON summary between "==== BEGIN SUMMARY JSON"
 // and "==== END SUMMARY JSON" with the machine (CPUs, model, kernel, load
 // before and after), the date and the exact command of each figure.
 //
-// The runner builds agentd, gossipsim and the bare responder into a
-// temporary directory (removed at the end unless -keep) and kills every
-// process it started when it ends, fails or is interrupted (each child is
-// in its own process group and gets SIGKILL if the runner dies).
+// The runner builds agentd, gossipsim, the bare responder and the
+// flapper into a temporary directory (removed at the end unless -keep)
+// and kills every process it started when it ends, fails or is
+// interrupted (each child is in its own process group and gets SIGKILL
+// if the runner dies).
 // -profile adds a CPU profile of the agent under dnsperf and a heap
 // profile with 100k keys, printed as pprof top lists.
 package main

@@ -369,8 +369,6 @@ func registerMany(ctx context.Context, as []*agentProc) error {
 	}
 }
 
-// flap turns the flapping instance passing and critical every
-// catFlapEvery until ctx ends, and returns how many changes it made.
 // startFlapper starts the flapper command against the agent at httpAddr
 // on the given CPUs under SCHED_IDLE, the place of the other machines:
 // the check it flips is a service's on another machine, and its HTTP

@@ -355,7 +355,7 @@ func (e *env) dnsperfOn(ctx context.Context, cpus, bin, addr, queries string, fl
 }
 
 // dnsperfOutDir is where dnsperf writes its output, one line per answer
-// (10 000 to 60 000 a second): on tmpfs when the machine has /dev/shm, so
+// (up to 80 000 a second): on tmpfs when the machine has /dev/shm, so
 // that the load generator's writes do not share the disk, and the disk's
 // journal commits, with the agent under test, which syncs to it. Else
 // the work directory.

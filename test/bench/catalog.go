@@ -376,7 +376,7 @@ func registerMany(ctx context.Context, as []*agentProc) error {
 // itself, the runner's threads were free to run on the DNS agent's CPU.)
 // stop ends it and returns the health changes the agent accepted.
 func (e *env) startFlapper(cpus, httpAddr string) (stop func() (uint64, error), err error) {
-	argv := append([]string{"chrt", "--idle", "0"}, onCPUs(cpus, []string{e.bin("flapper"), "-addr", httpAddr, "-check", "flap", "-every", catFlapEvery.String()})...)
+	argv := asIdle(onCPUs(cpus, []string{e.bin("flapper"), "-addr", httpAddr, "-check", "flap", "-every", catFlapEvery.String()}))
 	cmd := exec.Command(argv[0], argv[1:]...)
 	var out, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &stderr

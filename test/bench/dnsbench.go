@@ -170,8 +170,8 @@ func runDNS(ctx context.Context, e *env) error {
 // listOf formats f of each run with the given decimals.
 func listOf(rs []perfRun, f func(perfRun) float64, decimals int) string {
 	var parts []string
-	for _, r := range rs {
-		parts = append(parts, strconv.FormatFloat(f(r), 'f', decimals, 64))
+	for _, v := range values(rs, f) {
+		parts = append(parts, strconv.FormatFloat(v, 'f', decimals, 64))
 	}
 	return "[" + strings.Join(parts, " ") + "]"
 }

@@ -140,7 +140,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if o.dnsSeconds < 1 || o.dnsRounds < 1 || o.catalogRounds < 2 || o.dnsClients < 1 || o.puts < 1 || *gmp < 1 || o.fdKills < 0 || o.dnsRate < 0 {
-		fmt.Fprintln(stderr, "bench: -dns-seconds, -dns-rounds, -dns-clients, -puts and -gomaxprocs must be at least 1; -fd-kills and -dns-rate not negative")
+		fmt.Fprintln(stderr, "bench: -dns-seconds, -dns-rounds, -dns-clients, -puts and -gomaxprocs must be at least 1, -catalog-rounds at least 2; -fd-kills and -dns-rate not negative")
 		return 2
 	}
 

@@ -204,7 +204,7 @@ func (e *env) startAgentOnce(ctx context.Context, s agentSpec) (*agentProc, erro
 	}
 	argv := onCPUs(s.cpus, append([]string{e.bin("agentd")}, args...))
 	if s.idle {
-		argv = append([]string{"chrt", "--idle", "0"}, argv...)
+		argv = asIdle(argv)
 	}
 	a.cmd = exec.Command(argv[0], argv[1:]...)
 	a.cmd.Stdout, a.cmd.Stderr = logf, logf
@@ -248,6 +248,12 @@ func (e *env) startAgentOnce(ctx context.Context, s agentSpec) (*agentProc, erro
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// asIdle runs the command argv under the SCHED_IDLE policy (chrt --idle
+// 0): on a CPU it shares, it runs only when no normal process wants it.
+func asIdle(argv []string) []string {
+	return append([]string{"chrt", "--idle", "0"}, argv...)
 }
 
 // onCPUs confines the command argv to the given CPUs (taskset -c); ""

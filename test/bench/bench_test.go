@@ -263,3 +263,19 @@ func TestPairedMove(t *testing.T) {
 		t.Errorf("slower in every pair: %+v, want moved", m)
 	}
 }
+
+func TestFlapOrder(t *testing.T) {
+	// Every round runs both kinds once, and over the rounds each kind
+	// comes right after the steady run equally often.
+	first := map[string]int{}
+	for r := 1; r <= 8; r++ {
+		got := flapOrder(r, "flapping", "neighbour")
+		if len(got) != 2 || got[0] == got[1] {
+			t.Fatalf("round %d: order %v, want each kind once", r, got)
+		}
+		first[got[0]]++
+	}
+	if first["flapping"] != 4 || first["neighbour"] != 4 {
+		t.Errorf("first in a round over 8 rounds: %v, want 4 each", first)
+	}
+}

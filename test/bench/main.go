@@ -40,7 +40,7 @@ var steps = []step{
 	{"write", "figure 5: fsynced puts/s, sequential and 16 concurrent clients", 2 * time.Minute, runWrites},
 	{"sim", "gossipsim at the same settings as the propagation figures, ratio measured/simulated", time.Minute, runSim},
 	{"security", "figure 9: KV puts/s and DNS q/s with TLS, mTLS, ACLs and a gossip key on vs off, alternating", 4 * time.Minute, runSecurity},
-	{"catalog", "figure 11: decodes per health change and DNS p99 at a fixed rate, 10k instances, with and without a flapping service", 8 * time.Minute, runCatalog},
+	{"catalog", "figure 11: decodes per health change and DNS p99 at a fixed rate, 10k instances, with and without a flapping service, and one flapping in a cluster the DNS agent is not in", 11 * time.Minute, runCatalog},
 }
 
 // env is what every step shares.

@@ -39,9 +39,10 @@ type Config struct {
 	// others; default 100ms. Local writes are durable before Put returns,
 	// whatever this is. Such changes were never acknowledged to a client
 	// here, and one lost in a crash is fetched again from peers; each
-	// commit is an fsync, which on a one-CPU machine holds the process's
-	// only P for its duration, so they are grouped rather than prompt
-	// (docs/consistency.md, "Durability").
+	// commit is two fdatasyncs, and with GOMAXPROCS=1 each holds the
+	// process's only P until the runtime's sysmon hands it to another
+	// thread (200–300 µs measured, BENCHMARKS.md §11), so they are
+	// grouped rather than prompt (docs/consistency.md, "Durability").
 	CommitDelay time.Duration
 	// CommitKeys: a commit starts at once, without waiting out
 	// CommitDelay, when this many keys are pending (a sync or a full

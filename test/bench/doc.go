@@ -1,6 +1,6 @@
 // Command bench reproduces every figure of BENCHMARKS.md on one machine,
 // with all load on 127.0.0.1; each step takes a few minutes (the catalog
-// step about 6, most of it waiting for gossip to settle):
+// step about 8, 2 of them waiting for gossip to settle):
 //
 //	go run ./test/bench                       # everything
 //	go run ./test/bench -only dns,cluster     # some steps
@@ -29,9 +29,10 @@
 //     key on and off, alternating.
 //   - catalog: 10 000 service instances on 5 agentd processes; decodes
 //     per health change, and dnsperf's p99 at a fixed 10 000 q/s in
-//     alternating steady runs and runs where test/bench/flapper flips one
-//     service's TTL check every 100 ms (see catalog.go for the placement
-//     on the CPUs).
+//     rounds of a steady run, a run where test/bench/flapper flips one
+//     service's TTL check every 100 ms, and a control run where it flips
+//     one in a neighbour cluster of 4 agentd that the DNS agent is not in
+//     (see catalog.go for the placement on the CPUs and the target).
 //
 // Every figure is printed as a "RESULT {json}" line when measured; at the
 // end comes a table and a JSON summary between "==== BEGIN SUMMARY JSON"

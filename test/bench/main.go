@@ -104,7 +104,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.dnsClients, "dns-clients", 4, "dnsperf -c: clients (sockets)")
 	fs.IntVar(&o.dnsRate, "dns-rate", 0, "dnsperf -Q: queries/s limit (0 = unthrottled, 100 outstanding)")
 	fs.IntVar(&o.catalogRate, "catalog-rate", 10000, "dnsperf -Q of the catalog figure: fixed queries/s")
-	fs.IntVar(&o.catalogRounds, "catalog-rounds", 8, "steady/flapping pairs of the catalog figure (at least 2)")
+	fs.IntVar(&o.catalogRounds, "catalog-rounds", 8, "rounds of the catalog figure, each a steady, a flapping and a neighbour run (at least 2)")
 	gmp := fs.Int("gomaxprocs", 1, "GOMAXPROCS of agentd and the bare responder (dnsperf gets the other core)")
 	fs.IntVar(&o.puts, "puts", 100, "puts per propagation figure")
 	fs.IntVar(&o.fdKills, "fd-kills", 2, "kill -9 measurements per cluster size (figure 6)")

@@ -37,9 +37,8 @@ import (
 // An earlier version ran the five agents in the runner's one process over
 // memnet. Separating them did not stop the p99 from moving. About half of
 // what remains is the machine's sharing (the neighbour run below shows
-// it); the DNS agent's handling of the changes adds about 0.1 ms, and
-// nothing when its store drops every change on arrival (BENCHMARKS.md
-// §11).
+// it); the DNS agent's background commits of the changes add about
+// 0.1 ms, and nothing when they are left out (BENCHMARKS.md §11).
 //
 // On a two-CPU machine the stand-ins for other machines share CPU 1 with
 // dnsperf, beside the DNS agent's CPU, and their relaying of each change

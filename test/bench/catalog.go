@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -107,11 +108,7 @@ func runCatalog(ctx context.Context, e *env) error {
 	if err := registerMany(ctx, c.agents); err != nil {
 		return err
 	}
-	flapper := c.agents[1].api
-	if err := flapper.Register(ctx, client.ServiceDefinition{Name: "flap", Port: 9, Check: &client.CheckDefinition{TTL: client.Duration(time.Hour)}}); err != nil {
-		return err
-	}
-	if err := flapper.UpdateTTL(ctx, "flap", client.HealthPassing, ""); err != nil {
+	if err := registerFlap(ctx, c.agents[1].api); err != nil {
 		return err
 	}
 	dnsAgent := c.agents[0]
@@ -428,34 +425,6 @@ func registerMany(ctx context.Context, as []*agentProc) error {
 	}
 }
 
-// startFlapper starts the flapper command against the agent at httpAddr
-// on the given CPUs under SCHED_IDLE, the place of the other machines:
-// the check it flips is a service's on another machine, and its HTTP
-// client is not the DNS agent's to pay for. (When the runner flipped it
-// itself, the runner's threads were free to run on the DNS agent's CPU.)
-// stop ends it and returns the health changes the agent accepted.
-func (e *env) startFlapper(cpus, httpAddr string) (stop func() (uint64, error), err error) {
-	argv := asIdle(onCPUs(cpus, []string{e.bin("flapper"), "-addr", httpAddr, "-check", "flap", "-every", catFlapEvery.String()}))
-	cmd := exec.Command(argv[0], argv[1:]...)
-	var out, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := e.procs.start(cmd); err != nil {
-		return nil, fmt.Errorf("start flapper: %w", err)
-	}
-	return func() (uint64, error) {
-		defer e.procs.done(cmd)
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		if err := cmd.Wait(); err != nil {
-			return 0, fmt.Errorf("flapper: %v: %s", err, stderr.String())
-		}
-		var n uint64
-		if _, err := fmt.Sscanf(out.String(), "flaps %d", &n); err != nil {
-			return 0, fmt.Errorf("flapper: unexpected output %q: %v", out.String(), err)
-		}
-		return n, nil
-	}, nil
-}
-
 // startNeighbours starts the control's cluster: catNeighbours agents
 // placed as the DNS agent's stand-ins are (cpus, SCHED_IDLE, data under
 // dir), named m01…, with a TTL-checked service "flap" on m02 as on n02.
@@ -470,11 +439,7 @@ func (e *env) startNeighbours(ctx context.Context, cpus, dir string) (*cluster, 
 	if err != nil {
 		return nil, err
 	}
-	api := nc.agents[1].api
-	err = api.Register(ctx, client.ServiceDefinition{Name: "flap", Port: 9, Check: &client.CheckDefinition{TTL: client.Duration(time.Hour)}})
-	if err == nil {
-		err = api.UpdateTTL(ctx, "flap", client.HealthPassing, "")
-	}
+	err = registerFlap(ctx, nc.agents[1].api)
 	if err == nil {
 		err = drainBroadcasts(ctx, e, nc.agents)
 	}
@@ -485,18 +450,39 @@ func (e *env) startNeighbours(ctx context.Context, cpus, dir string) (*cluster, 
 	return nc, nil
 }
 
-// flapDuring runs query while the flapper flips the check of the agent at
-// httpAddr, and returns its run and the health changes the agent
-// accepted.
-func (e *env) flapDuring(cpus, httpAddr string, query func() (perfRun, error)) (perfRun, uint64, error) {
-	stop, err := e.startFlapper(cpus, httpAddr)
-	if err != nil {
-		return perfRun{}, 0, err
+// registerFlap registers the service "flap" with a TTL check on the agent
+// behind api and sets it passing: what the flapper then flips.
+func registerFlap(ctx context.Context, api *client.Client) error {
+	if err := api.Register(ctx, client.ServiceDefinition{Name: "flap", Port: 9, Check: &client.CheckDefinition{TTL: client.Duration(time.Hour)}}); err != nil {
+		return err
 	}
+	return api.UpdateTTL(ctx, "flap", client.HealthPassing, "")
+}
+
+// flapDuring runs query while the flapper command flips the check of the
+// agent at httpAddr, and returns its run and the health changes the agent
+// accepted. The flapper runs on the given CPUs under SCHED_IDLE, the place
+// of the other machines: the check it flips is a service's on another
+// machine, and its HTTP client is not the DNS agent's to pay for. (When
+// the runner flipped it itself, the runner's threads were free to run on
+// the DNS agent's CPU.)
+func (e *env) flapDuring(cpus, httpAddr string, query func() (perfRun, error)) (perfRun, uint64, error) {
+	argv := asIdle(onCPUs(cpus, []string{e.bin("flapper"), "-addr", httpAddr, "-check", "flap", "-every", catFlapEvery.String()}))
+	cmd := exec.Command(argv[0], argv[1:]...)
+	var out, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := e.procs.start(cmd); err != nil {
+		return perfRun{}, 0, fmt.Errorf("start flapper: %w", err)
+	}
+	defer e.procs.done(cmd)
 	pr, err := query()
-	n, ferr := stop()
-	if err == nil {
-		err = ferr
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if werr := cmd.Wait(); werr != nil {
+		return pr, 0, errors.Join(err, fmt.Errorf("flapper: %v: %s", werr, stderr.String()))
+	}
+	var n uint64
+	if _, serr := fmt.Sscanf(out.String(), "flaps %d", &n); serr != nil {
+		return pr, 0, errors.Join(err, fmt.Errorf("flapper: unexpected output %q: %v", out.String(), serr))
 	}
 	return pr, n, err
 }

@@ -59,14 +59,14 @@ func TestClockOffsetRefusesWrites(t *testing.T) {
 	newMetrics(a).Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body := rec.Body.String()
 	for _, want := range []string{`murmur_clock_offset_seconds{member="c"} 1`, "murmur_kv_skew_rejected_total", "murmur_kv_inbox_dropped_total 0",
-		"murmur_kv_outbox_dropped_total", "murmur_kv_send_errors_total", "murmur_kv_commit_errors_total", "murmur_kv_pending",
+		"murmur_kv_outbox_dropped_total", "murmur_kv_send_errors_total", "murmur_kv_commit_errors_total", "murmur_kv_pending", "murmur_kv_unsynced", "murmur_kv_journal_writes_total", "murmur_kv_checkpoints_total",
 		"murmur_kv_rejected_total", "murmur_kv_dropped_total", "murmur_gossip_broadcasts_pruned_total"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
 	st := (apiMembership{a}).Self().Stats
-	for _, k := range []string{"kv_inbox_dropped", "kv_outbox_dropped", "kv_send_errors", "kv_commit_errors", "kv_pending", "kv_rejected", "kv_dropped", "kv_skew_rejected", "gossip_broadcasts_pruned", "clock_offset_ms"} {
+	for _, k := range []string{"kv_inbox_dropped", "kv_outbox_dropped", "kv_send_errors", "kv_commit_errors", "kv_pending", "kv_unsynced", "kv_journal_writes", "kv_checkpoints", "kv_rejected", "kv_dropped", "kv_skew_rejected", "gossip_broadcasts_pruned", "clock_offset_ms"} {
 		if _, ok := st[k]; !ok {
 			t.Errorf("/v1/agent/self stats lack %q: %v", k, st)
 		}

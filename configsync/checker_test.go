@@ -3,6 +3,7 @@ package configsync
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -66,6 +67,12 @@ const (
 // long after the first of them, as Store.commitLoop does.
 var chkCommitTicks = int(DefaultConfig().CommitDelay.Milliseconds() / chkTick)
 
+// chkSyncTicks is the Store's default SyncDelay in ticks: a commit goes to
+// the journal, which a crash of the process keeps and a machine crash may
+// lose; this long after the first such commit, a checkpoint makes it
+// durable against both.
+var chkSyncTicks = int(DefaultConfig().SyncDelay.Milliseconds() / chkTick)
+
 type chkNode struct {
 	name   string
 	st     *State
@@ -86,9 +93,34 @@ type chkNode struct {
 	// the persisted ones.
 	pendMarks, diskMarks map[string]Version
 	dirtyAt              int
+	// synced is what survives a machine crash: disk as of the last
+	// checkpoint, which comes chkSyncTicks after the first commit since
+	// the one before (unsyncedAt, -1 when none), and at once for local
+	// writes, clock repairs and restarts.
+	synced     chkSynced
+	unsyncedAt int
 	// collected: the greatest tombstone version of each key this node
 	// collected since it last lost its data.
 	collected map[string]Version
+}
+
+type chkSynced struct {
+	disk         map[string]Entry
+	clock, floor Version
+	from         int64
+	marks        map[string]Version
+}
+
+// checkpoint makes what is on n's disk survive a machine crash.
+func (n *chkNode) checkpoint() {
+	n.synced = chkSynced{disk: maps.Clone(n.disk), clock: n.diskClock, floor: n.floor, from: n.diskFrom, marks: maps.Clone(n.diskMarks)}
+	n.unsyncedAt = -1
+}
+
+// powerLoss reverts n's disk to its last checkpoint.
+func (n *chkNode) powerLoss() {
+	n.disk, n.diskClock, n.floor, n.diskFrom, n.diskMarks = maps.Clone(n.synced.disk), n.synced.clock, n.synced.floor, n.synced.from, maps.Clone(n.synced.marks)
+	n.unsyncedAt = -1
 }
 
 type chkWrite struct {
@@ -117,6 +149,10 @@ type checker struct {
 	longParts     bool
 	beyond        bool // node 0's clock runs beyond the bound for a while
 	restarts      bool
+	// power draws which crashes are machine crashes, apart from rng so
+	// that a seed's history up to the first one is what it was before
+	// the journal.
+	power *rand.Rand
 
 	writes    []*chkWrite
 	parts     []chkEpisode
@@ -138,6 +174,7 @@ func newChecker(seed uint64, trace func(string, ...any)) *checker {
 	rng := rand.New(rand.NewPCG(seed, seed^0xc4ec))
 	c := &checker{seed: seed, rng: rng, trace: trace, byName: map[string]*chkNode{}, group: map[string]int{},
 		now: 1_700_000_000_000, everTomb: map[string]Version{}, restamps: map[string]Entry{}, rejected: map[string]int64{}, stats: map[string]int{}}
+	c.power = rand.New(rand.NewPCG(seed^0x5eed, seed))
 	c.ttlMs = 2000 + int64(rng.IntN(3000))
 	c.skewMs = 200 + int64(rng.IntN(300))
 	c.drop = []float64{0, 0.1, 0.3}[rng.IntN(3)]
@@ -153,6 +190,7 @@ func newChecker(seed uint64, trace func(string, ...any)) *checker {
 		nd.st = c.newState(nd.name)
 		nd.st.MarkEmpty(c.now) // a new store, as Store.Open marks one
 		nd.diskFrom = nd.st.CompleteFrom()
+		nd.checkpoint()
 		c.nodes = append(c.nodes, nd)
 		c.byName[nd.name] = nd
 	}
@@ -274,11 +312,15 @@ func (c *checker) repair(n *chkNode) {
 			}
 		}
 	}
+	// Store.repairClock checkpoints what is pending first, then writes
+	// the repair.
+	c.commit(n)
 	for _, r := range recs {
 		n.disk[r.Key] = r.Entry
 		c.gossip(n, r.Entry, true, true, "")
 	}
 	n.diskClock, n.floor = n.st.Clock(), n.st.Floor()
+	n.checkpoint()
 	if a := n.st.ClockAhead(now); a != 0 {
 		c.failf("%s: clock still %dms beyond the bound after a repair", n.name, a)
 	}
@@ -319,11 +361,17 @@ func (c *checker) clientWrite() {
 		if e.Version.Wall > now+c.skewMs {
 			c.failf("%s issued %v, beyond now %d + bound %d", n.name, e.Version, now, c.skewMs)
 		}
-		// Durable before it is applied and acknowledged.
+		// Durable (fsynced) before it is applied and acknowledged.
 		if old, ok := n.disk[e.Key]; !ok || e.Newer(old) {
 			n.disk[e.Key] = e
 		}
+		if old, ok := n.synced.disk[e.Key]; !ok || e.Newer(old) {
+			n.synced.disk[e.Key] = e
+		}
 		n.diskClock = n.st.Clock()
+		if n.diskClock.Compare(n.synced.clock) > 0 {
+			n.synced.clock = n.diskClock
+		}
 		if _, ok := n.st.ApplyLocal(e); !ok {
 			c.failf("%s: local write %v not applied", n.name, e.Version)
 		}
@@ -531,6 +579,9 @@ func (c *checker) commit(n *chkNode) {
 	}
 	clear(n.pendMarks)
 	n.dirtyAt = -1
+	if n.unsyncedAt < 0 {
+		n.unsyncedAt = c.tick
+	}
 }
 
 func (c *checker) noteTomb(e Entry) {
@@ -555,11 +606,54 @@ func (c *checker) gc(n *chkNode) {
 }
 
 // crash takes a node down; it comes back later with or without its data.
-func (c *checker) crash(n *chkNode, ticks int, wipe bool) {
+// A machine crash (power) loses what was not checkpointed.
+func (c *checker) crash(n *chkNode, ticks int, wipe, power bool) {
 	n.up, n.downAt, n.wipe = false, c.tick+ticks, wipe
 	c.parts = append(c.parts, chkEpisode{start: c.now, end: c.now + int64(ticks)*chkTick})
 	if c.trace != nil {
-		c.trace("%s crashes for %d ticks, wipe=%v", n.name, ticks, wipe)
+		c.trace("%s crashes for %d ticks, wipe=%v, power=%v", n.name, ticks, wipe, power)
+	}
+	if power && !wipe {
+		n.powerLoss()
+		c.stats["power_losses"]++
+		// Writes whose last copies were journaled here and not yet
+		// checkpointed are lost with the journal: SyncDelay's window.
+		c.excuseLost(n, "lost_power", "its last copies were journaled, not checkpointed, on a node that lost power")
+	}
+}
+
+// excuseLost excuses every write that no node holds any more (n as its
+// disk now is; up nodes in memory, down ones on disk), nor anything that
+// superseded it. A power loss excuses none of n's own writes: they were
+// fsynced before they were acknowledged.
+func (c *checker) excuseLost(n *chkNode, stat, why string) {
+	for _, w := range c.writes {
+		if w.excused != "" || (!n.wipe && w.node == n.name) {
+			continue
+		}
+		held := false
+		for _, o := range c.nodes {
+			if o == n && n.wipe {
+				continue
+			}
+			var got Entry
+			var ok bool
+			if o.up {
+				var r Record
+				r, ok = o.st.Lookup(w.e.Key)
+				got = r.Entry
+			} else {
+				got, ok = o.disk[w.e.Key]
+			}
+			if (ok && compareEntries(got, w.e) >= 0) || o.collected[w.e.Key].Compare(w.e.Version) >= 0 {
+				held = true
+				break
+			}
+		}
+		if !held {
+			w.excused = why
+			c.stats[stat]++
+		}
 	}
 }
 
@@ -572,33 +666,7 @@ func (c *checker) restart(n *chkNode) {
 	if n.wipe {
 		// Writes whose only copies (or the only copies of what superseded
 		// them) were here are lost with the disk.
-		for _, w := range c.writes {
-			if w.excused != "" {
-				continue
-			}
-			held := false
-			for _, o := range c.nodes {
-				if o == n {
-					continue
-				}
-				var got Entry
-				var ok bool
-				if o.up {
-					var r Record
-					r, ok = o.st.Lookup(w.e.Key)
-					got = r.Entry
-				} else {
-					got, ok = o.disk[w.e.Key]
-				}
-				if (ok && compareEntries(got, w.e) >= 0) || o.collected[w.e.Key].Compare(w.e.Version) >= 0 {
-					held = true
-					break
-				}
-			}
-			if !held {
-				w.excused = "its only copy was on a node restarted without data"
-			}
-		}
+		c.excuseLost(n, "lost_wipe", "its only copy was on a node restarted without data")
 		clear(n.disk)
 		n.diskClock, n.floor = Version{}, Version{}
 		clear(n.collected)
@@ -620,6 +688,7 @@ func (c *checker) restart(n *chkNode) {
 		c.repair(n) // as Open does
 		c.stats["restarts"]++
 	}
+	n.checkpoint() // Open replays the journal and checkpoints
 	if c.trace != nil {
 		c.trace("%s restarts, %d keys", n.name, len(snapshot(n.st)))
 	}
@@ -675,7 +744,7 @@ func (c *checker) step(random bool) {
 		if c.restarts && c.rng.IntN(80) == 0 {
 			n := c.nodes[c.rng.IntN(len(c.nodes))]
 			if n.up {
-				c.crash(n, 1+c.rng.IntN(10), c.rng.IntN(3) == 0)
+				c.crash(n, 1+c.rng.IntN(10), c.rng.IntN(3) == 0, c.power.IntN(3) == 0)
 			}
 		}
 	}
@@ -705,6 +774,9 @@ func (c *checker) step(random bool) {
 		}
 		if n.dirtyAt >= 0 && c.tick-n.dirtyAt >= chkCommitTicks {
 			c.commit(n)
+		}
+		if n.unsyncedAt >= 0 && c.tick-n.unsyncedAt >= chkSyncTicks {
+			n.checkpoint()
 		}
 	}
 	c.network(random)
@@ -985,7 +1057,7 @@ func TestCheckerHistories(t *testing.T) {
 	}
 	t.Logf("%d histories: %v", seeds, totals)
 	// The histories must exercise what they claim to.
-	for _, k := range []string{"writes", "forged", "future", "reject_ignored", "rejected", "restarts", "wipes", "restamped", "refused_offset"} {
+	for _, k := range []string{"writes", "forged", "future", "reject_ignored", "rejected", "restarts", "wipes", "power_losses", "lost_wipe", "lost_power", "restamped", "refused_offset"} {
 		if totals[k] == 0 {
 			t.Errorf("no %s in %d histories: the checker does not cover it (%v)", k, seeds, totals)
 		}

@@ -35,17 +35,25 @@ type Config struct {
 	// GCInterval is how often tombstones are collected; default 1m.
 	GCInterval time.Duration
 	// CommitDelay bounds how long a change learned from a peer (or a
-	// tombstone collection) waits before it is written to disk with
-	// others; default 100ms. Local writes are durable before Put returns,
-	// whatever this is. Such changes were never acknowledged to a client
-	// here, and one lost in a crash is fetched again from peers; each
-	// commit is two fdatasyncs, and with GOMAXPROCS=1 each holds the
-	// process's only P until the runtime's sysmon hands it to another
-	// thread (200–300 µs measured), so they are grouped rather than
-	// prompt (docs/consistency.md, "Durability"). On a one-CPU agent
-	// serving DNS under churn, these commits are what moves the DNS p99
-	// (about 0.1 ms at ten changes a second; BENCHMARKS.md §11).
+	// tombstone collection) waits before it is written down with others;
+	// default 100ms. Local writes are durable before Put returns, whatever
+	// this is. Such changes were never acknowledged to a client here, and
+	// one lost in a crash is fetched again from peers. With the journal
+	// (SyncDelay), the write is an append to JournalFile, not synced: a
+	// crash of the process loses none of it. Without (SyncDelay negative)
+	// it is a bbolt commit, two fdatasyncs, and with GOMAXPROCS=1 each
+	// holds the process's only P until the runtime's sysmon hands it to
+	// another thread (200–300 µs measured): at ten changes a second on a
+	// one-CPU agent serving DNS, that moved the DNS p99 by about 0.1 ms
+	// (BENCHMARKS.md §11; docs/consistency.md, "Durability").
 	CommitDelay time.Duration
+	// SyncDelay bounds how long a change written to the journal waits for
+	// a checkpoint: a bbolt commit, fsynced, of everything journaled since
+	// the last one; default 1s. A machine crash (power loss, kernel
+	// panic) can lose the journal's unsynced records, so changes learned
+	// from peers in the last SyncDelay (plus CommitDelay). Negative: no
+	// journal, every background commit is a checkpoint.
+	SyncDelay time.Duration
 	// CommitKeys: a commit starts at once, without waiting out
 	// CommitDelay, when this many keys are pending (a sync or a full
 	// transfer); default 4096.
@@ -116,6 +124,7 @@ func DefaultConfig() Config {
 		TombstoneTTL:   defaultTombstoneTTL,
 		GCInterval:     time.Minute,
 		CommitDelay:    100 * time.Millisecond,
+		SyncDelay:      time.Second,
 		CommitKeys:     4096,
 		BatchDelay:     time.Millisecond,
 		GossipBudget:   defaultGossipBudget,
@@ -151,6 +160,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.TombstoneTTL, d.TombstoneTTL)
 	setDur(&c.GCInterval, d.GCInterval)
 	setDur(&c.CommitDelay, d.CommitDelay)
+	setDur(&c.SyncDelay, d.SyncDelay)
 	setDur(&c.BatchDelay, d.BatchDelay)
 	setDur(&c.SkewWarn, d.SkewWarn)
 	setDur(&c.MaxClockSkew, d.MaxClockSkew)
@@ -198,6 +208,9 @@ func (c Config) Validate() error {
 	positive("GC interval", c.GCInterval)
 	positive("commit delay", c.CommitDelay)
 	positive("batch delay", c.BatchDelay)
+	if c.SyncDelay > 0 && c.SyncDelay < c.CommitDelay {
+		errs = append(errs, fmt.Errorf("configsync: sync delay is %v, must be at least the commit delay (%v), or negative for no journal", c.SyncDelay, c.CommitDelay))
+	}
 	positive("skew warning", c.SkewWarn)
 	if c.MaxClockSkew < time.Millisecond || c.MaxClockSkew >= c.TombstoneTTL {
 		errs = append(errs, fmt.Errorf("configsync: kv.max_clock_skew is %v, must be at least 1ms and below kv.tombstone_ttl (%v)", c.MaxClockSkew, c.TombstoneTTL))

@@ -25,6 +25,8 @@ import (
 //	                  "floor"  → tombstone floor
 //	                  "index"  → modification index ceiling (see indexLease)
 //	                  "complete" → State.CompleteFrom, when not 0
+//	                  "journal" → the id of the journal whose records are
+//	                              not yet in this file (journal.go)
 //	                  (each meta value but the schema ends in a CRC-32C of
 //	                  its name and payload)
 //
@@ -62,6 +64,7 @@ var (
 	metaFloor    = []byte("floor")
 	metaIndex    = []byte("index")
 	metaComplete = []byte("complete")
+	metaJournal  = []byte("journal")
 )
 
 const (
@@ -170,6 +173,7 @@ type diskState struct {
 	clock, floor Version
 	index        uint64
 	completeFrom int64
+	journalID    uint64
 	entries      []Entry
 	marks        []KeyVersion
 	migrated     int  // schema the file was migrated from (0: none)
@@ -251,6 +255,14 @@ func (d *disk) load() (ds diskState, err error) {
 				return errors.New("complete: bad time")
 			}
 			ds.completeFrom = v
+		}
+		if b, err = get(metaJournal); err != nil {
+			return err
+		} else if b != nil {
+			if len(b) != 8 {
+				return errors.New("journal: bad id")
+			}
+			ds.journalID = binary.LittleEndian.Uint64(b)
 		}
 		err = entries.ForEach(func(k, v []byte) error {
 			e, err := decodeRecord(k, v, schema == 1)
@@ -373,55 +385,88 @@ func (d *disk) writeLocal(entries []Entry, clock Version) error {
 	return nil
 }
 
-// commit writes changes learned from peers, collections and metadata.
-// marks are tombstones an incomplete store collected (see bucketMarks);
-// a complete store (completeFrom 0) deletes them all.
-func (d *disk) commit(node string, puts []Entry, removes, marks []KeyVersion, clock, floor Version, indexCeil uint64, completeFrom int64) error {
+// commit writes a batch of changes learned from peers and collections
+// (see batch), the index ceiling and the journal id: a checkpoint. Its
+// fsync makes every journal record before it durable, so the new id
+// retires them.
+func (d *disk) commit(node string, b *batch, indexCeil, journalID uint64) error {
 	err := d.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketEntries)
-		for i := range puts {
-			if err := putIfNewer(b, &puts[i]); err != nil {
-				return err
-			}
-		}
-		for _, kv := range removes {
-			if err := removeIfNotNewer(b, kv); err != nil {
-				return err
-			}
-		}
-		meta := tx.Bucket(bucketMeta)
-		if err := raiseVersion(meta, metaClock, clock); err != nil {
+		if err := applyBatch(tx, b); err != nil {
 			return err
 		}
-		if err := raiseVersion(meta, metaFloor, floor); err != nil {
-			return err
-		}
-		if err := meta.Put(metaNode, sealMeta(metaNode, []byte(node))); err != nil {
-			return err
-		}
-		if completeFrom == 0 {
-			if err := meta.Delete(metaComplete); err != nil {
-				return err
-			}
-			if tx.Bucket(bucketMarks) != nil {
-				if err := tx.DeleteBucket(bucketMarks); err != nil {
-					return err
-				}
-			}
-		} else {
-			if err := meta.Put(metaComplete, sealMeta(metaComplete, binary.AppendVarint(nil, completeFrom))); err != nil {
-				return err
-			}
-			if err := putMarks(tx, marks); err != nil {
-				return err
-			}
-		}
-		return meta.Put(metaIndex, sealMeta(metaIndex, binary.AppendUvarint(nil, indexCeil)))
+		return sealCheckpoint(tx, node, indexCeil, journalID)
 	})
 	if err != nil {
 		return fmt.Errorf("configsync: commit %s: %w", d.path, err)
 	}
 	return nil
+}
+
+// replay commits the batches of a journal in order, as the background
+// commits that wrote them would have, in one checkpoint.
+func (d *disk) replay(node string, batches []*batch, indexCeil, journalID uint64) error {
+	err := d.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range batches {
+			if err := applyBatch(tx, b); err != nil {
+				return err
+			}
+		}
+		return sealCheckpoint(tx, node, indexCeil, journalID)
+	})
+	if err != nil {
+		return fmt.Errorf("configsync: replay the journal into %s: %w", d.path, err)
+	}
+	return nil
+}
+
+// applyBatch writes a batch's entries (if newer), removals (if not
+// newer), clock and floor (raised), and completeness with its marks; a
+// complete store (completeFrom 0) deletes its marks.
+func applyBatch(tx *bolt.Tx, bt *batch) error {
+	b := tx.Bucket(bucketEntries)
+	for i := range bt.puts {
+		if err := putIfNewer(b, &bt.puts[i]); err != nil {
+			return err
+		}
+	}
+	for _, kv := range bt.removes {
+		if err := removeIfNotNewer(b, kv); err != nil {
+			return err
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	if err := raiseVersion(meta, metaClock, bt.clock); err != nil {
+		return err
+	}
+	if err := raiseVersion(meta, metaFloor, bt.floor); err != nil {
+		return err
+	}
+	if bt.completeFrom == 0 {
+		if err := meta.Delete(metaComplete); err != nil {
+			return err
+		}
+		if tx.Bucket(bucketMarks) != nil {
+			return tx.DeleteBucket(bucketMarks)
+		}
+		return nil
+	}
+	if err := meta.Put(metaComplete, sealMeta(metaComplete, binary.AppendVarint(nil, bt.completeFrom))); err != nil {
+		return err
+	}
+	return putMarks(tx, bt.marks)
+}
+
+// sealCheckpoint writes the node name, the index ceiling and the journal
+// id.
+func sealCheckpoint(tx *bolt.Tx, node string, indexCeil, journalID uint64) error {
+	meta := tx.Bucket(bucketMeta)
+	if err := meta.Put(metaNode, sealMeta(metaNode, []byte(node))); err != nil {
+		return err
+	}
+	if err := meta.Put(metaIndex, sealMeta(metaIndex, binary.AppendUvarint(nil, indexCeil))); err != nil {
+		return err
+	}
+	return meta.Put(metaJournal, sealMeta(metaJournal, binary.LittleEndian.AppendUint64(nil, journalID)))
 }
 
 // putMarks stores marks, each raising the key's stored one.

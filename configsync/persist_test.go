@@ -25,17 +25,36 @@ func openAt(t *testing.T, dir string, clk clock.Clock) *Store {
 	return s
 }
 
-// crashCopy copies the database of a store that is still open, as a
-// crash would leave it: only what was fsynced is guaranteed there.
+// crashCopy copies the database and the journal of a store that is
+// still open, as a crash of its process would leave them: what was
+// written, synced or not.
 func crashCopy(t *testing.T, dir string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, DBFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	return copyFiles(t, dir, DBFile, JournalFile)
+}
+
+// powerLossCopy copies only the database of a store that is still open,
+// as a machine crash could leave the data dir: only what was fsynced is
+// guaranteed there, and the journal is never synced.
+func powerLossCopy(t *testing.T, dir string) string {
+	t.Helper()
+	return copyFiles(t, dir, DBFile)
+}
+
+func copyFiles(t *testing.T, dir string, names ...string) string {
+	t.Helper()
 	dst := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dst, DBFile), b, 0o600); err != nil {
-		t.Fatal(err)
+	for _, name := range names {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if errors.Is(err, os.ErrNotExist) && name == JournalFile {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return dst
 }
@@ -180,9 +199,10 @@ func TestPersistRemoteChangesCommittedInBackground(t *testing.T) {
 }
 
 // TestPersistRemoteCommitDelay: a change learned from a peer reaches the
-// disk CommitDelay (default 100ms) after it arrived, not sooner; CommitKeys
-// pending keys, or an index near its persisted ceiling, commit at once;
-// Close commits what is pending.
+// journal CommitDelay (default 100ms) after it arrived, not sooner, and
+// the database in a checkpoint SyncDelay (default 1s) after that, not
+// sooner; CommitKeys pending keys, or an index near its persisted
+// ceiling, are checkpointed at once; Close checkpoints what is pending.
 func TestPersistRemoteCommitDelay(t *testing.T) {
 	checkLeaks(t)
 	dir := t.TempDir()
@@ -224,16 +244,39 @@ func TestPersistRemoteCommitDelay(t *testing.T) {
 		t.Fatal("a remote change was committed before CommitDelay")
 	}
 	fake.Advance(time.Millisecond)
+	// Journaled: a crash of the process keeps it, a machine crash may not.
 	eventually(t, "commit after CommitDelay", committed("a"))
+	if st := s.Stats(); st.Unsynced != 1 || st.Journaled != 1 || onDisk(powerLossCopy(t, dir), "a") {
+		t.Fatalf("after CommitDelay: %d unsynced, %d journaled, or already checkpointed", st.Unsynced, st.Journaled)
+	}
+	eventually(t, "checkpoint timer armed", func() bool { return fake.Waiters() == 2 })
+	checkpoints := s.Stats().Checkpoints
+	fake.Advance(DefaultConfig().SyncDelay - time.Millisecond)
+	if s.Stats().Checkpoints != checkpoints {
+		t.Fatal("checkpointed before SyncDelay")
+	}
+	fake.Advance(time.Millisecond)
+	eventually(t, "checkpoint after SyncDelay", func() bool {
+		return s.Stats().Unsynced == 0 && onDisk(powerLossCopy(t, dir), "a")
+	})
+	if n := s.Stats().Checkpoints; n != checkpoints+1 {
+		t.Fatalf("%d checkpoints after SyncDelay, want 1", n-checkpoints)
+	}
 
-	remote("b", "c", "d") // CommitKeys: no need to wait
+	remote("b", "c", "d") // CommitKeys: no need to wait, nor for SyncDelay
 	eventually(t, "commit of CommitKeys keys without the clock moving", committed("b", "c", "d"))
+	if !onDisk(powerLossCopy(t, dir), "b", "c", "d") {
+		t.Fatal("CommitKeys keys were journaled, not checkpointed")
+	}
 
 	s.mu.Lock()
 	s.indexCeil = s.st.Index() + indexLease/2 + 1
 	s.mu.Unlock()
 	remote("e") // the index reaches half the lease below the ceiling
 	eventually(t, "commit of an index near its ceiling without the clock moving", committed("e"))
+	if !onDisk(powerLossCopy(t, dir), "e") {
+		t.Fatal("a raised index ceiling was journaled, not checkpointed")
+	}
 	s.mu.Lock()
 	ceil, index := s.indexCeil, s.st.Index()
 	s.mu.Unlock()
@@ -245,8 +288,8 @@ func TestPersistRemoteCommitDelay(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if !onDisk(dir, "f") {
-		t.Fatal("Close did not commit a pending remote change")
+	if !onDisk(powerLossCopy(t, dir), "f") {
+		t.Fatal("Close did not checkpoint a pending remote change")
 	}
 }
 
@@ -459,7 +502,7 @@ func TestPersistMarksBucket(t *testing.T) {
 	v := func(w int64) Version { return Version{Wall: w, Node: "n"} }
 	commit := func(marks []KeyVersion, from int64) {
 		t.Helper()
-		if err := d.commit("n1", nil, nil, marks, Version{}, Version{}, 1, from); err != nil {
+		if err := d.commit("n1", &batch{marks: marks, completeFrom: from}, 1, 1); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -54,6 +54,11 @@ func (s *Store) repairClock() error {
 	}
 	s.forward(msgs, "")
 	if s.disk != nil {
+		// What the journal holds goes to the database first: replayed
+		// after the repair, it would undo it.
+		if err := s.checkpointLocked(); err != nil {
+			return err
+		}
 		if err := s.disk.replace(puts, clk, floor); err != nil {
 			s.stats.commitErrors.Add(1)
 			return err

@@ -39,6 +39,13 @@ type Stats struct {
 	// number of keys not yet on disk (waiting or being committed).
 	CommitErrors uint64
 	Pending      int
+	// Journaled counts background commits written to the journal;
+	// Checkpoints, commits to the database of what was journaled (and
+	// pending); Unsynced is the number of keys journaled and not yet
+	// checkpointed, which a machine crash could lose.
+	Journaled   uint64
+	Checkpoints uint64
+	Unsynced    int
 	// MaxSkewMs and LastSkewMs: how far ahead of the local clock accepted
 	// versions were (greatest ever, and latest non-zero).
 	MaxSkewMs  int64
@@ -65,6 +72,7 @@ type counters struct {
 	malformed, inboxDropped, outboxDropped atomic.Uint64
 	sendErrors, rejected, dropped, syncs   atomic.Uint64
 	commitErrors, skewRejected             atomic.Uint64
+	journaled, checkpoints                 atomic.Uint64
 	rejectsIgnored, restamped              atomic.Uint64
 	transfersDeferred, heldBack            atomic.Uint64
 	maxSkew, lastSkew                      atomic.Int64
@@ -105,7 +113,8 @@ func (s *Store) Stats() Stats {
 		Keys: live, Tombstones: tombs,
 		Index: s.st.Index(), Root: s.st.Root(),
 		Floor: s.st.Floor(), Clock: s.st.Clock(),
-		Pending: len(s.dirty) + s.committing,
+		Pending:  len(s.dirty) + s.committing,
+		Unsynced: len(s.unsynced),
 	}
 	s.mu.Unlock()
 	c := &s.stats
@@ -123,6 +132,8 @@ func (s *Store) Stats() Stats {
 	st.Dropped = c.dropped.Load()
 	st.Syncs = c.syncs.Load()
 	st.CommitErrors = c.commitErrors.Load()
+	st.Journaled = c.journaled.Load()
+	st.Checkpoints = c.checkpoints.Load()
 	st.MaxSkewMs = c.maxSkew.Load()
 	st.LastSkewMs = c.lastSkew.Load()
 	st.SkewRejected = c.skewRejected.Load()

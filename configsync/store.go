@@ -23,6 +23,9 @@ type Store struct {
 	clk  clock.Clock
 	tr   Transport
 	disk *disk // nil in memory
+	// jr is the journal (nil in memory or with SyncDelay negative); used
+	// with commitMu held.
+	jr *journal
 
 	// gate orders local writes (shared) against clock repair (exclusive):
 	// restamped entries replace what is on disk before any local write
@@ -32,13 +35,17 @@ type Store struct {
 
 	mu sync.Mutex
 	st *State
-	// dirty holds keys changed by peers or GC and not yet committed.
-	dirty       map[string]dirtyOp
-	committing  int // keys in the commit under way
-	metaDirty   bool
-	indexCeil   uint64
-	watchers    watchIndex
-	lastSkewLog time.Time
+	// dirty holds keys changed by peers or GC and not yet committed;
+	// unsynced, those journaled since the last checkpoint (and
+	// unsyncedMeta, metadata), which the next checkpoint commits.
+	dirty        map[string]dirtyOp
+	unsynced     map[string]dirtyOp
+	unsyncedMeta bool
+	committing   int // keys in the commit under way
+	metaDirty    bool
+	indexCeil    uint64
+	watchers     watchIndex
+	lastSkewLog  time.Time
 	// lastFutureLog rate-limits the log of refused future versions.
 	lastFutureLog time.Time
 	// replaceKeys and replaceMeta are restamped entries and a lowered
@@ -103,6 +110,7 @@ func Open(cfg Config) (*Store, error) {
 		tr:           cfg.Transport,
 		st:           st,
 		dirty:        make(map[string]dirtyOp),
+		unsynced:     make(map[string]dirtyOp),
 		replaceKeys:  make(map[string]struct{}),
 		transferring: make(map[string]bool),
 		transfers:    make(chan string, maxTransfers),
@@ -125,6 +133,9 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	ds, err := d.load()
+	if err == nil {
+		err = s.replayJournal(d, &ds)
+	}
 	if err != nil {
 		d.close()
 		return nil, err
@@ -154,12 +165,18 @@ func Open(cfg Config) (*Store, error) {
 		d.close()
 		return nil, err
 	}
-	if err := d.commit(cfg.Node, nil, nil, nil, st.Clock(), st.Floor(), s.indexCeil, st.CompleteFrom()); err != nil {
+	if err := s.openJournal(); err != nil {
 		d.close()
 		return nil, err
 	}
+	id := newJournalID()
+	if err := d.commit(cfg.Node, &batch{clock: st.Clock(), floor: st.Floor(), completeFrom: st.CompleteFrom()}, s.indexCeil, id); err != nil {
+		s.closeDisk()
+		return nil, err
+	}
+	s.resetJournal(id)
 	if err := d.markHeld(); err != nil {
-		d.close()
+		s.closeDisk()
 		return nil, err
 	}
 	live, tombs := st.Len()
@@ -474,7 +491,7 @@ func (s *Store) Run(ctx context.Context) error {
 		wg.Go(func() { s.transferLoop(ctx) })
 	}
 	wg.Wait()
-	return s.flush()
+	return s.flush(true)
 }
 
 // Close stops Run (if running), commits what is pending and releases the
@@ -493,9 +510,9 @@ func (s *Store) Close() error {
 		cancel()
 		<-s.runDone
 	}
-	err := s.flush()
+	err := s.flush(true)
 	if s.disk != nil {
-		err = errors.Join(err, s.disk.close())
+		err = errors.Join(err, s.closeDisk())
 	}
 	return err
 }
@@ -657,14 +674,25 @@ func (s *Store) send(ctx context.Context, o outMsg) bool {
 	}
 }
 
-// commitLoop commits changes learned from peers CommitDelay after the
-// first of them, or at once when flushDueLocked says so.
+// commitLoop writes changes learned from peers down CommitDelay after
+// the first of them, or at once when flushDueLocked says so, and
+// checkpoints what was journaled SyncDelay after the first such write.
 func (s *Store) commitLoop(ctx context.Context) {
+	var sync clock.Timer
+	var syncC <-chan time.Time
+	defer func() {
+		if sync != nil {
+			sync.Stop()
+		}
+	}()
 	for {
+		checkpoint := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.commitNow:
+		case <-syncC:
+			checkpoint = true
 		case <-s.commitKick:
 			t := s.clk.NewTimer(s.cfg.CommitDelay)
 			select {
@@ -674,9 +702,26 @@ func (s *Store) commitLoop(ctx context.Context) {
 			case <-t.C():
 			case <-s.commitNow:
 				t.Stop()
+			case <-syncC:
+				t.Stop()
+				checkpoint = true
 			}
 		}
-		s.flush()
+		s.flush(checkpoint)
+		switch unsynced := s.hasUnsynced(); {
+		case checkpoint || !unsynced:
+			if sync != nil {
+				sync.Stop()
+			}
+			sync, syncC = nil, nil
+			if unsynced { // a checkpoint failed: try again in SyncDelay
+				sync = s.clk.NewTimer(s.cfg.SyncDelay)
+				syncC = sync.C()
+			}
+		case syncC == nil:
+			sync = s.clk.NewTimer(s.cfg.SyncDelay)
+			syncC = sync.C()
+		}
 	}
 }
 
@@ -740,60 +785,4 @@ func (s *Store) kickCommit(now bool) {
 func (s *Store) flushDueLocked() (pending, now bool) {
 	now = len(s.dirty) >= s.cfg.CommitKeys || (s.disk != nil && s.st.Index()+indexLease/2 >= s.indexCeil)
 	return now || len(s.dirty) > 0 || s.metaDirty, now
-}
-
-// flush commits the changes learned from peers and GC. On failure the
-// changes stay pending for the next attempt.
-func (s *Store) flush() error {
-	if s.disk == nil {
-		s.mu.Lock()
-		clear(s.dirty)
-		s.metaDirty = false
-		s.mu.Unlock()
-		return nil
-	}
-	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
-	s.mu.Lock()
-	if pending, _ := s.flushDueLocked(); !pending {
-		s.mu.Unlock()
-		return nil
-	}
-	dirty := s.dirty
-	s.dirty = make(map[string]dirtyOp)
-	s.committing = len(dirty)
-	s.metaDirty = false
-	var puts []Entry
-	var removes, marks []KeyVersion
-	for k, op := range dirty {
-		if r, ok := s.st.Lookup(k); ok {
-			puts = append(puts, r.Entry)
-		} else if op.remove {
-			removes = append(removes, KeyVersion{Key: k, Version: op.upTo})
-			if op.mark {
-				marks = append(marks, KeyVersion{Key: k, Version: op.upTo})
-			}
-		}
-	}
-	clk, floor, from := s.st.Clock(), s.st.Floor(), s.st.CompleteFrom()
-	ceil := max(s.indexCeil, s.st.Index()+indexLease)
-	s.mu.Unlock()
-
-	err := s.disk.commit(s.cfg.Node, puts, removes, marks, clk, floor, ceil, from)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.committing = 0
-	if err != nil {
-		for k, op := range dirty {
-			if _, newer := s.dirty[k]; !newer {
-				s.dirty[k] = op
-			}
-		}
-		s.metaDirty = true
-		s.stats.commitErrors.Add(1)
-		s.log.Error("commit failed; will retry", "err", err, "pending", len(s.dirty))
-		return err
-	}
-	s.indexCeil = ceil
-	return nil
 }

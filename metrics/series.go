@@ -132,10 +132,12 @@ func collectWatches(ch chan<- prometheus.Metric, ws []watch.Stats) {
 }
 
 // The store's loss and durability counters (configsync.Stats), each with
-// its help text; murmur_kv_<name>_total, or a gauge for Pending.
+// its help text; murmur_kv_<name>_total, or a gauge for Pending and
+// Unsynced.
 var (
-	descKVPending = prometheus.NewDesc("murmur_kv_pending", "Keys changed by peers or GC not yet committed to disk.", nil, nil)
-	kvLoss        = []struct {
+	descKVPending  = prometheus.NewDesc("murmur_kv_pending", "Keys changed by peers or GC not yet written to the journal or the database.", nil, nil)
+	descKVUnsynced = prometheus.NewDesc("murmur_kv_unsynced", "Keys written to the journal and not yet checkpointed: what a machine crash could lose.", nil, nil)
+	kvLoss         = []struct {
 		desc *prometheus.Desc
 		get  func(configsync.Stats) uint64
 	}{
@@ -143,6 +145,8 @@ var (
 		{kvCounterDesc("outbox_dropped", "Reliable messages dropped because the store's outbox was full."), func(s configsync.Stats) uint64 { return s.OutboxDropped }},
 		{kvCounterDesc("send_errors", "Failed reliable sends (each attempt)."), func(s configsync.Stats) uint64 { return s.SendErrors }},
 		{kvCounterDesc("commit_errors", "Failed commits of changes to disk (retried)."), func(s configsync.Stats) uint64 { return s.CommitErrors }},
+		{kvCounterDesc("journal_writes", "Background commits of changes learned from peers written to the journal."), func(s configsync.Stats) uint64 { return s.Journaled }},
+		{kvCounterDesc("checkpoints", "Commits to the database of what was journaled and pending (fsynced)."), func(s configsync.Stats) uint64 { return s.Checkpoints }},
 		{kvCounterDesc("rejected", "Entries refused here by the tombstone floor."), func(s configsync.Stats) uint64 { return s.Rejected }},
 		{kvCounterDesc("dropped", "Entries dropped here on a peer's Reject."), func(s configsync.Stats) uint64 { return s.Dropped }},
 		{kvCounterDesc("skew_rejected", "Versions refused for being more than kv.max_clock_skew ahead of the local clock."), func(s configsync.Stats) uint64 { return s.SkewRejected }},
@@ -163,6 +167,9 @@ func KVCounters(s configsync.Stats) map[string]int64 {
 		"tombstones":         int64(s.Tombstones),
 		"index":              int64(s.Index),
 		"pending":            int64(s.Pending),
+		"unsynced":           int64(s.Unsynced),
+		"journal_writes":     int64(s.Journaled),
+		"checkpoints":        int64(s.Checkpoints),
 		"malformed":          int64(s.Malformed),
 		"inbox_dropped":      int64(s.InboxDropped),
 		"outbox_dropped":     int64(s.OutboxDropped),
@@ -186,6 +193,7 @@ func kvCounterDesc(name, help string) *prometheus.Desc {
 
 func collectKVLoss(ch chan<- prometheus.Metric, st configsync.Stats) {
 	ch <- prometheus.MustNewConstMetric(descKVPending, prometheus.GaugeValue, float64(st.Pending))
+	ch <- prometheus.MustNewConstMetric(descKVUnsynced, prometheus.GaugeValue, float64(st.Unsynced))
 	for _, l := range kvLoss {
 		ch <- prometheus.MustNewConstMetric(l.desc, prometheus.CounterValue, float64(l.get(st)))
 	}

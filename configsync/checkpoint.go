@@ -221,6 +221,8 @@ func (s *Store) resetJournal(id uint64) {
 
 // closeDisk closes the journal and the database.
 func (s *Store) closeDisk() error {
+	s.commitMu.Lock() // a clock repair may be checkpointing
+	defer s.commitMu.Unlock()
 	var err error
 	if s.jr != nil {
 		err = s.jr.close()

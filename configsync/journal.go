@@ -177,7 +177,7 @@ func decodeBatch(p []byte) (*batch, error) {
 					return nil, fmt.Errorf("key %q: %v", k, err)
 				}
 			}
-			v := version("version of key " + fmt.Sprintf("%q", k))
+			v := version(fmt.Sprintf("version of key %q", k))
 			*dst = append(*dst, KeyVersion{Key: k, Version: v})
 		}
 	}

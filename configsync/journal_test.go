@@ -221,6 +221,20 @@ func TestJournalReplay(t *testing.T) {
 		t.Fatalf("with the last record torn: a %v, b %v; want a only", got[0], got[1])
 	}
 
+	// A damaged header: the journal is ignored whole, with a warning.
+	flipped := crashCopy(t, dir)
+	data, err := os.ReadFile(filepath.Join(flipped, JournalFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(journalMagic)] ^= 1
+	if err := os.WriteFile(filepath.Join(flipped, JournalFile), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := has(t, flipped, 0, "a", "b"); got[0] || got[1] {
+		t.Fatalf("with the journal's header damaged: a %v, b %v; want neither", got[0], got[1])
+	}
+
 	// Without a journal (SyncDelay negative), a journal left from before
 	// is replayed and removed.
 	off := crashCopy(t, dir)

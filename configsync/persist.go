@@ -41,10 +41,12 @@ import (
 // ErrMissing instead of starting empty.
 //
 // Local writes go through db.Batch (group commit, fsynced before Put
-// returns), or db.Update when no other local write is in progress; changes learned from peers through the committer's db.Update.
-// Both write an entry only if it is newer than the stored one and remove
-// one only if it is not newer than the removed version, so the order in
-// which the two paths commit does not matter. A clock repair (replace)
+// returns), or db.Update when no other local write is in progress;
+// changes learned from peers through the journal (journal.go) and then a
+// checkpoint's db.Update, or a journal replay's at Open. All of them
+// write an entry only if it is newer than the stored one and remove one
+// only if it is not newer than the removed version, so the order in
+// which the paths commit does not matter. A clock repair (replace)
 // writes restamped entries, which are older than the stored ones, over
 // them unconditionally, before any local write may continue.
 

@@ -608,53 +608,62 @@ func (c *checker) gc(n *chkNode) {
 // crash takes a node down; it comes back later with or without its data.
 // A machine crash (power) loses what was not checkpointed.
 func (c *checker) crash(n *chkNode, ticks int, wipe, power bool) {
+	power = power && !wipe
+	// Which writes n held, and which some node held, before it went down.
+	var heldHere, heldAnywhere map[*chkWrite]bool
+	if power {
+		heldHere, heldAnywhere = map[*chkWrite]bool{}, map[*chkWrite]bool{}
+		for _, w := range c.writes {
+			if w.excused == "" {
+				heldHere[w] = c.holds(n, w)
+				heldAnywhere[w] = c.heldBy(w, nil)
+			}
+		}
+	}
 	n.up, n.downAt, n.wipe = false, c.tick+ticks, wipe
 	c.parts = append(c.parts, chkEpisode{start: c.now, end: c.now + int64(ticks)*chkTick})
 	if c.trace != nil {
 		c.trace("%s crashes for %d ticks, wipe=%v, power=%v", n.name, ticks, wipe, power)
 	}
-	if power && !wipe {
+	if power {
 		n.powerLoss()
 		c.stats["power_losses"]++
-		// Writes whose last copies were journaled here and not yet
-		// checkpointed are lost with the journal: SyncDelay's window.
-		c.excuseLost(n, "lost_power", "its last copies were journaled, not checkpointed, on a node that lost power")
+		// A write that n held, that no node holds now, was lost with
+		// what n had not checkpointed: SyncDelay's window. Never one of
+		// n's own writes: those were fsynced before they were
+		// acknowledged.
+		for _, w := range c.writes {
+			if heldHere[w] && heldAnywhere[w] && w.node != n.name && !c.heldBy(w, nil) {
+				w.excused = "its last copies were not checkpointed on a node that lost power"
+				c.stats["lost_power"]++
+			}
+		}
 	}
 }
 
-// excuseLost excuses every write that no node holds any more (n as its
-// disk now is; up nodes in memory, down ones on disk), nor anything that
-// superseded it. A power loss excuses none of n's own writes: they were
-// fsynced before they were acknowledged.
-func (c *checker) excuseLost(n *chkNode, stat, why string) {
-	for _, w := range c.writes {
-		if w.excused != "" || (!n.wipe && w.node == n.name) {
-			continue
-		}
-		held := false
-		for _, o := range c.nodes {
-			if o == n && n.wipe {
-				continue
-			}
-			var got Entry
-			var ok bool
-			if o.up {
-				var r Record
-				r, ok = o.st.Lookup(w.e.Key)
-				got = r.Entry
-			} else {
-				got, ok = o.disk[w.e.Key]
-			}
-			if (ok && compareEntries(got, w.e) >= 0) || o.collected[w.e.Key].Compare(w.e.Version) >= 0 {
-				held = true
-				break
-			}
-		}
-		if !held {
-			w.excused = why
-			c.stats[stat]++
+// holds: o has w, or something that superseded it (up: in memory; down:
+// on disk).
+func (c *checker) holds(o *chkNode, w *chkWrite) bool {
+	var got Entry
+	var ok bool
+	if o.up {
+		var r Record
+		r, ok = o.st.Lookup(w.e.Key)
+		got = r.Entry
+	} else {
+		got, ok = o.disk[w.e.Key]
+	}
+	return (ok && compareEntries(got, w.e) >= 0) || o.collected[w.e.Key].Compare(w.e.Version) >= 0
+}
+
+// heldBy: a node other than except holds w.
+func (c *checker) heldBy(w *chkWrite, except *chkNode) bool {
+	for _, o := range c.nodes {
+		if o != except && c.holds(o, w) {
+			return true
 		}
 	}
+	return false
 }
 
 func (c *checker) restart(n *chkNode) {
@@ -666,7 +675,12 @@ func (c *checker) restart(n *chkNode) {
 	if n.wipe {
 		// Writes whose only copies (or the only copies of what superseded
 		// them) were here are lost with the disk.
-		c.excuseLost(n, "lost_wipe", "its only copy was on a node restarted without data")
+		for _, w := range c.writes {
+			if w.excused == "" && !c.heldBy(w, n) {
+				w.excused = "its only copy was on a node restarted without data"
+				c.stats["lost_wipe"]++
+			}
+		}
 		clear(n.disk)
 		n.diskClock, n.floor = Version{}, Version{}
 		clear(n.collected)

@@ -2,6 +2,7 @@ package configsync
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 )
@@ -111,10 +112,10 @@ func (s *Store) checkpointLocked() error {
 		s.mu.Unlock()
 		return nil
 	}
-	ops := s.unsynced
-	for k, op := range s.dirty {
-		ops[k] = op
-	}
+	journaled, dirty, journaledMeta := s.unsynced, s.dirty, s.unsyncedMeta
+	ops := make(map[string]dirtyOp, len(journaled)+len(dirty))
+	maps.Copy(ops, journaled)
+	maps.Copy(ops, dirty) // newer
 	s.dirty = make(map[string]dirtyOp)
 	s.unsynced = make(map[string]dirtyOp)
 	s.committing = len(ops)
@@ -128,12 +129,21 @@ func (s *Store) checkpointLocked() error {
 	s.mu.Lock()
 	s.committing = 0
 	if err != nil {
-		// Retried by commitLoop in SyncDelay.
-		s.restoreLocked(ops, s.unsynced)
-		s.unsyncedMeta = true
+		// What was journaled stays journaled, for the next checkpoint
+		// (commitLoop retries it); what was not is journaled now, so that
+		// a crash of the process keeps it meanwhile.
+		s.restoreLocked(journaled, s.unsynced)
+		s.unsyncedMeta = s.unsyncedMeta || journaledMeta
+		s.restoreLocked(dirty, s.dirty)
+		s.metaDirty = true
 		s.mu.Unlock()
 		s.stats.commitErrors.Add(1)
 		s.log.Error("commit failed; will retry", "err", err, "pending", len(ops))
+		if s.jr != nil {
+			if _, jerr := s.journalLocked(); jerr != nil && !errors.Is(jerr, errJournalFull) {
+				s.log.Error("journal write failed too", "err", jerr)
+			}
+		}
 		return err
 	}
 	s.indexCeil = ceil
@@ -183,7 +193,9 @@ func (s *Store) replayJournal(d *disk, ds *diskState) error {
 		return err
 	}
 	s.log.Info("replayed the journal", "path", path, "records", len(batches), "keys", keys)
+	node := ds.node // the replay's checkpoint wrote this node's name
 	*ds, err = d.load()
+	ds.node = node
 	return err
 }
 

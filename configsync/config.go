@@ -49,10 +49,11 @@ type Config struct {
 	CommitDelay time.Duration
 	// SyncDelay bounds how long a change written to the journal waits for
 	// a checkpoint: a bbolt commit, fsynced, of everything journaled since
-	// the last one; default 1s. A machine crash (power loss, kernel
-	// panic) can lose the journal's unsynced records, so changes learned
-	// from peers in the last SyncDelay (plus CommitDelay). Negative: no
-	// journal, every background commit is a checkpoint.
+	// the last one; default 1s, or CommitDelay if longer. A machine crash
+	// (power loss, kernel panic) can lose the journal's unsynced records,
+	// so the changes learned from peers in the last SyncDelay (plus
+	// CommitDelay). Negative: no journal, every background commit is a
+	// checkpoint.
 	SyncDelay time.Duration
 	// CommitKeys: a commit starts at once, without waiting out
 	// CommitDelay, when this many keys are pending (a sync or a full
@@ -160,7 +161,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.TombstoneTTL, d.TombstoneTTL)
 	setDur(&c.GCInterval, d.GCInterval)
 	setDur(&c.CommitDelay, d.CommitDelay)
-	setDur(&c.SyncDelay, d.SyncDelay)
+	setDur(&c.SyncDelay, max(d.SyncDelay, c.CommitDelay))
 	setDur(&c.BatchDelay, d.BatchDelay)
 	setDur(&c.SkewWarn, d.SkewWarn)
 	setDur(&c.MaxClockSkew, d.MaxClockSkew)

@@ -20,7 +20,8 @@ import (
 // appends one record to JournalFile with a plain write (no sync), which a
 // crash of the process cannot lose, and the changes reach bbolt, fsynced,
 // in a checkpoint within SyncDelay: a machine crash (power loss, kernel
-// panic) can lose the journal's unsynced tail, nothing else.
+// panic) can lose what was not checkpointed, the journal's unsynced
+// records and the changes not yet journaled.
 //
 // The file is a header and records:
 //
@@ -64,6 +65,22 @@ type batch struct {
 }
 
 func (b *batch) keys() int { return len(b.puts) + len(b.removes) }
+
+// batchSizeBound is at least the size of encodeBatch(b): per item the
+// key, node name and value, and at most 64 bytes of lengths, varints,
+// flags and checksum.
+func batchSizeBound(b *batch) int {
+	n := 64 * 3
+	for i := range b.puts {
+		n += 64 + len(b.puts[i].Key) + len(b.puts[i].Version.Node) + len(b.puts[i].Value)
+	}
+	for _, kvs := range [][]KeyVersion{b.removes, b.marks} {
+		for _, kv := range kvs {
+			n += 64 + len(kv.Key) + len(kv.Version.Node)
+		}
+	}
+	return n + len(b.clock.Node) + len(b.floor.Node)
+}
 
 // newJournalID returns a random non-zero journal id.
 func newJournalID() uint64 {
@@ -140,17 +157,21 @@ func decodeBatch(p []byte) (*batch, error) {
 		}
 		return int(n)
 	}
-	version := func(what string) Version {
-		b := bytesOf(what)
+	version := func(key string) Version {
+		b := bytesOf("version")
 		if r.err != nil {
 			return Version{}
 		}
 		v, err := decodeMetaVersion(b)
-		if err == nil && len(b) == 0 {
+		switch {
+		case err != nil:
+		case len(b) == 0:
 			err = errors.New("empty version")
+		case len(v.Node) > MaxNodeBytes:
+			err = fmt.Errorf("node name of %d bytes, limit %d", len(v.Node), MaxNodeBytes)
 		}
 		if err != nil {
-			r.err = fmt.Errorf("%s: %v", what, err)
+			r.err = fmt.Errorf("version of key %q: %v", key, err)
 		}
 		return v
 	}
@@ -177,7 +198,7 @@ func decodeBatch(p []byte) (*batch, error) {
 					return nil, fmt.Errorf("key %q: %v", k, err)
 				}
 			}
-			v := version(fmt.Sprintf("version of key %q", k))
+			v := version(k)
 			*dst = append(*dst, KeyVersion{Key: k, Version: v})
 		}
 	}
@@ -200,13 +221,13 @@ func decodeBatch(p []byte) (*batch, error) {
 
 // decodeOptVersion decodes a version that may be zero (empty).
 func decodeOptVersion(r *recordReader, b []byte, what string) Version {
-	if r.err != nil {
-		return Version{}
-	}
-	if len(b) == 0 {
+	if r.err != nil || len(b) == 0 {
 		return Version{}
 	}
 	v, err := decodeMetaVersion(b)
+	if err == nil && len(v.Node) > MaxNodeBytes {
+		err = fmt.Errorf("node name of %d bytes, limit %d", len(v.Node), MaxNodeBytes)
+	}
 	if err != nil {
 		r.err = fmt.Errorf("%s: %v", what, err)
 	}
@@ -311,10 +332,10 @@ func (j *journal) reset(id uint64) error {
 // short write leaves the size where it was, so the next record
 // overwrites what it left.
 func (j *journal) append(b *batch) error {
-	p := encodeBatch(b)
-	if len(p) > journalMaxRecord {
-		return errJournalFull
+	if batchSizeBound(b) > journalMaxRecord {
+		return errJournalFull // not encoded: a full transfer can be gigabytes
 	}
+	p := encodeBatch(b)
 	rec := make([]byte, journalFrameLen, journalFrameLen+len(p))
 	binary.LittleEndian.PutUint32(rec, uint32(len(p)))
 	binary.LittleEndian.PutUint32(rec[4:], recordSum(j.id, p))

@@ -3,6 +3,7 @@ package configsync
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/murmurhq/murmur/internal/clock"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 func sampleBatches() []*batch {
@@ -53,6 +55,11 @@ func TestJournalRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("batches differ:\ngot  %+v\nwant %+v", got, want)
+	}
+	for i, b := range want {
+		if bound, n := batchSizeBound(b), len(encodeBatch(b)); bound < n {
+			t.Fatalf("batch %d: size bound %d below its encoding's %d bytes", i, bound, n)
+		}
 	}
 }
 
@@ -128,6 +135,9 @@ func FuzzReadJournal(f *testing.F) {
 			t.Fatalf("re-encoded journal: %d of %d batches, %v", len(again), len(batches), tail)
 		}
 		for i := range batches {
+			if bound, n := batchSizeBound(batches[i]), len(encodeBatch(batches[i])); bound < n {
+				t.Fatalf("batch %d: size bound %d below its encoding's %d bytes", i, bound, n)
+			}
 			if !reflect.DeepEqual(normBatch(again[i]), normBatch(batches[i])) {
 				t.Fatalf("batch %d differs after re-encoding:\n%+v\n%+v", i, again[i], batches[i])
 			}
@@ -299,6 +309,9 @@ func TestJournalConfig(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "sync delay is 500ms, must be at least the commit delay (1s)") {
 		t.Fatalf("Validate = %v", err)
 	}
+	if c := (Config{Node: "n1", CommitDelay: 2 * time.Second}).withDefaults(); c.SyncDelay != 2*time.Second || c.Validate() != nil {
+		t.Fatalf("SyncDelay defaults to %v with a 2s CommitDelay (Validate: %v); want 2s", c.SyncDelay, c.Validate())
+	}
 	dir := t.TempDir()
 	s := openCfg(t, dir, nil, -1)
 	defer s.Close()
@@ -312,5 +325,83 @@ func TestJournalConfig(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, JournalFile)); !os.IsNotExist(err) {
 		t.Fatalf("a journal file exists without a journal: %v", err)
+	}
+}
+
+// A checkpoint that fails keeps what was journaled for the next one and
+// journals what was not, so a crash of the process meanwhile loses
+// nothing; the retry waits SyncDelay. Without a journal, a failed commit
+// waits for the next change, as it did before the journal.
+func TestJournalCheckpointFailure(t *testing.T) {
+	checkLeaks(t)
+	// start runs a store whose database the test closes under it: its
+	// last commits, when it stops, fail.
+	start := func(cfg Config) *Store {
+		t.Helper()
+		cfg.Logger, cfg.SyncInterval = testLogger(t), -1
+		s, err := Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; !errors.Is(err, berrors.ErrDatabaseNotOpen) {
+				t.Errorf("Run: %v, want the closed database's error", err)
+			}
+			if err := s.Close(); !errors.Is(err, berrors.ErrDatabaseNotOpen) {
+				t.Errorf("Close: %v, want the closed database's error", err)
+			}
+		})
+		return s
+	}
+	dir := t.TempDir()
+	fake := clock.NewFake(time.Unix(1_700_000_000, 0))
+	s := start(Config{Node: "n1", DataDir: dir, Clock: fake, TombstoneTTL: time.Hour})
+	eventually(t, "GC ticker armed", func() bool { return fake.Waiters() == 1 })
+	ver := func() Version { return Version{Wall: fake.Now().UnixMilli(), Node: "peer"} }
+	s.HandleMessage(Encode(&Update{From: "peer", Entries: []Entry{{Key: "a", Value: []byte("1"), Version: ver()}}}))
+	eventually(t, "commit timer armed", func() bool { return fake.Waiters() == 2 })
+	fake.Advance(DefaultConfig().CommitDelay)
+	eventually(t, "a journaled", func() bool { return s.Stats().Journaled == 1 })
+
+	if err := s.disk.db.Close(); err != nil { // every commit fails from now on
+		t.Fatal(err)
+	}
+	fake.Advance(time.Millisecond)
+	s.HandleMessage(Encode(&Update{From: "peer", Entries: []Entry{{Key: "b", Value: []byte("2"), Version: ver()}}}))
+	eventually(t, "b applied", func() bool { _, err := s.Get("b"); return err == nil })
+	// The checkpoint of a, due at SyncDelay, takes b along and fails.
+	fake.Advance(DefaultConfig().SyncDelay)
+	eventually(t, "the failed checkpoint, and b journaled", func() bool {
+		st := s.Stats()
+		return st.CommitErrors == 1 && st.Journaled == 2 && st.Unsynced == 2 && st.Pending == 0
+	})
+	if got := has(t, crashCopy(t, dir), 0, "a", "b"); !got[0] || !got[1] {
+		t.Fatalf("a crash of the process after the failed checkpoint keeps a %v, b %v; want both", got[0], got[1])
+	}
+	eventually(t, "the retry timer armed", func() bool { return fake.Waiters() == 2 })
+	if n := s.Stats().CommitErrors; n != 1 {
+		t.Fatalf("%d commit errors before the retry was due", n)
+	}
+	fake.Advance(DefaultConfig().SyncDelay)
+	eventually(t, "the retry", func() bool { return s.Stats().CommitErrors == 2 })
+
+	off := t.TempDir()
+	s2 := start(Config{Node: "n1", DataDir: off, Clock: fake, TombstoneTTL: time.Hour, SyncDelay: -1})
+	eventually(t, "GC tickers armed", func() bool { return fake.Waiters() == 3 })
+	if err := s2.disk.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2.HandleMessage(Encode(&Update{From: "peer", Entries: []Entry{{Key: "c", Value: []byte("3"), Version: ver()}}}))
+	eventually(t, "commit timer armed", func() bool { return fake.Waiters() == 4 })
+	fake.Advance(DefaultConfig().CommitDelay)
+	eventually(t, "the failed commit, and no retry timer", func() bool {
+		return s2.Stats().CommitErrors == 1 && fake.Waiters() == 3
+	})
+	if st := s2.Stats(); st.CommitErrors != 1 || st.Pending != 1 {
+		t.Fatalf("without a journal: %d commit errors, %d pending; want 1, 1", st.CommitErrors, st.Pending)
 	}
 }

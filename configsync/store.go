@@ -678,11 +678,11 @@ func (s *Store) send(ctx context.Context, o outMsg) bool {
 // the first of them, or at once when flushDueLocked says so, and
 // checkpoints what was journaled SyncDelay after the first such write.
 func (s *Store) commitLoop(ctx context.Context) {
-	var sync clock.Timer
+	var syncT clock.Timer
 	var syncC <-chan time.Time
 	defer func() {
-		if sync != nil {
-			sync.Stop()
+		if syncT != nil {
+			syncT.Stop()
 		}
 	}()
 	for {
@@ -710,17 +710,17 @@ func (s *Store) commitLoop(ctx context.Context) {
 		s.flush(checkpoint)
 		switch unsynced := s.hasUnsynced(); {
 		case checkpoint || !unsynced:
-			if sync != nil {
-				sync.Stop()
+			if syncT != nil {
+				syncT.Stop()
 			}
-			sync, syncC = nil, nil
-			if unsynced { // a checkpoint failed: try again in SyncDelay
-				sync = s.clk.NewTimer(s.cfg.SyncDelay)
-				syncC = sync.C()
+			syncT, syncC = nil, nil
+			if unsynced { // a checkpoint failed: try again
+				syncT = s.clk.NewTimer(max(s.cfg.SyncDelay, s.cfg.CommitDelay))
+				syncC = syncT.C()
 			}
 		case syncC == nil:
-			sync = s.clk.NewTimer(s.cfg.SyncDelay)
-			syncC = sync.C()
+			syncT = s.clk.NewTimer(s.cfg.SyncDelay)
+			syncC = syncT.C()
 		}
 	}
 }

@@ -145,6 +145,31 @@ func TestKVKill9AfterAckSurvives(t *testing.T) {
 	}
 }
 
+// TestKVKill9KeepsReplicatedChanges: a change an agent learned from a
+// peer, once written to its journal (docs/consistency.md, Durability),
+// survives kill -9 of that agent with the peer gone too, so that it
+// cannot be fetched again. The kill comes while the agent reports the
+// change journaled and not yet checkpointed (kv_unsynced), so the restart
+// replays the journal; should a checkpoint slip in between, the change is
+// in the database instead. Either way it must be there.
+func TestKVKill9KeepsReplicatedChanges(t *testing.T) {
+	ps := cluster(t, 2, agentOpts{})
+	a, b := ps[0], ps[1]
+	if code, body := a.kvPut("replicated/k", []byte("from a")); code != 200 {
+		t.Fatalf("put: %d %s", code, body)
+	}
+	eventually(t, patience, "b to journal the change", func() bool {
+		v, code := b.kvGetRaw("replicated/k")
+		return code == 200 && string(v) == "from a" && b.kvStat("kv_pending") == 0 && b.kvStat("kv_unsynced") > 0
+	})
+	b.kill9()
+	a.kill9()
+	b.restart()
+	if v, code := b.kvGetRaw("replicated/k"); code != 200 || string(v) != "from a" {
+		t.Fatalf("after kill -9 of both and a restart of b alone: %d %q", code, v)
+	}
+}
+
 // TestKVBadInputRefused: a control character in a key and a 2 MB value get
 // 4xx naming the limit, and nothing changes.
 func TestKVBadInputRefused(t *testing.T) {

@@ -2,6 +2,7 @@ package configsync
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -125,7 +126,7 @@ func (s *Store) checkpointLocked() error {
 	s.mu.Unlock()
 
 	id := newJournalID()
-	err := s.disk.commit(s.cfg.Node, b, ceil, id)
+	err := s.disk.commit(s.cfg.Node, []*batch{b}, ceil, id)
 	s.mu.Lock()
 	s.committing = 0
 	if err != nil {
@@ -189,8 +190,8 @@ func (s *Store) replayJournal(d *disk, ds *diskState) error {
 	for _, b := range batches {
 		keys += b.keys()
 	}
-	if err := d.replay(s.cfg.Node, batches, ds.index, newJournalID()); err != nil {
-		return err
+	if err := d.commit(s.cfg.Node, batches, ds.index, newJournalID()); err != nil {
+		return fmt.Errorf("%w (replaying %s)", err, path)
 	}
 	s.log.Info("replayed the journal", "path", path, "records", len(batches), "keys", keys)
 	node := ds.node // the replay's checkpoint wrote this node's name

@@ -3,7 +3,6 @@ package configsync
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -334,28 +333,11 @@ func TestJournalConfig(t *testing.T) {
 // waits for the next change, as it did before the journal.
 func TestJournalCheckpointFailure(t *testing.T) {
 	checkLeaks(t)
-	// start runs a store whose database the test closes under it: its
-	// last commits, when it stops, fail.
+	// The test closes the stores' databases under them: their last
+	// commits, when they stop, fail.
 	start := func(cfg Config) *Store {
 		t.Helper()
-		cfg.Logger, cfg.SyncInterval = testLogger(t), -1
-		s, err := Open(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- s.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; !errors.Is(err, berrors.ErrDatabaseNotOpen) {
-				t.Errorf("Run: %v, want the closed database's error", err)
-			}
-			if err := s.Close(); !errors.Is(err, berrors.ErrDatabaseNotOpen) {
-				t.Errorf("Close: %v, want the closed database's error", err)
-			}
-		})
-		return s
+		return startStoreEnding(t, nil, cfg, berrors.ErrDatabaseNotOpen)
 	}
 	dir := t.TempDir()
 	fake := clock.NewFake(time.Unix(1_700_000_000, 0))

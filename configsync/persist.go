@@ -387,26 +387,11 @@ func (d *disk) writeLocal(entries []Entry, clock Version) error {
 	return nil
 }
 
-// commit writes a batch of changes learned from peers and collections
-// (see batch), the index ceiling and the journal id: a checkpoint. Its
-// fsync makes every journal record before it durable, so the new id
-// retires them.
-func (d *disk) commit(node string, b *batch, indexCeil, journalID uint64) error {
-	err := d.db.Update(func(tx *bolt.Tx) error {
-		if err := applyBatch(tx, b); err != nil {
-			return err
-		}
-		return sealCheckpoint(tx, node, indexCeil, journalID)
-	})
-	if err != nil {
-		return fmt.Errorf("configsync: commit %s: %w", d.path, err)
-	}
-	return nil
-}
-
-// replay commits the batches of a journal in order, as the background
-// commits that wrote them would have, in one checkpoint.
-func (d *disk) replay(node string, batches []*batch, indexCeil, journalID uint64) error {
+// commit writes batches of changes learned from peers and collections
+// (see batch), in order, with the index ceiling and the journal id: a
+// checkpoint. Its fsync makes every journal record before it durable, so
+// the new id retires them.
+func (d *disk) commit(node string, batches []*batch, indexCeil, journalID uint64) error {
 	err := d.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range batches {
 			if err := applyBatch(tx, b); err != nil {
@@ -416,7 +401,7 @@ func (d *disk) replay(node string, batches []*batch, indexCeil, journalID uint64
 		return sealCheckpoint(tx, node, indexCeil, journalID)
 	})
 	if err != nil {
-		return fmt.Errorf("configsync: replay the journal into %s: %w", d.path, err)
+		return fmt.Errorf("configsync: commit %s: %w", d.path, err)
 	}
 	return nil
 }

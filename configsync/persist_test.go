@@ -502,7 +502,7 @@ func TestPersistMarksBucket(t *testing.T) {
 	v := func(w int64) Version { return Version{Wall: w, Node: "n"} }
 	commit := func(marks []KeyVersion, from int64) {
 		t.Helper()
-		if err := d.commit("n1", &batch{marks: marks, completeFrom: from}, 1, 1); err != nil {
+		if err := d.commit("n1", []*batch{{marks: marks, completeFrom: from}}, 1, 1); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -170,7 +170,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	id := newJournalID()
-	if err := d.commit(cfg.Node, &batch{clock: st.Clock(), floor: st.Floor(), completeFrom: st.CompleteFrom()}, s.indexCeil, id); err != nil {
+	if err := d.commit(cfg.Node, []*batch{{clock: st.Clock(), floor: st.Floor(), completeFrom: st.CompleteFrom()}}, s.indexCeil, id); err != nil {
 		s.closeDisk()
 		return nil, err
 	}

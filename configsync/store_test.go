@@ -118,6 +118,13 @@ func (w tWriter) Write(p []byte) (int, error) {
 // startStore opens and runs a store; cleanup stops and closes it.
 func startStore(t testing.TB, h *hub, cfg Config) *Store {
 	t.Helper()
+	return startStoreEnding(t, h, cfg, nil)
+}
+
+// startStoreEnding is startStore for a store whose Run and Close are to
+// end with an error that is stopErr (nil: with none).
+func startStoreEnding(t testing.TB, h *hub, cfg Config, stopErr error) *Store {
+	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
 	}
@@ -139,13 +146,19 @@ func startStore(t testing.TB, h *hub, cfg Config) *Store {
 		h.stores[cfg.Node] = s
 		h.mu.Unlock()
 	}
+	ends := func(err error) bool {
+		if stopErr == nil {
+			return err == nil
+		}
+		return errors.Is(err, stopErr)
+	}
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
+		if err := <-done; !ends(err) {
+			t.Errorf("Run: %v (want %v)", err, stopErr)
 		}
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
+		if err := s.Close(); !ends(err) {
+			t.Errorf("Close: %v (want %v)", err, stopErr)
 		}
 	})
 	return s

@@ -19,18 +19,21 @@ import (
 // A Jepsen-style history checker over the seeded simulation: short random
 // histories of puts and deletes with acknowledged results, on a few
 // replicas whose clocks are skewed within and beyond kv.max_clock_skew,
-// which restart with and without their data, under partitions (some
+// which restart with and without their data or lose power (and with it
+// what they had not checkpointed), under partitions (some
 // longer than the tombstone TTL), loss, duplication and reordering, while
 // a forger who never joined sends far-future versions, bogus Rejects and
 // floors, and equal-version conflicts. The driver does what the Store
 // does (clock repair before a write, refusal of writes while the node's
 // clock is beyond the bound from its peers', durable local writes, lazy
-// commits of remote changes). After the faults end it checks that:
+// commits of remote changes to the journal, checkpoints). After the
+// faults end it checks that:
 //
 //   - all live replicas converge byte-identically;
 //   - every acknowledged write is the final value of its key or superseded
 //     by a later one (merge order), unless a documented loss excuses it:
-//     its only copy was on a node restarted without data, or a partition
+//     its only copy was on a node restarted without data, its last copies
+//     were not checkpointed on a node that lost power, or a partition
 //     longer than the TTL (docs/consistency.md);
 //   - no node shows a live version of a key older than a tombstone it
 //     collected (no deleted key comes back);

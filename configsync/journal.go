@@ -157,9 +157,12 @@ func decodeBatch(p []byte) (*batch, error) {
 		}
 		return int(n)
 	}
-	version := func(key string) Version {
-		b := bytesOf("version")
-		if r.err != nil {
+	// version reads what encodeMetaVersion wrote: a removal's or mark's
+	// version (of key), or, when key is "", the clock or floor (what),
+	// which may be empty.
+	version := func(what, key string) Version {
+		b := bytesOf(what)
+		if r.err != nil || (key == "" && len(b) == 0) {
 			return Version{}
 		}
 		v, err := decodeMetaVersion(b)
@@ -170,8 +173,10 @@ func decodeBatch(p []byte) (*batch, error) {
 		case len(v.Node) > MaxNodeBytes:
 			err = fmt.Errorf("node name of %d bytes, limit %d", len(v.Node), MaxNodeBytes)
 		}
-		if err != nil {
+		if err != nil && key != "" {
 			r.err = fmt.Errorf("version of key %q: %v", key, err)
+		} else if err != nil {
+			r.err = fmt.Errorf("%s: %v", what, err)
 		}
 		return v
 	}
@@ -198,12 +203,12 @@ func decodeBatch(p []byte) (*batch, error) {
 					return nil, fmt.Errorf("key %q: %v", k, err)
 				}
 			}
-			v := version(k)
+			v := version("version", k)
 			*dst = append(*dst, KeyVersion{Key: k, Version: v})
 		}
 	}
-	b.clock = decodeOptVersion(&r, bytesOf("clock"), "clock")
-	b.floor = decodeOptVersion(&r, bytesOf("floor"), "floor")
+	b.clock = version("clock", "")
+	b.floor = version("floor", "")
 	b.completeFrom = r.varint()
 	if r.err == nil {
 		if err := checkWall(b.completeFrom); err != nil {
@@ -217,21 +222,6 @@ func decodeBatch(p []byte) (*batch, error) {
 		return nil, r.err
 	}
 	return b, nil
-}
-
-// decodeOptVersion decodes a version that may be zero (empty).
-func decodeOptVersion(r *recordReader, b []byte, what string) Version {
-	if r.err != nil || len(b) == 0 {
-		return Version{}
-	}
-	v, err := decodeMetaVersion(b)
-	if err == nil && len(v.Node) > MaxNodeBytes {
-		err = fmt.Errorf("node name of %d bytes, limit %d", len(v.Node), MaxNodeBytes)
-	}
-	if err != nil {
-		r.err = fmt.Errorf("%s: %v", what, err)
-	}
-	return v
 }
 
 // readJournal decodes a journal file's content. It returns the header's id

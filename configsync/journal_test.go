@@ -162,6 +162,7 @@ func remoteEntry(s *Store, e Entry) {
 	s.process(Encode(&Update{From: "peer", Entries: []Entry{e}}))
 }
 
+// openCfg opens the store in dir with a clock and SyncDelay.
 func openCfg(t *testing.T, dir string, clk clock.Clock, syncDelay time.Duration) *Store {
 	t.Helper()
 	s, err := Open(Config{Node: "n1", DataDir: dir, Clock: clk, TombstoneTTL: time.Hour, SyncDelay: syncDelay, Logger: testLogger(t)})
@@ -171,6 +172,7 @@ func openCfg(t *testing.T, dir string, clk clock.Clock, syncDelay time.Duration)
 	return s
 }
 
+// has opens the store in dir and says which of keys it holds.
 func has(t *testing.T, dir string, syncDelay time.Duration, keys ...string) []bool {
 	t.Helper()
 	s := openCfg(t, dir, nil, syncDelay)
